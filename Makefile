@@ -1,0 +1,76 @@
+# gatewayd: build, run, test, package.
+#   make          gatewayd (release, static Swift stdlib) and the example apps
+#   make run      build, then serve the Swift hello app with etc/gatewayd.conf
+#   make test     install what the tests need, build, run every test
+#   make bench    side-by-side benchmark (see docs/performance.md)
+#   make deb      the Debian package (dpkg-buildpackage)
+
+SWIFT      ?= swift
+CC         ?= cc
+BUILD      := build
+APPS       := $(BUILD)/apps
+BIN        := $(BUILD)/bin
+APP_CFLAGS := -O2 -fPIC -shared -Wall -Wextra -Werror -ISources/CGateway/include
+RELEASE    := $(SWIFT) build -c release
+# The daemon links the Swift standard library statically: the binary runs
+# where no Swift toolchain is installed (the .deb relies on it).
+STATIC     := --static-swift-stdlib
+
+C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so
+BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken-nocall.so \
+              $(APPS)/broken-initfail.so $(APPS)/broken-crashinit.so
+
+.PHONY: all run test deps unit integration bench deb test-deb clean fuzz
+
+all: $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN)
+
+$(BIN)/gatewayd: FORCE
+	@mkdir -p $(BIN)
+	$(RELEASE) $(STATIC) --product gatewayd
+	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/gatewayd" $@
+
+# The Swift hello app, self-contained (its own static Swift runtime), so it
+# loads into any gatewayd, packaged or not.
+$(APPS)/hello.so: FORCE
+	@mkdir -p $(APPS)
+	$(RELEASE) $(STATIC) --product hello -Xswiftc -static-stdlib
+	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/libhello.so" $@
+
+$(APPS)/hello-c.so: Examples/hello-c/hello.c Sources/CGateway/include/gateway.h
+	@mkdir -p $(APPS)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+$(APPS)/testapp.so: Examples/testapp/testapp.c Sources/CGateway/include/gateway.h
+	@mkdir -p $(APPS)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+$(APPS)/broken-%.so: Examples/broken/%.c Sources/CGateway/include/gateway.h
+	@mkdir -p $(APPS)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+run: all
+	$(BIN)/gatewayd -c etc/gatewayd.conf
+
+deps:
+	@bash scripts/deps.sh
+
+test: deps all unit integration
+
+unit:
+	$(SWIFT) test
+
+integration: all
+	python3 -m pytest -q Tests/integration
+
+bench: deps
+	@bash bench/run.sh
+
+deb:
+	@bash scripts/deps.sh deb
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb $(BUILD)/
+
+clean:
+	rm -rf $(BUILD) .build
+
+FORCE:

@@ -1,0 +1,51 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+// The daemon (gatewayd, ServerCore, WorkerPool, AppLoader), the interface
+// header (CGateway), the Swift SDK for apps (Gateway) and the Swift example
+// apps. C example apps are built by the Makefile with cc.
+let package = Package(
+    name: "gatewayd",
+    products: [
+        .executable(name: "gatewayd", targets: ["gatewayd"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // The gateway interface: gateway.h, the C ABI between server and app.
+        .target(name: "CGateway"),
+        // Shims for what Swift cannot import from libc (macros, variadic calls).
+        .target(name: "CSupport"),
+        // libsystemd (sd_notify, sd_listen_fds), found with pkg-config.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "ServerCore", dependencies: [
+            "CGateway", "CSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .target(name: "AppLoader", dependencies: ["CGateway", "ServerCore"]),
+        .target(name: "WorkerPool", dependencies: [
+            "ServerCore", "AppLoader", "CSupport", "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "gatewayd", dependencies: [
+            "WorkerPool", "ServerCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The Swift SDK: write an app as a Swift type, export it in one line.
+        .target(name: "Gateway", dependencies: ["CGateway"]),
+        .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
+
+        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
+        .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+    ]
+)

@@ -1,0 +1,178 @@
+/*
+ * gateway.h: the gatewayd gateway interface, version 1.
+ *
+ * A C ABI between the gatewayd server and an application, modelled on
+ * Python's WSGI (PEP 3333). An application is a shared object that exports
+ * one function, `gateway_app`, returning a descriptor: the ABI version it was
+ * built for, its name and its entry points. The server calls `init` once per
+ * worker process right after dlopen(), `call` once per request, and
+ * `shutdown` before the worker exits. docs/gateway-interface.md is the full
+ * specification; this header is its normative C form.
+ *
+ * Threading: gatewayd workers are single-threaded processes that serve one
+ * request at a time (gateway.multithread = 0, gateway.multiprocess = 1), so
+ * an app needs no locking. Every pointer the server hands to `call` is valid
+ * only until `call` returns.
+ */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. An app puts it in its descriptor;
+ * the server refuses an app whose version differs from its own. */
+#define GATEWAY_ABI_VERSION 1u
+
+/* The name of the one symbol an app exports (see GATEWAY_EXPORT_APP). */
+#define GATEWAY_APP_SYMBOL "gateway_app"
+
+/* Levels for gateway_api.log, the errors stream (wsgi.errors). */
+#define GATEWAY_LOG_DEBUG   0
+#define GATEWAY_LOG_INFO    1
+#define GATEWAY_LOG_WARNING 2
+#define GATEWAY_LOG_ERROR   3
+
+/* Flags for gateway_api.start_response. GATEWAY_REPLACE is PEP 3333's
+ * exc_info: it allows a second call that replaces the status and headers
+ * of the first, as long as no body byte has been sent yet. */
+#define GATEWAY_REPLACE 1
+
+/* Return values of the api functions and of gateway_app_descriptor.call. */
+#define GATEWAY_OK     0
+#define GATEWAY_ERROR (-1)
+
+/* A name/value pair of NUL-terminated strings: a response header, an
+ * app_args entry. */
+typedef struct gateway_pair {
+    const char *name;
+    const char *value;
+} gateway_pair;
+
+typedef struct gateway_request gateway_request;
+
+/* The functions the server offers the app. All of them take the request
+ * they act on; none may be called after `call` returned. */
+typedef struct gateway_api {
+    uint32_t abi_version;   /* GATEWAY_ABI_VERSION of the server */
+    uint32_t size;          /* sizeof(gateway_api) of the server */
+
+    /* --- environ: CGI/1.1 meta-variables (RFC 3875) and gateway.* keys --- */
+
+    /* The value of one environ key, or NULL when the key is absent.
+     * Example: r->api->getenv(r, "PATH_INFO"). */
+    const char *(*getenv)(gateway_request *r, const char *key);
+    /* The number of environ entries, and entry `index` (0-based) as a
+     * key and a value; returns GATEWAY_ERROR when index is out of range. */
+    size_t (*environ_count)(gateway_request *r);
+    int (*environ_item)(gateway_request *r, size_t index,
+                        const char **key, const char **value);
+
+    /* --- input stream: the request body, de-chunked (wsgi.input) --- */
+
+    /* Reads up to `len` bytes of the body into `buf`. Returns the number of
+     * bytes read (at least 1), 0 at the end of the body, GATEWAY_ERROR when
+     * the client went away, timed out or sent a malformed body. Blocks
+     * until some data is there. Never reads past the body. */
+    ssize_t (*read)(gateway_request *r, void *buf, size_t len);
+
+    /* --- errors stream: the server's error log (wsgi.errors) --- */
+
+    /* Writes one message (a NUL-terminated string, without trailing
+     * newline) to the error log at `level`. `r` may be the request being
+     * served or NULL (during init and shutdown). */
+    void (*log)(gateway_request *r, int level, const char *message);
+
+    /* --- response --- */
+
+    /* Sets the status ("200 OK": three digits, a space, a reason phrase)
+     * and the response headers. Headers are not sent yet: they go out with
+     * the first body byte or when `call` returns. A second call needs
+     * GATEWAY_REPLACE and succeeds only while no body byte was sent.
+     * Hop-by-hop headers (Connection, Keep-Alive, Transfer-Encoding, TE,
+     * Trailer, Upgrade, Proxy-Connection) are refused: the call returns
+     * GATEWAY_ERROR and the client gets a 500. Framing is the server's job:
+     * it honours a Content-Length header the app sets, and otherwise uses
+     * chunked encoding (HTTP/1.1) or closes the connection (HTTP/1.0). */
+    int (*start_response)(gateway_request *r, const char *status,
+                          const gateway_pair *headers, size_t count, int flags);
+
+    /* Sends `len` body bytes (a body chunk). The first call sends the
+     * headers too. The bytes are handed to the kernel before write returns
+     * (PEP 3333: no delaying of blocks). Returns GATEWAY_ERROR when
+     * start_response was not called, when the client went away, or when
+     * the bytes would exceed the Content-Length the app declared. */
+    int (*write)(gateway_request *r, const void *data, size_t len);
+
+    /* Sends `count` bytes of the open file `fd` from `offset` as body,
+     * with sendfile(2) (zero-copy). The server does not close `fd`.
+     * Returns as write does; GATEWAY_ERROR also when the file is shorter. */
+    int (*sendfile)(gateway_request *r, int fd, off_t offset, size_t count);
+
+    /* Sends `len` bytes as the whole remaining body and finishes the
+     * response. When no body byte was sent yet and the app set no
+     * Content-Length, the server sets Content-Length itself, so a response
+     * built in memory needs no chunked framing. Further writes fail. */
+    int (*write_last)(gateway_request *r, const void *data, size_t len);
+} gateway_api;
+
+/* One request. The server owns it; the app reads `api` and `app_data`. */
+struct gateway_request {
+    const gateway_api *api;   /* the server's functions */
+    void *app_data;           /* what init stored in gateway_init.app_data */
+    void *server;             /* reserved for the server: do not touch */
+};
+
+/* What init receives: the config's app_args, who it runs as, and two
+ * out-fields (app_data, error). */
+typedef struct gateway_init {
+    uint32_t abi_version;        /* GATEWAY_ABI_VERSION of the server */
+    uint32_t reserved;
+    const gateway_api *api;      /* api->log(NULL, ...) works during init */
+    const gateway_pair *args;    /* app_args from the config, sorted by name; valid during init only */
+    size_t arg_count;
+    int worker_id;               /* the worker's slot: 0 .. workers-1 */
+    uint32_t generation;         /* the worker generation (bumps on reload) */
+    void *app_data;              /* out: handed to every request and to shutdown */
+    char *error;                 /* out: on failure, a NUL-terminated message... */
+    size_t error_size;           /* ...of at most error_size bytes with the NUL */
+} gateway_init;
+
+/* The descriptor an app returns from gateway_app(). */
+typedef struct gateway_app_descriptor {
+    uint32_t abi_version;        /* must be GATEWAY_ABI_VERSION */
+    uint32_t reserved;           /* 0 */
+    const char *name;            /* a short name for logs */
+    /* Once per worker, right after dlopen. 0: booted; anything else: the
+     * worker failed to boot and the server logs init->error. May be NULL. */
+    int (*init)(gateway_init *init);
+    /* Once per request. GATEWAY_OK, or GATEWAY_ERROR for an app error:
+     * the client gets a 500 when no body byte was sent, else the
+     * connection is aborted. Required. */
+    int (*call)(gateway_request *r);
+    /* Once before the worker exits. May be NULL. */
+    void (*shutdown)(void *app_data);
+} gateway_app_descriptor;
+
+/* The signature of the exported symbol. */
+typedef const gateway_app_descriptor *(*gateway_app_fn)(void);
+
+/* The exported symbol itself, declared here so that C++ apps export it
+ * unmangled and C apps get a prototype. */
+const gateway_app_descriptor *gateway_app(void);
+
+/* In a C app: GATEWAY_EXPORT_APP(my_descriptor); exports gateway_app. */
+#define GATEWAY_EXPORT_APP(descriptor) \
+    __attribute__((visibility("default"))) \
+    const gateway_app_descriptor *gateway_app(void) { return &(descriptor); }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GATEWAY_H */

@@ -1,0 +1,202 @@
+#define _GNU_SOURCE
+#include "csupport.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+int gw_wifexited(int s) { return WIFEXITED(s); }
+int gw_wexitstatus(int s) { return WEXITSTATUS(s); }
+int gw_wifsignaled(int s) { return WIFSIGNALED(s); }
+int gw_wtermsig(int s) { return WTERMSIG(s); }
+int gw_wcoredump(int s) { return WCOREDUMP(s); }
+
+pid_t gw_fork(void) { return fork(); }
+int gw_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int gw_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int gw_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }
+
+void gw_reset_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        sigaction(s, &sa, NULL);
+    }
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static volatile int signal_write_fd = -1;
+
+void gw_signal_pipe(int fd) { signal_write_fd = fd; }
+
+/* Async-signal-safe: one write(2) of one byte, errno preserved. A full
+ * pipe drops the byte, which is fine: the loop is awake already. */
+static void record_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (signal_write_fd >= 0) {
+        ssize_t r = write(signal_write_fd, &b, 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+int gw_signal_catch(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = record_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    return sigaction(sig, &sa, NULL);
+}
+
+int gw_signal_ignore(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    return sigaction(sig, &sa, NULL);
+}
+
+int gw_signal_default(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    return sigaction(sig, &sa, NULL);
+}
+
+int gw_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int gw_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        datas[i] = evs[i].data.u64;
+        events[i] = evs[i].events;
+    }
+    return n;
+}
+
+int gw_accept(int fd, struct sockaddr_storage *addr, socklen_t *len) {
+    *len = sizeof *addr;
+    return accept4(fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+ssize_t gw_send(int fd, const void *buf, size_t len) {
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+ssize_t gw_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen) {
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+ssize_t gw_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
+    return sendfile(out_fd, in_fd, offset, count);
+}
+
+int gw_format_addr(const struct sockaddr_storage *addr, socklen_t len, char *host, size_t hostlen) {
+    if (hostlen == 0) return -1;
+    host[0] = 0;
+    if (addr->ss_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &a->sin_addr, host, (socklen_t)hostlen);
+        return ntohs(a->sin_port);
+    }
+    if (addr->ss_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, (socklen_t)hostlen);
+        return ntohs(a->sin6_port);
+    }
+    return -1;
+}
+
+int gw_bind_unix(int fd, const char *path) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof a.sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(a.sun_path, path);
+    return bind(fd, (struct sockaddr *)&a, sizeof a);
+}
+
+uint64_t gw_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *wday[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void gw_http_date(char out[30]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday], tm.tm_mday,
+             mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void gw_clf_date(char out[32]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    long off = tm.tm_gmtoff / 60;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0) off = -off;
+    snprintf(out, 32, "[%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld]", tm.tm_mday, mon[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+}
+
+gw_score_slot *gw_scoreboard_create(int count) {
+    size_t size = sizeof(gw_score_slot) * (size_t)count;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    return (gw_score_slot *)p;
+}
+
+void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
+                    const char *path, size_t plen, uint64_t now) {
+    if (mlen >= GW_SCORE_METHOD) mlen = GW_SCORE_METHOD - 1;
+    if (plen >= GW_SCORE_PATH) plen = GW_SCORE_PATH - 1;
+    memcpy(s->method, method, mlen);
+    s->method[mlen] = 0;
+    memcpy(s->path, path, plen);
+    s->path[plen] = 0;
+    s->conn_fd = fd;
+    s->response_started = 0;
+    s->busy_since_ns = now;
+    s->heartbeat_ns = now;
+    s->request_serial++;
+    __atomic_store_n(&s->state, GW_SCORE_BUSY, __ATOMIC_RELEASE);
+}
+
+void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out) {
+    s->requests++;
+    s->bytes_in += in;
+    s->bytes_out += out;
+    s->heartbeat_ns = now;
+    __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,84 @@
+/* C shims for what Swift cannot import or call well from libc: status
+ * macros, the packed epoll_event, async-signal-safe handlers, raw syscalls
+ * without glibc wrappers, and the shared-memory scoreboard layout. */
+#ifndef GW_CSUPPORT_H
+#define GW_CSUPPORT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/epoll.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+/* --- wait status --- */
+int gw_wifexited(int status);
+int gw_wexitstatus(int status);
+int gw_wifsignaled(int status);
+int gw_wtermsig(int status);
+int gw_wcoredump(int status);
+
+/* --- process --- */
+pid_t gw_fork(void);
+int gw_pipe2(int fds[2], int flags);
+int gw_pidfd_open(pid_t pid);
+int gw_pidfd_getfd(int pidfd, int targetfd);
+/* Resets every signal disposition to default and unblocks all signals. */
+void gw_reset_signals(void);
+
+/* --- signals: the handler only writes the signal number to a pipe --- */
+/* Sets the write end of the self-pipe the handler writes to. */
+void gw_signal_pipe(int write_fd);
+/* Installs the recording handler for `sig` (SA_RESTART off). */
+int gw_signal_catch(int sig);
+int gw_signal_ignore(int sig);
+int gw_signal_default(int sig);
+
+/* --- epoll without the packed struct --- */
+int gw_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/* Waits; fills datas[i]/events[i]; returns the count or -1 (errno). */
+int gw_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
+
+/* --- sockets --- */
+int gw_accept(int fd, struct sockaddr_storage *addr, socklen_t *len);
+ssize_t gw_send(int fd, const void *buf, size_t len);
+ssize_t gw_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
+ssize_t gw_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+/* Formats a peer address: host into host (NUL-terminated), port returned; -1 if unknown. */
+int gw_format_addr(const struct sockaddr_storage *addr, socklen_t len, char *host, size_t hostlen);
+int gw_bind_unix(int fd, const char *path);
+
+/* --- time --- */
+uint64_t gw_monotonic_ns(void);
+/* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes) for now. */
+void gw_http_date(char out[30]);
+/* Writes "[10/Oct/2000:13:55:36 +0000]" style time (26 bytes + NUL) for the access log. */
+void gw_clf_date(char out[32]);
+
+/* --- the scoreboard: one slot per worker process in shared memory --- */
+#define GW_SCORE_METHOD 16
+#define GW_SCORE_PATH 192
+enum { GW_SCORE_FREE = 0, GW_SCORE_BOOTING = 1, GW_SCORE_IDLE = 2, GW_SCORE_BUSY = 3 };
+typedef struct gw_score_slot {
+    volatile int32_t pid;
+    volatile int32_t state;            /* GW_SCORE_* */
+    volatile int32_t conn_fd;          /* fd of the connection being served */
+    volatile int32_t response_started; /* 1 once a byte of the response was sent */
+    volatile uint64_t request_serial;  /* bumps at each request start */
+    volatile uint64_t busy_since_ns;   /* monotonic */
+    volatile uint64_t heartbeat_ns;    /* monotonic, at every request boundary and idle tick */
+    volatile uint64_t requests;
+    volatile uint64_t bytes_in;
+    volatile uint64_t bytes_out;
+    char method[GW_SCORE_METHOD];
+    char path[GW_SCORE_PATH];
+} gw_score_slot;
+/* Maps `count` zeroed slots shared with every child forked later. */
+gw_score_slot *gw_scoreboard_create(int count);
+void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
+                    const char *path, size_t plen, uint64_t now);
+void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out);
+
+#endif

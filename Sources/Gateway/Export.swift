@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Exports an `Application` type as the app of this shared object: returns
+/// the descriptor `gateway_app` must return. One line in the app module:
+///
+///     @_cdecl("gateway_app") public func gatewayApp() -> UnsafeRawPointer {
+///         Gateway.export(Hello.self, name: "hello")
+///     }
+///
+/// The server then calls `A(arguments:)` once per worker (init), `respond`
+/// once per request (call) and `shutdown()` before the worker exits.
+public func export<A: Application>(_ type: A.Type, name: String) -> UnsafeRawPointer {
+    Exporter.export(name: name) { try A(arguments: $0) }
+}
+
+/// Exports the responder `factory` makes, once per worker, from the
+/// app_args: for closures (`App`) and apps wrapped in middleware.
+///
+///     @_cdecl("gateway_app") public func gatewayApp() -> UnsafeRawPointer {
+///         Gateway.export(name: "site") { try Site(arguments: $0).with(RequestID()) }
+///     }
+public func export<R: Responder>(name: String, _ factory: @escaping (Arguments) throws -> R) -> UnsafeRawPointer {
+    Exporter.export(name: name) { try factory($0) }
+}
+
+/// The app instance of a booted worker, behind gateway_init.app_data. The
+/// C entry points cannot capture the generic app type, so they reach the
+/// app through this box as an existential.
+final class AppBox {
+    let responder: any Responder
+
+    init(_ responder: any Responder) { self.responder = responder }
+
+    @inline(__always)
+    func call(_ raw: UnsafeMutablePointer<gateway_request>) -> Int32 {
+        do {
+            try responder.respond(to: Request(raw), with: ResponseWriter(raw))
+            return GATEWAY_OK
+        } catch {
+            Exporter.report(error, raw)
+            return GATEWAY_ERROR
+        }
+    }
+}
+
+/// The descriptor and the C entry points behind `export`. Touched at export
+/// and boot only: the per-request path goes through app_data.
+enum Exporter {
+    nonisolated(unsafe) static var factory: ((Arguments) throws -> any Responder)?
+    nonisolated(unsafe) static var descriptor: UnsafeMutablePointer<gateway_app_descriptor>?
+    /// The server's api, kept from init for `log` outside requests.
+    nonisolated(unsafe) static var api: UnsafePointer<gateway_api>?
+
+    static func export(name: String, _ factory: @escaping (Arguments) throws -> any Responder) -> UnsafeRawPointer {
+        self.factory = factory
+        let descriptor = self.descriptor ?? {
+            let fresh = UnsafeMutablePointer<gateway_app_descriptor>.allocate(capacity: 1)
+            fresh.initialize(to: gateway_app_descriptor(
+                abi_version: GATEWAY_ABI_VERSION, reserved: 0, name: nil,
+                init: Exporter.boot, call: Exporter.call, shutdown: Exporter.shutdown))
+            self.descriptor = fresh
+            return fresh
+        }()
+        if descriptor.pointee.name.map({ String(cString: $0) != name }) ?? true {
+            // A renamed export (only tests do that) leaks the old name: it may still be in use.
+            descriptor.pointee.name = UnsafePointer(strdup(name))
+        }
+        return UnsafeRawPointer(descriptor)
+    }
+
+    static let boot: @convention(c) (UnsafeMutablePointer<gateway_init>?) -> Int32 = { boot in
+        guard let boot else { return 1 }
+        do {
+            let responder = try Exporter.makeResponder(boot.pointee)
+            boot.pointee.app_data = Unmanaged.passRetained(AppBox(responder)).toOpaque()
+            return 0
+        } catch {
+            CStrings.copy(String(describing: error), into: boot.pointee.error, size: boot.pointee.error_size)
+            return 1
+        }
+    }
+
+    static func makeResponder(_ boot: gateway_init) throws -> any Responder {
+        guard boot.abi_version == GATEWAY_ABI_VERSION else {
+            throw GatewayError.abiMismatch(server: boot.abi_version, sdk: GATEWAY_ABI_VERSION)
+        }
+        guard let api = boot.api, Int(api.pointee.size) >= MemoryLayout<gateway_api>.size else {
+            throw GatewayError.message("the server's gateway_api is smaller than the SDK's (\(boot.api?.pointee.size ?? 0) < \(MemoryLayout<gateway_api>.size) bytes)")
+        }
+        Exporter.api = api
+        guard let factory else { throw GatewayError.message("no app exported") }
+        return try factory(Arguments(boot))
+    }
+
+    static let call: @convention(c) (UnsafeMutablePointer<gateway_request>?) -> Int32 = { raw in
+        guard let raw, let data = raw.pointee.app_data else { return GATEWAY_ERROR }
+        return Unmanaged<AppBox>.fromOpaque(data)._withUnsafeGuaranteedRef { $0.call(raw) }
+    }
+
+    static let shutdown: @convention(c) (UnsafeMutableRawPointer?) -> Void = { data in
+        guard let data else { return }
+        Unmanaged<AppBox>.fromOpaque(data).takeRetainedValue().responder.shutdown()
+    }
+
+    /// Logs an error the app threw. I/O failures are usually a client that
+    /// went away: info; anything else is the app's: error.
+    static func report(_ error: Error, _ raw: UnsafeMutablePointer<gateway_request>) {
+        let level: LogLevel
+        switch error as? GatewayError {
+        case .writeFailed?, .sendFileFailed?, .readFailed?: level = .info
+        default: level = .error
+        }
+        Request(raw).log("app error: \(error)", level: level)
+    }
+
+    static func log(_ message: String, level: LogLevel) {
+        guard let api, let log = api.pointee.log else {
+            fputs("[\(level)] \(message)\n", stderr)
+            return
+        }
+        message.withCString { log(nil, level.rawValue, $0) }
+    }
+}

@@ -1,0 +1,61 @@
+/// The daemon's configuration: every key of gatewayd.conf with its default.
+/// docs/configuration.md and etc/gatewayd.conf document each one; keep the
+/// three in step.
+public struct Config: Equatable, Sendable {
+    /// Listen addresses: "HOST:PORT", "[V6]:PORT", "unix:/path", or
+    /// "fd:NAME"/"fd:N" for a socket inherited through LISTEN_FDS.
+    public var bind: [String] = ["127.0.0.1:8000"]
+    public var workers: Int = 2
+    /// Path of the app shared object.
+    public var app: String = ""
+    /// app_args as name/value strings, handed to the app's init.
+    public var appArgs: [(name: String, value: String)] = []
+    public var timeout: Int = 30
+    public var gracefulTimeout: Int = 30
+    public var keepaliveTimeout: Int = 5
+    public var bootTimeout: Int = 30
+    public var headerTimeout: Int = 10
+    public var bodyTimeout: Int = 30
+    public var maxRequests: Int = 0
+    public var maxRequestsJitter: Int = 0
+    public var maxWorkerMemory: Int = 0
+    public var maxWorkerMemoryHard: Int = 0
+    public var pidfile: String = ""
+    public var accessLog: String = ""
+    public var accessLogFormat: String = AccessLogFormat.combined
+    public var errorLog: String = "-"
+    public var logLevel: String = "info"
+    public var backlog: Int = 2048
+    public var workerConnections: Int = 1000
+    public var unixSocketMode: Int = 0o660
+    public var limitRequestLine: Int = 8190
+    public var limitRequestFields: Int = 100
+    public var limitRequestFieldSize: Int = 8190
+    public var maxBodySize: Int = 0
+    public var user: String = ""
+    public var group: String = ""
+    public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
+    public var reloadStrategy: String = "generation"
+    public var allowRoot: Bool = false
+
+    public init() {}
+
+    public static func == (a: Config, b: Config) -> Bool {
+        a.bind == b.bind && a.workers == b.workers && a.app == b.app
+            && a.appArgs.map { $0.name } == b.appArgs.map { $0.name }
+            && a.appArgs.map { $0.value } == b.appArgs.map { $0.value }
+            && a.timeout == b.timeout && a.gracefulTimeout == b.gracefulTimeout
+            && a.keepaliveTimeout == b.keepaliveTimeout && a.bootTimeout == b.bootTimeout
+            && a.headerTimeout == b.headerTimeout && a.bodyTimeout == b.bodyTimeout
+            && a.maxRequests == b.maxRequests && a.maxRequestsJitter == b.maxRequestsJitter
+            && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
+            && a.pidfile == b.pidfile && a.accessLog == b.accessLog
+            && a.accessLogFormat == b.accessLogFormat && a.errorLog == b.errorLog
+            && a.logLevel == b.logLevel && a.backlog == b.backlog
+            && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
+            && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
+            && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
+            && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
+            && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
+    }
+}

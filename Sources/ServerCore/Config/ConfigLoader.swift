@@ -1,0 +1,245 @@
+import TOMLKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads gatewayd.conf (TOML, parsed by TOMLKit) into a `Config`, rejecting
+/// unknown keys, wrong types and impossible values with the file, line and key.
+public struct ConfigLoader {
+    public let file: String
+    let text: String
+
+    public init(file: String, text: String) {
+        self.file = file
+        self.text = text
+    }
+
+    /// Reads and parses `path`, applies command-line overrides, validates.
+    public static func load(path: String, overrides: (inout Config) -> Void = { _ in }) throws -> Config {
+        let text: String
+        do {
+            text = try FileReader.readText(path)
+        } catch let error as SystemError {
+            throw ConfigError(file: path, line: 0, key: "", message: "cannot read: \(error)")
+        }
+        return try ConfigLoader(file: path, text: text).parse(overrides: overrides)
+    }
+
+    /// A relative app path is taken from the working directory at start,
+    /// so a reload after a chdir still finds it.
+    public static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), !path.isEmpty else { return path }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, 4096) != nil else { return path }
+        return String(cString: buf) + "/" + path
+    }
+
+    public func parse(overrides: (inout Config) -> Void = { _ in }) throws -> Config {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(file: file, line: error.source.begin.line, key: "",
+                              message: "invalid TOML: \(error.description)")
+        }
+        var config = Config()
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            try apply(key: key, value: value, to: &config)
+        }
+        overrides(&config)
+        try validate(config)
+        return config
+    }
+
+    // MARK: keys
+
+    func apply(key: String, value: TOMLValueConvertible, to c: inout Config) throws {
+        switch key {
+        case "bind": c.bind = try strings(key, value)
+        case "workers": c.workers = try int(key, value, min: 1, max: 1024)
+        case "app": c.app = try string(key, value)
+        case "app_args": c.appArgs = try appArgs(key, value)
+        case "timeout": c.timeout = try int(key, value, min: 0)
+        case "graceful_timeout": c.gracefulTimeout = try int(key, value, min: 0)
+        case "keepalive_timeout": c.keepaliveTimeout = try int(key, value, min: 0)
+        case "boot_timeout": c.bootTimeout = try int(key, value, min: 1)
+        case "header_timeout": c.headerTimeout = try int(key, value, min: 1)
+        case "body_timeout": c.bodyTimeout = try int(key, value, min: 1)
+        case "max_requests": c.maxRequests = try int(key, value, min: 0)
+        case "max_requests_jitter": c.maxRequestsJitter = try int(key, value, min: 0)
+        case "max_worker_memory": c.maxWorkerMemory = try int(key, value, min: 0)
+        case "max_worker_memory_hard": c.maxWorkerMemoryHard = try int(key, value, min: 0)
+        case "pidfile": c.pidfile = try string(key, value)
+        case "access_log": c.accessLog = try string(key, value)
+        case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
+        case "error_log": c.errorLog = try string(key, value)
+        case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
+        case "backlog": c.backlog = try int(key, value, min: 1, max: 65535)
+        case "worker_connections": c.workerConnections = try int(key, value, min: 1, max: 1_000_000)
+        case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
+        case "limit_request_line": c.limitRequestLine = try int(key, value, min: 64, max: 1 << 20)
+        case "limit_request_fields": c.limitRequestFields = try int(key, value, min: 1, max: 32768)
+        case "limit_request_field_size": c.limitRequestFieldSize = try int(key, value, min: 64, max: 1 << 20)
+        case "max_body_size": c.maxBodySize = try int(key, value, min: 0)
+        case "user": c.user = try string(key, value)
+        case "group": c.group = try string(key, value)
+        case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
+        case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
+        case "allow_root": c.allowRoot = try bool(key, value)
+        default:
+            throw error(key, "unknown key")
+        }
+    }
+
+    func validate(_ c: Config) throws {
+        if c.app.isEmpty { throw error("app", "is required: the path of the app shared object") }
+        if c.workers < 1 { throw error("workers", "must be at least 1, found \(c.workers)") }
+        if c.bind.isEmpty { throw error("bind", "needs at least one address") }
+        for address in c.bind {
+            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
+                throw error("bind", e.description)
+            }
+        }
+        if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
+            throw error("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
+        }
+    }
+
+    // MARK: typed readers
+
+    func error(_ key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: line(of: key), key: key, message: message)
+    }
+
+    func typeName(_ v: TOMLValueConvertible) -> String { "\(v.type)" }
+
+    func int(_ key: String, _ v: TOMLValueConvertible, min: Int, max: Int = Int.max) throws -> Int {
+        guard v.type == .int, let i = v.int else {
+            throw error(key, "expected an integer, found \(typeName(v))")
+        }
+        guard i >= min, i <= max else {
+            let range = max == Int.max ? "at least \(min)" : "between \(min) and \(max)"
+            throw error(key, "must be \(range), found \(i)")
+        }
+        return i
+    }
+
+    func string(_ key: String, _ v: TOMLValueConvertible) throws -> String {
+        guard v.type == .string, let s = v.string else {
+            throw error(key, "expected a string, found \(typeName(v))")
+        }
+        return s
+    }
+
+    func bool(_ key: String, _ v: TOMLValueConvertible) throws -> Bool {
+        guard v.type == .bool, let b = v.bool else {
+            throw error(key, "expected true or false, found \(typeName(v))")
+        }
+        return b
+    }
+
+    func strings(_ key: String, _ v: TOMLValueConvertible) throws -> [String] {
+        if v.type == .string, let s = v.string { return [s] }
+        guard v.type == .array, let array = v.array else {
+            throw error(key, "expected an array of strings, found \(typeName(v))")
+        }
+        return try array.map { element in
+            guard element.type == .string, let s = element.string else {
+                throw error(key, "expected an array of strings, found an element of type \(typeName(element))")
+            }
+            return s
+        }
+    }
+
+    func oneOf(_ key: String, _ v: TOMLValueConvertible, _ allowed: [String]) throws -> String {
+        let s = try string(key, v)
+        guard allowed.contains(s) else {
+            throw error(key, "must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(s)\"")
+        }
+        return s
+    }
+
+    func mode(_ key: String, _ v: TOMLValueConvertible) throws -> Int {
+        if v.type == .int, let i = v.int, i >= 0, i <= 0o777 { return i }
+        let s = try string(key, v)
+        guard let m = Int(s, radix: 8), m >= 0, m <= 0o777 else {
+            throw error(key, "expected an octal mode such as \"0660\", found \"\(s)\"")
+        }
+        return m
+    }
+
+    func accessFormat(_ key: String, _ v: TOMLValueConvertible) throws -> String {
+        let s = try string(key, v)
+        switch s {
+        case "combined": return AccessLogFormat.combined
+        case "common": return AccessLogFormat.common
+        default:
+            if let bad = AccessLogFormat.unknownVariable(in: s) {
+                throw error(key, "unknown variable $\(bad)")
+            }
+            return s
+        }
+    }
+
+    /// app_args: a table of scalars or arrays (name = value), or an array
+    /// (argv style, names "0", "1", ...). Values become strings.
+    func appArgs(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
+        if v.type == .array, let array = v.array {
+            return try array.enumerated().map { (i, e) in (String(i), try scalarText(key, e)) }
+        }
+        guard v.type == .table, let table = v.table else {
+            throw error(key, "expected a table (name = value) or an array, found \(typeName(v))")
+        }
+        return try table.keys.map { name in
+            (name, try scalarText("\(key).\(name)", table[name]!))
+        }
+    }
+
+    func scalarText(_ key: String, _ v: TOMLValueConvertible) throws -> String {
+        switch v.type {
+        case .string: return v.string ?? ""
+        case .int: return String(v.int ?? 0)
+        case .double: return String(v.double ?? 0)
+        case .bool: return (v.bool ?? false) ? "true" : "false"
+        case .array:
+            return try (v.array ?? []).map { try scalarText(key, $0) }.joined(separator: ",")
+        default:
+            throw error(key, "expected a string, number, boolean or array, found \(typeName(v))")
+        }
+    }
+
+    // MARK: locating keys
+
+    /// The 1-based line where `key` is assigned ("key =" at the start of a
+    /// line; for "table.name", "name =" inside [table]), or 0.
+    func line(of key: String) -> Int {
+        let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+        let (section, name) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])
+        var current = ""
+        var number = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.hasPrefix("[") {
+                current = String(line.dropFirst().prefix { $0 != "]" }).trimmingSpaces()
+                continue
+            }
+            guard current == section, line.hasPrefix(name) else { continue }
+            let rest = line.dropFirst(name.count).drop { $0 == " " || $0 == "\t" }
+            if rest.hasPrefix("=") { return number }
+            if section.isEmpty, rest.hasPrefix("."), name == "app_args" { return number }
+        }
+        if !section.isEmpty { return line(of: section) }
+        return 0
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,117 @@
+/// Decodes a chunked request body (RFC 9112 §7.1) from bytes that arrive in
+/// pieces. Strict: hex digits only, sizes bounded, CRLF required after the
+/// size line and after the data, extensions and trailers bounded.
+public struct ChunkedDecoder {
+    enum State {
+        case size, sizeCR, extensions, data, dataCR, dataLF, trailerLineStart, trailerLine, trailerCR, finalLF, done
+    }
+
+    var state = State.size
+    var digits = 0
+    var chunkSize = 0
+    /// Bytes of the current chunk still to come.
+    public private(set) var remaining = 0
+    var extensionBytes = 0
+    var trailerBytes = 0
+    var trailerLines = 0
+    public private(set) var total = 0
+
+    public static let maxExtensionBytes = 4096
+    public static let maxSizeDigits = 15   // < 2^60: no overflow possible
+
+    public init() {}
+
+    public var isDone: Bool { if case .done = state { return true }; return false }
+
+    public enum Step: Equatable {
+        /// The first `n` bytes of the input are body data.
+        case data(Int)
+        /// The first `n` bytes were framing; call again with the rest.
+        case framing(Int)
+        /// All input was framing and more is needed.
+        case needMore
+        /// The body ended after `n` bytes of input.
+        case done(Int)
+        case failed(HTTPError)
+    }
+
+    /// Consumes from `p[0..<n]` (n > 0), stopping at the first data run.
+    public mutating func step(_ p: UnsafePointer<UInt8>, _ n: Int, limits: HTTPLimits) -> Step {
+        var i = 0
+        while i < n {
+            let b = p[i]
+            switch state {
+            case .size:
+                if CharClass.isHex(b) {
+                    digits += 1
+                    if digits > Self.maxSizeDigits { return .failed(HTTPError(400, "chunk size too large")) }
+                    chunkSize = chunkSize << 4 | CharClass.hexValue(b)
+                } else if digits == 0 {
+                    return .failed(HTTPError(400, "invalid chunk size"))
+                } else if b == 0x3B {
+                    state = .extensions
+                } else if b == 0x0D {
+                    state = .sizeCR
+                } else {
+                    return .failed(HTTPError(400, "invalid chunk size"))
+                }
+            case .extensions:
+                extensionBytes += 1
+                if extensionBytes > Self.maxExtensionBytes { return .failed(HTTPError(400, "chunk extensions too long")) }
+                if b == 0x0D { state = .sizeCR } else if b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F {
+                    return .failed(HTTPError(400, "invalid chunk extension"))
+                }
+            case .sizeCR:
+                guard b == 0x0A else { return .failed(HTTPError(400, "missing LF after the chunk size")) }
+                total += chunkSize
+                if limits.maxBody > 0 && total > limits.maxBody {
+                    return .failed(HTTPError(413, "chunked body above max_body_size"))
+                }
+                if chunkSize == 0 {
+                    state = .trailerLineStart
+                } else {
+                    remaining = chunkSize
+                    state = .data
+                }
+                digits = 0; chunkSize = 0
+            case .data:
+                if i > 0 { return .framing(i) }
+                let take = min(remaining, n)
+                remaining -= take
+                if remaining == 0 { state = .dataCR }
+                return .data(take)
+            case .dataCR:
+                guard b == 0x0D else { return .failed(HTTPError(400, "missing CRLF after chunk data")) }
+                state = .dataLF
+            case .dataLF:
+                guard b == 0x0A else { return .failed(HTTPError(400, "missing CRLF after chunk data")) }
+                state = .size
+            case .trailerLineStart:
+                if b == 0x0D { state = .finalLF; break }
+                trailerLines += 1
+                if trailerLines > limits.fields { return .failed(HTTPError(431, "too many trailer fields")) }
+                state = .trailerLine
+                fallthrough
+            case .trailerLine:
+                trailerBytes += 1
+                if trailerBytes > limits.fieldSize { return .failed(HTTPError(431, "trailer field too long")) }
+                if b == 0x0D { state = .trailerCR } else if b == 0x0A || b == 0 {
+                    return .failed(HTTPError(400, "invalid trailer field"))
+                }
+            case .trailerCR:
+                guard b == 0x0A else { return .failed(HTTPError(400, "bare CR in a trailer field")) }
+                trailerBytes = 0
+                state = .trailerLineStart
+            case .finalLF:
+                guard b == 0x0A else { return .failed(HTTPError(400, "missing LF at the end of the chunked body")) }
+                state = .done
+                return .done(i + 1)
+            case .done:
+                return .done(i)
+            }
+            i += 1
+        }
+        if case .data = state { return .framing(n) }
+        return .needMore
+    }
+}

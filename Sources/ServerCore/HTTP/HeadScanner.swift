@@ -1,0 +1,83 @@
+/// Finds the end of a request head in bytes that arrive in pieces, enforcing
+/// the line limits as it goes, so a head split at any byte gives the same
+/// result as the whole head. Keeps its position between calls: each byte is
+/// looked at once.
+public struct HeadScanner {
+    /// Next offset to look at.
+    public var position = 0
+    var lineStart = 0
+    var lines = 0
+    /// Where the request line starts (after the empty lines RFC 9112 §2.2 lets us skip).
+    public var headStart = 0
+
+    public init() {}
+
+    public mutating func reset(at offset: Int) {
+        position = offset; lineStart = offset; lines = 0; headStart = offset
+    }
+
+    public enum Result: Equatable {
+        case needMore
+        case complete(end: Int)
+        case failed(HTTPError)
+    }
+
+    /// Scans `buf[position..<end]`.
+    public mutating func scan(_ buf: UnsafePointer<UInt8>, end: Int, limits: HTTPLimits) -> Result {
+        var i = position
+        while i < end {
+            // memchr-like search for the next LF.
+            guard let lf = findLF(buf, from: i, to: end) else {
+                position = end
+                return checkOpenLine(length: end - lineStart, limits: limits)
+            }
+            var lineEnd = lf
+            if lineEnd > lineStart && buf[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            let length = lineEnd - lineStart
+            if length == 0 {
+                if lines == 0 {
+                    // Empty lines before the request line are ignored; at most a few.
+                    if lf - headStart > 8 { return .failed(HTTPError(400, "too many empty lines before the request line")) }
+                    lineStart = lf + 1
+                    headStart = lineStart
+                    i = lf + 1
+                    continue
+                }
+                position = lf + 1
+                return .complete(end: lf + 1)
+            }
+            if case .failed(let e) = checkOpenLine(length: length, limits: limits) { return .failed(e) }
+            lines += 1
+            if lines > limits.fields + 1 { return .failed(HTTPError(431, "too many header fields")) }
+            lineStart = lf + 1
+            i = lf + 1
+        }
+        position = end
+        return .needMore
+    }
+
+    func checkOpenLine(length: Int, limits: HTTPLimits) -> Result {
+        if lines == 0 {
+            if length > limits.requestLine { return .failed(HTTPError(414, "request line too long")) }
+        } else if length > limits.fieldSize {
+            return .failed(HTTPError(431, "header field too long"))
+        }
+        return .needMore
+    }
+
+    @inline(__always)
+    func findLF(_ buf: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        guard let p = memchrLF(buf + from, to - from) else { return nil }
+        return p - buf
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@inline(__always)
+func memchrLF(_ p: UnsafePointer<UInt8>, _ n: Int) -> UnsafePointer<UInt8>? {
+    guard n > 0, let r = memchr(p, 0x0A, n) else { return nil }
+    return UnsafePointer(r.assumingMemoryBound(to: UInt8.self))
+}

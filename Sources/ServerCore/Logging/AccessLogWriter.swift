@@ -1,0 +1,69 @@
+import CSupport
+
+/// Renders one access log line per request from a compiled format and
+/// writes it with one write(2).
+public final class AccessLogWriter {
+    let format: AccessLogFormat
+    let file: LogFile
+    var line: [UInt8] = []
+    let generation: String
+    let pid: String
+    let worker: String
+
+    public init(format: AccessLogFormat, file: LogFile, identity: WorkerIdentity) {
+        self.format = format
+        self.file = file
+        generation = String(identity.generation)
+        pid = String(identity.pid)
+        worker = String(identity.id)
+        line.reserveCapacity(512)
+    }
+
+    func write(_ ctx: RequestContext, durationNs: UInt64) {
+        guard file.isEnabled else { return }
+        line.removeAll(keepingCapacity: true)
+        let buf = ctx.connection.buffer
+        let h = ctx.head
+        func bytes(_ start: Int, _ n: Int) { line.append(contentsOf: UnsafeBufferPointer(start: buf + start, count: n)) }
+        func text(_ s: String) { line.append(contentsOf: s.utf8) }
+        func header(_ name: StaticString) {
+            if let v = ctx.headerValue(name) { text(v) } else { text("-") }
+        }
+        for segment in format.segments {
+            switch segment {
+            case .literal(let l): line.append(contentsOf: l)
+            case .variable(let v):
+                switch v {
+                case .remote_addr:
+                    var host = [CChar](repeating: 0, count: 64)
+                    let port = withUnsafePointer(to: &ctx.connection.peer) { gw_format_addr($0, ctx.connection.peerLength, &host, 64) }
+                    text(port >= 0 ? String(cString: host) : "unix")
+                case .time_local:
+                    var d = [CChar](repeating: 0, count: 32)
+                    gw_clf_date(&d)
+                    text(String(cString: d))
+                case .request:
+                    bytes(h.method, h.methodLength); text(" "); bytes(h.target, h.targetLength)
+                    text(h.version == .http11 ? " HTTP/1.1" : " HTTP/1.0")
+                case .status: text(String(ctx.status))
+                case .body_bytes_sent: text(String(ctx.bodySent))
+                case .http_referer: header("referer")
+                case .http_user_agent: header("user-agent")
+                case .http_host: header("host")
+                case .request_time_us: text(String(durationNs / 1000))
+                case .request_time:
+                    let ms = durationNs / 1_000_000
+                    text("\(ms / 1000).\(String(ms % 1000 + 1000).dropFirst())")
+                case .pid: text(pid)
+                case .generation: text(generation)
+                case .worker: text(worker)
+                case .method: bytes(h.method, h.methodLength)
+                case .path: bytes(h.path, h.pathLength)
+                case .query: if h.query >= 0 { bytes(h.query, h.queryLength) } else { text("-") }
+                }
+            }
+        }
+        line.append(0x0A)
+        line.withUnsafeBytes { file.write($0.baseAddress!, $0.count) }
+    }
+}

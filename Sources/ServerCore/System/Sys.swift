@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSupport
+import SystemPackage
+
+/// The one layer that calls libc. Every wrapper retries EINTR, reports
+/// EAGAIN as "would block" (nil), and throws a `SystemError` naming the
+/// call for anything else. Nothing outside this file calls these libc
+/// functions directly.
+public enum Sys {
+    @inline(__always)
+    static var errno: Errno { Errno(rawValue: Glibc.errno) }
+
+    /// Runs `body` until it does not fail with EINTR.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ body: () -> T) -> T {
+        while true {
+            let r = body()
+            if r == -1 && Glibc.errno == EINTR { continue }
+            return r
+        }
+    }
+
+    @inline(__always)
+    public static func check<T: BinaryInteger>(_ call: String, _ subject: String = "", _ body: () -> T) throws -> T {
+        let r = retrying(body)
+        if r == -1 { throw SystemError(call, subject, errno: errno) }
+        return r
+    }
+
+    /// Like `check`, but EAGAIN/EWOULDBLOCK give nil.
+    @inline(__always)
+    static func checkNonBlocking<T: BinaryInteger>(_ call: String, _ body: () -> T) throws -> T? {
+        let r = retrying(body)
+        if r == -1 {
+            let e = Glibc.errno
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemError(call, errno: Errno(rawValue: e))
+        }
+        return r
+    }
+
+    // MARK: descriptors
+
+    public static func close(_ fd: Int32) {
+        // close() is never retried on EINTR on Linux: the fd is gone either way.
+        _ = Glibc.close(fd)
+    }
+
+    @inline(__always)
+    public static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws -> Int? {
+        try checkNonBlocking("read") { Glibc.read(fd, buf, count) }
+    }
+
+    @inline(__always)
+    public static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws -> Int? {
+        try checkNonBlocking("write") { Glibc.write(fd, buf, count) }
+    }
+
+    /// Writes all bytes to a blocking descriptor (logs, pipes).
+    public static func writeAll(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws {
+        var done = 0
+        while done < count {
+            guard let n = try write(fd, buf + done, count - done) else {
+                _ = try poll(fd, events: Int16(POLLOUT), timeoutMs: 1000)
+                continue
+            }
+            done += n
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ string: String) throws {
+        var s = string
+        try s.withUTF8 { try writeAll(fd, $0.baseAddress!, $0.count) }
+    }
+
+    @inline(__always)
+    public static func send(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws -> Int? {
+        try checkNonBlocking("send") { gw_send(fd, buf, count) }
+    }
+
+    @inline(__always)
+    public static func writev2(_ fd: Int32, _ a: UnsafeRawPointer, _ alen: Int, _ b: UnsafeRawPointer, _ blen: Int) throws -> Int? {
+        try checkNonBlocking("sendmsg") { gw_writev2(fd, a, alen, b, blen) }
+    }
+
+    public static func sendfile(_ out: Int32, _ input: Int32, offset: inout off_t, count: Int) throws -> Int? {
+        try checkNonBlocking("sendfile") { gw_sendfile(out, input, &offset, count) }
+    }
+
+    public static func pipe(cloexec: Bool = true, nonblocking: Bool = false) throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        var flags: Int32 = cloexec ? O_CLOEXEC : 0
+        if nonblocking { flags |= O_NONBLOCK }
+        _ = try check("pipe2") { gw_pipe2(&fds, flags) }
+        return (fds[0], fds[1])
+    }
+
+    /// A SOCK_SEQPACKET pair: message boundaries kept, EOF when the peer dies.
+    public static func seqpacketPair() throws -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        _ = try check("socketpair") {
+            socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        return (fds[0], fds[1])
+    }
+
+    public static func setNonBlocking(_ fd: Int32, _ on: Bool = true) throws {
+        let flags = try check("fcntl", "F_GETFL") { fcntl(fd, F_GETFL) }
+        _ = try check("fcntl", "F_SETFL") { fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) }
+    }
+
+    public static func setCloseOnExec(_ fd: Int32, _ on: Bool) throws {
+        let flags = try check("fcntl", "F_GETFD") { fcntl(fd, F_GETFD) }
+        _ = try check("fcntl", "F_SETFD") { fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC) }
+    }
+
+    public static func dup2(_ from: Int32, _ to: Int32) throws {
+        _ = try check("dup2") { Glibc.dup2(from, to) }
+    }
+
+    public static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws -> Int32 {
+        try check("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func poll(_ fd: Int32, events: Int16, timeoutMs: Int32) throws -> Bool {
+        var p = pollfd(fd: fd, events: events, revents: 0)
+        let n = try check("poll") { Glibc.poll(&p, 1, timeoutMs) }
+        return n > 0
+    }
+
+    // MARK: epoll
+
+    public static func epollCreate() throws -> Int32 {
+        try check("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+    }
+
+    public static func epollAdd(_ ep: Int32, _ fd: Int32, events: UInt32, data: UInt64) throws {
+        _ = try check("epoll_ctl", "EPOLL_CTL_ADD") { gw_epoll_ctl(ep, EPOLL_CTL_ADD, fd, events, data) }
+    }
+
+    public static func epollDelete(_ ep: Int32, _ fd: Int32) {
+        _ = gw_epoll_ctl(ep, EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    @inline(__always)
+    public static func epollWait(_ ep: Int32, _ datas: UnsafeMutablePointer<UInt64>, _ events: UnsafeMutablePointer<UInt32>, max: Int32, timeoutMs: Int32) throws -> Int {
+        let n = gw_epoll_wait(ep, datas, events, max, timeoutMs)
+        if n == -1 {
+            if Glibc.errno == EINTR { return 0 }
+            throw SystemError("epoll_wait", errno: errno)
+        }
+        return Int(n)
+    }
+
+    // MARK: sockets
+
+    /// accept4() with SOCK_NONBLOCK|SOCK_CLOEXEC; nil when the queue is empty.
+    @inline(__always)
+    public static func accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr_storage>, _ len: UnsafeMutablePointer<socklen_t>) throws -> Int32? {
+        let r = retrying { gw_accept(fd, addr, len) }
+        if r == -1 {
+            let e = Glibc.errno
+            // Errors that concern the one connection, not the listener: skip it.
+            if e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED || e == EPROTO || e == EPERM { return nil }
+            throw SystemError("accept4", errno: Errno(rawValue: e))
+        }
+        return r
+    }
+
+    public static func setIntOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ label: String) throws {
+        var v = value
+        _ = try check("setsockopt", label) { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
+    }
+
+    public static func shutdownWrite(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    // MARK: processes
+
+    public static func fork() throws -> pid_t {
+        try check("fork") { gw_fork() }
+    }
+
+    public static func kill(_ pid: pid_t, _ sig: Int32) {
+        _ = Glibc.kill(pid, sig)
+    }
+
+    /// waitpid(-1, WNOHANG): the next exited child, or nil.
+    public static func reapChild() -> (pid: pid_t, status: Int32)? {
+        var status: Int32 = 0
+        let pid = retrying { waitpid(-1, &status, WNOHANG) }
+        if pid <= 0 { return nil }
+        return (pid, status)
+    }
+
+    public static func getpid() -> pid_t { Glibc.getpid() }
+
+    public static func exit(_ code: Int32) -> Never { Glibc._exit(code) }
+
+    @inline(__always)
+    public static func monotonicNanos() -> UInt64 { gw_monotonic_ns() }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection held by a worker: its descriptor, its read buffer
+/// (requests are parsed in place) and where the head scan stands.
+public final class Connection {
+    public let fd: Int32
+    let listener: Int
+    var buffer: UnsafeMutablePointer<UInt8>
+    var capacity: Int
+    /// Unconsumed bytes are buffer[start..<end].
+    var start = 0
+    var end = 0
+    var scanner = HeadScanner()
+    /// Monotonic ns of the last byte read or response sent.
+    var lastActive: UInt64
+    /// When the first byte of the head in progress arrived (0: none).
+    var headSince: UInt64 = 0
+    var requests = 0
+    var peer = sockaddr_storage()
+    var peerLength = socklen_t(0)
+    var closed = false
+
+    init(fd: Int32, listener: Int, capacity: Int, now: UInt64) {
+        self.fd = fd
+        self.listener = listener
+        self.capacity = capacity
+        buffer = .allocate(capacity: capacity)
+        lastActive = now
+    }
+
+    deinit { buffer.deallocate() }
+
+    var buffered: Int { end - start }
+    var isIdle: Bool { start == end }
+
+    /// Moves unconsumed bytes to the front to make room at the end.
+    func compact() {
+        guard start > 0 else { return }
+        let n = end - start
+        if n > 0 { memmove(buffer, buffer + start, n) }
+        scanner.shift(by: start)
+        start = 0
+        end = n
+    }
+
+    /// Doubles the buffer up to `limit`; false when already there.
+    func grow(limit: Int) -> Bool {
+        guard capacity < limit else { return false }
+        let new = min(capacity * 2, limit)
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: new)
+        b.update(from: buffer, count: end)
+        buffer.deallocate()
+        buffer = b
+        capacity = new
+        return true
+    }
+}
+
+extension HeadScanner {
+    mutating func shift(by n: Int) {
+        position -= n; lineStart -= n; headStart -= n
+    }
+}

@@ -1,0 +1,353 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGateway
+import CSupport
+import Logging
+
+/// A worker's event loop: epoll over the listeners (EPOLLEXCLUSIVE, so one
+/// worker wakes per connection), its open connections and its control
+/// descriptors. Requests are served synchronously, one at a time; idle
+/// keep-alive connections cost nothing but an epoll entry.
+public final class RequestLoop {
+    public struct Settings {
+        public var keepaliveTimeout: Int
+        public var headerTimeout: Int
+        public var gracefulTimeout: Int
+        public var workerConnections: Int
+        public var initialBuffer = 8192
+
+        public init(_ c: Config) {
+            keepaliveTimeout = c.keepaliveTimeout
+            headerTimeout = c.headerTimeout
+            gracefulTimeout = c.gracefulTimeout
+            workerConnections = c.workerConnections
+        }
+    }
+
+    public enum StopReason: Equatable {
+        case shutdown, masterGone, maxRequests, memoryLimit, fast
+    }
+
+    static let listenerTag: UInt64 = 1 << 40
+    static let controlTag: UInt64 = 2 << 40
+
+    let settings: Settings
+    let limits: HTTPLimits
+    let listeners: [Listener]
+    let app: AppHandle
+    let context: RequestContext
+    let accessLog: AccessLogWriter?
+    let logger: Logger
+    public let epoll: Int32
+    var connections: [Connection?] = []
+    var connectionCount = 0
+    var listening = false
+    public private(set) var stopReason: StopReason?
+    var stopDeadline: UInt64 = 0
+    public private(set) var requestsServed = 0
+    /// Called about once a second (heartbeats, memory checks).
+    public var onTick: ((RequestLoop) -> Void)?
+    /// Called after each request (max_requests, counters).
+    public var onRequestDone: ((RequestLoop) -> Void)?
+    /// Descriptors other than listeners the loop watches, with their handlers.
+    var controls: [(fd: Int32, handler: () -> Void)] = []
+    /// Stop after this many requests (0: never); the last response says Connection: close.
+    public var maxRequests = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+
+    public init(settings: Settings, limits: HTTPLimits, listeners: [Listener], app: AppHandle,
+                identity: WorkerIdentity, bodyTimeout: Int, trustedProxies: [String],
+                accessLog: AccessLogWriter?, logger: Logger,
+                scoreboard: UnsafeMutablePointer<gw_score_slot>?) throws {
+        self.settings = settings
+        self.limits = limits
+        self.listeners = listeners
+        self.app = app
+        self.accessLog = accessLog
+        self.logger = logger
+        epoll = try Sys.epollCreate()
+        context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
+                                 trustedProxies: trustedProxies, appData: app.appData)
+        context.scoreboard = scoreboard
+        let log = logger
+        context.errorLog = { [unowned context] level, message in
+            var text = message
+            if context.connection != nil && context.head.methodLength > 0 {
+                let b = context.connection.buffer
+                let m = String(decoding: UnsafeBufferPointer(start: b + context.head.method, count: context.head.methodLength), as: UTF8.self)
+                let t = String(decoding: UnsafeBufferPointer(start: b + context.head.target, count: min(context.head.targetLength, 200)), as: UTF8.self)
+                text += " (\(m) \(t))"
+            }
+            log.log(level: RequestLoop.level(level), "\(text)")
+        }
+    }
+
+    public static func level(_ l: Int32) -> Logger.Level {
+        switch l {
+        case GATEWAY_LOG_DEBUG: return .debug
+        case GATEWAY_LOG_INFO: return .info
+        case GATEWAY_LOG_WARNING: return .warning
+        default: return .error
+        }
+    }
+
+    /// Watches `fd` for readability (or EOF) and calls `handler`.
+    public func watch(_ fd: Int32, handler: @escaping () -> Void) throws {
+        try Sys.epollAdd(epoll, fd, events: UInt32(EPOLLIN.rawValue), data: Self.controlTag | UInt64(controls.count))
+        controls.append((fd, handler))
+    }
+
+    func startListening() throws {
+        for (i, l) in listeners.enumerated() {
+            let events = UInt32(EPOLLIN.rawValue) | UInt32(EPOLLEXCLUSIVE.rawValue)
+            try Sys.epollAdd(epoll, l.fd, events: events, data: Self.listenerTag | UInt64(i))
+        }
+        listening = true
+    }
+
+    func stopListening() {
+        guard listening else { return }
+        for l in listeners { Sys.epollDelete(epoll, l.fd) }
+        listening = false
+    }
+
+    /// Asks the loop to stop: no new connections; idle ones are closed; the
+    /// request in hand and those already received are finished (with
+    /// Connection: close), then run() returns.
+    public func requestStop(_ reason: StopReason) {
+        if stopReason == nil || reason == .fast {
+            stopReason = reason
+        }
+        context.stopping = true
+        if reason == .fast { return }
+        if stopDeadline == 0 {
+            stopDeadline = Sys.monotonicNanos() + UInt64(max(settings.gracefulTimeout, 1)) * 1_000_000_000
+        }
+        stopListening()
+        // Idle keep-alive connections are not closed at once: a client may
+        // have a request on the wire. Each gets its next request answered
+        // with Connection: close, or is closed after a short idle grace.
+    }
+
+    /// How long a stopping worker keeps an idle keep-alive connection open.
+    static let stopIdleGrace: UInt64 = 300_000_000
+
+    public func run() throws -> StopReason {
+        try startListening()
+        let max: Int32 = 128
+        let datas = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(max))
+        let events = UnsafeMutablePointer<UInt32>.allocate(capacity: Int(max))
+        defer { datas.deallocate(); events.deallocate() }
+        var lastTick = Sys.monotonicNanos()
+        while true {
+            if let reason = stopReason {
+                if reason == .fast || connectionCount == 0 || Sys.monotonicNanos() >= stopDeadline {
+                    closeAll()
+                    return reason
+                }
+            }
+            let n = try Sys.epollWait(epoll, datas, events, max: max, timeoutMs: stopReason == nil ? 1000 : 50)
+            for i in 0..<n {
+                let data = datas[i]
+                if data & Self.listenerTag != 0 {
+                    accept(listener: Int(data & 0xFFFF_FFFF))
+                } else if data & Self.controlTag != 0 {
+                    controls[Int(data & 0xFFFF_FFFF)].handler()
+                } else if let c = connections[Int(data)] {
+                    readable(c)
+                }
+            }
+            let now = Sys.monotonicNanos()
+            if now &- lastTick >= 1_000_000_000 {
+                lastTick = now
+                tick(now)
+            } else if stopReason != nil {
+                sweep(now)
+            }
+        }
+    }
+
+    func tick(_ now: UInt64) {
+        context.refreshDate()
+        sweep(now)
+        onTick?(self)
+    }
+
+    /// Closes connections idle past keepalive_timeout and heads slower than header_timeout.
+    func sweep(_ now: UInt64) {
+        let keepalive = stopReason != nil ? Self.stopIdleGrace : UInt64(settings.keepaliveTimeout) * 1_000_000_000
+        let header = UInt64(settings.headerTimeout) * 1_000_000_000
+        for case let c? in connections where !c.closed {
+            if c.isIdle {
+                if now &- c.lastActive >= keepalive { close(c) }
+            } else if c.headSince > 0 && now &- c.headSince >= header {
+                logger.info("closing connection: request head not received within header_timeout (\(settings.headerTimeout)s)")
+                close(c)
+            }
+        }
+    }
+
+    // MARK: connections
+
+    func accept(listener index: Int) {
+        let l = listeners[index]
+        var addr = sockaddr_storage()
+        var len = socklen_t(0)
+        // A few per wakeup: enough to drain bursts, not so many that one
+        // worker takes every connection of a burst.
+        for _ in 0..<16 {
+            if connectionCount >= settings.workerConnections || stopReason != nil {
+                stopListening()
+                return
+            }
+            let fd: Int32
+            do {
+                guard let f = try Sys.accept(l.fd, &addr, &len) else { return }
+                fd = f
+            } catch let e as SystemError {
+                logger.error("\(e)")
+                return
+            } catch { return }
+            let now = Sys.monotonicNanos()
+            let c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
+            c.peer = addr
+            c.peerLength = len
+            c.scanner.reset(at: 0)
+            register(c)
+        }
+    }
+
+    func register(_ c: Connection) {
+        let fd = Int(c.fd)
+        if fd >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: fd - connections.count + 64))
+        }
+        connections[fd] = c
+        connectionCount += 1
+        do {
+            try Sys.epollAdd(epoll, c.fd, events: UInt32(EPOLLIN.rawValue) | UInt32(EPOLLRDHUP.rawValue), data: UInt64(fd))
+        } catch {
+            logger.error("\(error)")
+            close(c)
+        }
+    }
+
+    func close(_ c: Connection) {
+        guard !c.closed else { return }
+        c.closed = true
+        Sys.epollDelete(epoll, c.fd)
+        Sys.close(c.fd)
+        connections[Int(c.fd)] = nil
+        connectionCount -= 1
+        if !listening && stopReason == nil && connectionCount < settings.workerConnections {
+            try? startListening()
+        }
+    }
+
+    func closeAll() {
+        for case let c? in connections { close(c) }
+        stopListening()
+    }
+
+    /// Reads what arrived and serves every complete request in the buffer.
+    func readable(_ c: Connection) {
+        if c.end == c.capacity {
+            c.compact()
+            if c.end == c.capacity && !c.grow(limit: limits.maxHead) {
+                reject(c, HTTPError(431, "request head too large"))
+                return
+            }
+        }
+        let n: Int
+        do {
+            guard let r = try Sys.read(c.fd, c.buffer + c.end, c.capacity - c.end) else { return }
+            n = r
+        } catch {
+            close(c)
+            return
+        }
+        if n == 0 {
+            close(c)
+            return
+        }
+        if c.headSince == 0 { c.headSince = Sys.monotonicNanos() }
+        c.end += n
+        process(c)
+    }
+
+    func process(_ c: Connection) {
+        while !c.closed {
+            switch c.scanner.scan(UnsafePointer(c.buffer), end: c.end, limits: limits) {
+            case .needMore:
+                if c.scanner.headStart == c.end {
+                    // only empty lines so far: nothing pending
+                    c.start = c.end
+                }
+                return
+            case .failed(let e):
+                reject(c, e)
+                return
+            case .complete(let end):
+                let headStart = c.scanner.headStart
+                if let e = HeadParser.parse(UnsafePointer(c.buffer), start: headStart, end: end, limits: limits, into: &context.head) {
+                    reject(c, e)
+                    return
+                }
+                c.start = end
+                serve(c)
+                if c.closed { return }
+                c.headSince = 0
+                if c.start == c.end {
+                    c.start = 0; c.end = 0
+                    c.scanner.reset(at: 0)
+                    if stopReason != nil { close(c) }
+                    return
+                }
+                // pipelined: the next head starts here
+                c.scanner.reset(at: c.start)
+                c.headSince = Sys.monotonicNanos()
+            }
+        }
+    }
+
+    func reject(_ c: Connection, _ e: HTTPError) {
+        context.connection = c
+        context.listener = listeners[c.listener]
+        context.head.reset()
+        context.head.methodLength = 0
+        context.head.isHead = false
+        context.clientGone = false
+        context.sendError(e.status, reason: "\(e.reason)")
+        close(c)
+    }
+
+    /// Calls the app for the parsed request and completes the response.
+    @inline(__always)
+    func serve(_ c: Connection) {
+        let ctx = context
+        if maxRequests > 0 && requestsServed + 1 >= maxRequests { ctx.stopping = true }
+        ctx.begin(connection: c, listener: listeners[c.listener])
+        let started = Sys.monotonicNanos()
+        if let slot = ctx.scoreboard {
+            let h = ctx.head
+            gw_score_begin(slot, c.fd, UnsafeRawPointer(c.buffer + h.method).assumingMemoryBound(to: CChar.self), h.methodLength,
+                           UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
+        }
+        let result = app.descriptor.pointee.call(ctx.request)
+        ctx.finish(appResult: result)
+        ctx.drainBody()
+        let ended = Sys.monotonicNanos()
+        c.lastActive = ended
+        c.requests += 1
+        requestsServed += 1
+        bytesIn += ctx.bytesIn
+        bytesOut += ctx.bytesOut
+        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut)) }
+        if let log = accessLog { log.write(ctx, durationNs: ended &- started) }
+        onRequestDone?(self)
+        if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
+        if ctx.closeAfter || stopReason != nil { close(c) }
+    }
+}

@@ -1,0 +1,371 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSupport
+import Logging
+import ServerCore
+
+/// The master process: binds the listeners, forks the workers and keeps
+/// them healthy. Single-threaded; it never loads the app. One loop: wait,
+/// read signals (one switch), read health messages, reap, tick the
+/// Supervisor, execute its actions.
+public final class Arbiter {
+    var config: Config
+    let configPath: String
+    let overrides: (inout Config) -> Void
+    var logger: Logger
+    let errorLog: LogFile
+    let accessLog: LogFile
+    var supervisor: Supervisor
+    var listeners: [Listener] = []
+    var signals: SignalQueue!
+    var channels: [Int32: HealthChannel] = [:]
+    var scoreboard: UnsafeMutablePointer<gw_score_slot>!
+    let scoreboardSize = 1024
+    var scoreIndex: [Int32: Int] = [:]
+    var freeScores: [Int] = []
+    var captured: [Int32: (fd: Int32, serial: UInt64)] = [:]
+    var privileges: Privileges?
+    var pidfile: Pidfile?
+    var exitCode: Int32?
+    var lastStatus = ""
+    var lastWatchdog: UInt64 = 0
+    var watchdogInterval: UInt64 = 0
+    let pid = Sys.getpid()
+
+    public init(config: Config, configPath: String, overrides: @escaping (inout Config) -> Void,
+                errorLog: LogFile, accessLog: LogFile) {
+        self.config = config
+        self.configPath = configPath
+        self.overrides = overrides
+        self.errorLog = errorLog
+        self.accessLog = accessLog
+        logger = Logger(label: "gatewayd.master") { _ in
+            ErrorLogHandler(label: "master", file: errorLog, level: ErrorLogHandler.level(config.logLevel))
+        }
+        supervisor = Supervisor(settings: Self.settings(config))
+        freeScores = Array((0..<scoreboardSize).reversed())
+    }
+
+    static func settings(_ c: Config) -> Supervisor.Settings {
+        var s = Supervisor.Settings(workers: c.workers, timeout: c.timeout, bootTimeout: c.bootTimeout,
+                                    gracefulTimeout: c.gracefulTimeout)
+        s.memoryHardKB = UInt64(c.maxWorkerMemoryHard) * 1024
+        return s
+    }
+
+    static var now: UInt64 { Sys.monotonicNanos() }
+
+    // MARK: run
+
+    /// Runs until the daemon stops; returns the process exit code.
+    public func run() -> Int32 {
+        do {
+            try setUp()
+        } catch {
+            logger.error("cannot start: \(error)")
+            tearDown()
+            return 1
+        }
+        execute(supervisor.start(now: Self.now))
+        while exitCode == nil {
+            waitForEvents(timeoutMs: 100)
+            for s in signals.drain() { handle(signal: s) }
+            readChannels()
+            reapWorkers()
+            execute(supervisor.tick(now: Self.now, busy: busyWorkers()))
+            reportStatus()
+        }
+        tearDown()
+        return exitCode ?? 1
+    }
+
+    func setUp() throws {
+        signals = try SignalQueue(catching: [Signals.hup, Signals.int, Signals.quit, Signals.term, Signals.usr1,
+                                             Signals.usr2, Signals.chld, Signals.ttin, Signals.ttou, Signals.winch])
+        privileges = try Privileges.resolve(user: config.user, group: config.group, allowRoot: config.allowRoot)
+        if let p = privileges {
+            logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
+            chownLogs()
+        }
+        if !config.pidfile.isEmpty {
+            let p = Pidfile(path: config.pidfile)
+            try p.create(pid: pid)
+            pidfile = p
+        }
+        listeners = try ListenerSet.open(config: config, logger: logger)
+        guard let board = gw_scoreboard_create(Int32(scoreboardSize)) else {
+            throw SystemError("mmap", "scoreboard", errno: .noMemory)
+        }
+        scoreboard = board
+        if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
+        logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
+    }
+
+    func tearDown() {
+        for l in listeners { l.close() }
+        listeners = []
+        pidfile?.remove(ifOwnedBy: pid)
+    }
+
+    func waitForEvents(timeoutMs: Int32) {
+        var fds = [pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
+        for ch in channels.values { fds.append(pollfd(fd: ch.fd, events: Int16(POLLIN), revents: 0)) }
+        _ = poll(&fds, nfds_t(fds.count), timeoutMs)
+    }
+
+    // MARK: signals
+
+    func handle(signal: Int32) {
+        let now = Self.now
+        switch signal {
+        case Signals.chld:
+            break // reaped after every pass
+        case Signals.term, Signals.quit:
+            logger.info("\(Signals.name(signal)): graceful shutdown")
+            SystemdNotifier.notify("STOPPING=1")
+            execute(supervisor.stop(graceful: true, now: now))
+        case Signals.int:
+            logger.info("SIGINT: fast shutdown")
+            SystemdNotifier.notify("STOPPING=1")
+            execute(supervisor.stop(graceful: false, now: now))
+        case Signals.ttin:
+            execute(supervisor.scale(by: 1, now: now))
+        case Signals.ttou:
+            execute(supervisor.scale(by: -1, now: now))
+        case Signals.usr1:
+            reopenLogs()
+        case Signals.hup:
+            reload()
+        case Signals.usr2:
+            logger.warning("SIGUSR2: binary upgrade is not supported by this build; ignored")
+        case Signals.winch:
+            break
+        default:
+            logger.info("ignoring \(Signals.name(signal))")
+        }
+    }
+
+    func reopenLogs() {
+        do {
+            try errorLog.reopen()
+            try accessLog.reopen()
+            chownLogs()
+            logger.info("SIGUSR1: log files reopened")
+        } catch {
+            logger.error("SIGUSR1: reopening logs failed: \(error)")
+        }
+        for pid in supervisor.workers.keys { Sys.kill(pid, Signals.usr1) }
+    }
+
+    /// Workers reopen the logs as their own user: give them the files.
+    func chownLogs() {
+        guard let p = privileges else { return }
+        for f in [errorLog, accessLog] where f.fd > 2 { _ = fchown(f.fd, p.uid, p.gid) }
+    }
+
+    func reload() {
+        logger.warning("SIGHUP: reload is not supported by this build; ignored")
+    }
+
+    // MARK: health channels
+
+    func readChannels() {
+        let now = Self.now
+        for (pid, ch) in channels {
+            while true {
+                switch ch.receive() {
+                case .none:
+                    break
+                case .eof:
+                    Sys.close(ch.fd)
+                    channels[pid] = nil
+                case .message(let m):
+                    execute(handle(message: m, from: pid, now: now))
+                    continue
+                }
+                break
+            }
+        }
+    }
+
+    func handle(message m: HealthMessage, from pid: Int32, now: UInt64) -> [Supervisor.Action] {
+        switch m.kind {
+        case .booted:
+            return supervisor.booted(pid: pid, appName: m.text, now: now)
+        case .bootFailed:
+            return supervisor.bootFailed(pid: pid, reason: m.text, now: now)
+        case .heartbeat:
+            return supervisor.heartbeat(pid: pid, requests: m.requests, ussKB: m.ussKB, pssKB: m.pssKB, now: now)
+        case .exiting:
+            return supervisor.exiting(pid: pid, reason: m.exitReason, now: now)
+        }
+    }
+
+    // MARK: children
+
+    func reapWorkers() {
+        while let (pid, status) = Sys.reapChild() {
+            let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now)
+            execute(actions)
+            if let ch = channels.removeValue(forKey: pid) { Sys.close(ch.fd) }
+            if let i = scoreIndex.removeValue(forKey: pid) {
+                scoreboard[i] = gw_score_slot()
+                freeScores.append(i)
+            }
+            if let c = captured.removeValue(forKey: pid) { Sys.close(c.fd) }
+        }
+    }
+
+    /// Busy workers from the scoreboard: since when, and on what request.
+    func busyWorkers() -> [Int32: Supervisor.Busy] {
+        var busy: [Int32: Supervisor.Busy] = [:]
+        for (pid, i) in scoreIndex where scoreboard[i].state == Int32(GW_SCORE_BUSY) {
+            let s = scoreboard[i]
+            let method = withUnsafeBytes(of: s.method) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let path = withUnsafeBytes(of: s.path) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            busy[pid] = Supervisor.Busy(since: s.busy_since_ns, request: "\(method) \(path)")
+        }
+        return busy
+    }
+
+    func spawn(slot: Int, generation: UInt32) {
+        guard let score = freeScores.popLast() else {
+            logger.error("cannot spawn worker \(slot): scoreboard full")
+            return
+        }
+        let pair: (Int32, Int32)
+        do {
+            pair = try Sys.seqpacketPair()
+        } catch {
+            freeScores.append(score)
+            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            return
+        }
+        scoreboard[score] = gw_score_slot()
+        let child: pid_t
+        do {
+            child = try Sys.fork()
+        } catch {
+            Sys.close(pair.0); Sys.close(pair.1)
+            freeScores.append(score)
+            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            return
+        }
+        if child == 0 {
+            Sys.close(pair.0)
+            for ch in channels.values { Sys.close(ch.fd) }
+            for c in captured.values { Sys.close(c.fd) }
+            signals.closeInChild()
+            WorkerProcess(slot: slot, generation: generation, config: config, listeners: listeners,
+                          channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
+                          privileges: privileges, errorLog: errorLog, accessLog: accessLog).run()
+        }
+        Sys.close(pair.1)
+        try? Sys.setNonBlocking(pair.0)
+        channels[child] = HealthChannel(fd: pair.0)
+        scoreIndex[child] = score
+        supervisor.spawned(slot: slot, generation: generation, pid: child, now: Self.now)
+        logger.debug("spawned worker \(child) (slot \(slot), generation \(generation))")
+    }
+
+    // MARK: actions
+
+    func execute(_ actions: [Supervisor.Action]) {
+        for action in actions {
+            switch action {
+            case let .spawn(slot, generation):
+                spawn(slot: slot, generation: generation)
+            case let .signal(pid, sig):
+                Sys.kill(pid, sig)
+            case let .captureClient(pid):
+                captureClient(pid)
+            case let .answerTimeout(pid):
+                answerTimeout(pid)
+            case let .log(level, message):
+                switch level {
+                case .info: logger.info("\(message)")
+                case .warning: logger.warning("\(message)")
+                case .error: logger.error("\(message)")
+                }
+            case .ready:
+                SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(pid)")
+            case .closeListeners:
+                for l in listeners { l.close() }
+                listeners = []
+            case let .halt(code, reason):
+                logger.critical("gatewayd halted: \(reason)")
+                SystemdNotifier.notify("STATUS=halted: \(reason)")
+                reapBriefly()
+                exitCode = code
+            case let .exit(code):
+                logger.info("master \(pid) exiting")
+                exitCode = code
+            }
+        }
+    }
+
+    /// After SIGKILLing every worker on halt: collect them so none lingers.
+    func reapBriefly() {
+        let deadline = Self.now + 2_000_000_000
+        while !supervisor.workers.isEmpty && Self.now < deadline {
+            if let (pid, _) = Sys.reapChild() {
+                _ = supervisor.exited(pid: pid, status: ExitStatus(code: 0), now: Self.now)
+            } else {
+                usleep(10_000)
+            }
+        }
+    }
+
+    /// Dups the client socket of a timed-out worker (pidfd_getfd) so the
+    /// master can answer 504 once the worker is dead.
+    func captureClient(_ pid: Int32) {
+        guard let i = scoreIndex[pid] else { return }
+        let s = scoreboard[i]
+        guard s.state == Int32(GW_SCORE_BUSY), s.response_started == 0, s.conn_fd >= 0 else { return }
+        let pidfd = gw_pidfd_open(pid)
+        guard pidfd >= 0 else { return }
+        defer { Sys.close(pidfd) }
+        let fd = gw_pidfd_getfd(pidfd, s.conn_fd)
+        guard fd >= 0 else {
+            logger.warning("pidfd_getfd() on worker \(pid) failed (errno \(errno)): its client will see a closed connection")
+            return
+        }
+        captured[pid] = (fd, s.request_serial)
+    }
+
+    func answerTimeout(_ pid: Int32) {
+        guard let c = captured.removeValue(forKey: pid) else { return }
+        defer { Sys.close(c.fd) }
+        guard let i = scoreIndex[pid] else { return }
+        let s = scoreboard[i]
+        guard s.request_serial == c.serial, s.state == Int32(GW_SCORE_BUSY), s.response_started == 0 else { return }
+        let body = "504 Gateway Timeout\n"
+        let response = "HTTP/1.1 504 Gateway Timeout\r\nServer: gatewayd\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        try? Sys.setNonBlocking(c.fd, false)
+        try? Sys.writeAll(c.fd, response)
+        Sys.shutdownWrite(c.fd)
+    }
+
+    // MARK: systemd status
+
+    func statusLine() -> String {
+        let busy = busyWorkers().count
+        let requests = supervisor.workers.values.reduce(UInt64(0)) { $0 + $1.requests }
+        return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, generation \(supervisor.generation)"
+    }
+
+    func reportStatus() {
+        let now = Self.now
+        if watchdogInterval > 0 && now &- lastWatchdog >= watchdogInterval {
+            lastWatchdog = now
+            SystemdNotifier.notify("WATCHDOG=1")
+        }
+        guard SystemdNotifier.isNotifying, supervisor.phase == .running else { return }
+        let status = statusLine()
+        if status != lastStatus {
+            lastStatus = status
+            SystemdNotifier.notify("STATUS=\(status)")
+        }
+    }
+}

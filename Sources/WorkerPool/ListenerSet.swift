@@ -1,0 +1,46 @@
+import Logging
+import ServerCore
+
+/// Opens the listeners of a config: inherited ones first (socket
+/// activation: LISTEN_FDS), then binds the rest.
+public enum ListenerSet {
+    public static func open(config: Config, logger: Logger) throws -> [Listener] {
+        let fds = SystemdNotifier.listenFDs()
+        let inherited = fds.map { Listener.inherited(fd: $0.fd, name: $0.name) }
+        let names = fds.map { $0.name }
+        var result: [Listener] = []
+        var used = Set<Int32>()
+        let addresses = try config.bind.map { try ListenAddress.parse($0) }
+        let selectsByName = addresses.contains { if case .inherited = $0 { return true }; return false }
+        for address in addresses {
+            if case let .inherited(name) = address {
+                guard let i = inherited.indices.first(where: { names[$0] == name || String($0) == name }) else {
+                    throw SystemError("sd_listen_fds", "bind \"\(address)\": no inherited socket of that name", errno: .noSuchFileOrDirectory)
+                }
+                if used.insert(inherited[i].fd).inserted { result.append(inherited[i]) }
+                continue
+            }
+            if let match = inherited.first(where: { $0.address == address }) {
+                if used.insert(match.fd).inserted { result.append(match) }
+                continue
+            }
+            let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
+            logger.info("listening on \(address)")
+            result.append(l)
+        }
+        if !selectsByName {
+            for l in inherited where !used.contains(l.fd) {
+                used.insert(l.fd)
+                result.append(l)
+            }
+        }
+        for l in inherited where used.contains(l.fd) {
+            logger.info("serving on inherited socket fd \(l.fd) (\(l.address))")
+        }
+        for l in inherited where !used.contains(l.fd) {
+            logger.info("inherited socket fd \(l.fd) (\(l.address)) not selected by bind: closed")
+            l.close()
+        }
+        return result
+    }
+}

@@ -1,0 +1,374 @@
+/// The master's decisions as a pure state machine: events in (a worker
+/// spawned, booted, exited, a clock tick, a signal), actions out (spawn,
+/// signal, log, halt, exit). No processes, no clock of its own: the Arbiter
+/// executes the actions and the tests drive it with a fake clock.
+public struct Supervisor {
+    public struct Settings: Equatable {
+        public var workers: Int
+        /// Seconds a request may run (0: no limit).
+        public var timeout: Int
+        public var bootTimeout: Int
+        public var gracefulTimeout: Int
+        /// KiB; 0: none. Enforced with SIGKILL.
+        public var memoryHardKB: UInt64 = 0
+        public var backoffBase: UInt64 = 100_000_000
+        public var backoffCap: UInt64 = 10_000_000_000
+        /// A worker that dies within this long of booting counts as a boot crash.
+        public var crashWindow: UInt64 = 5_000_000_000
+        /// Between the grace signal and SIGKILL of a worker that timed out.
+        public var killGrace: UInt64 = 1_000_000_000
+
+        public init(workers: Int, timeout: Int, bootTimeout: Int, gracefulTimeout: Int) {
+            self.workers = workers
+            self.timeout = timeout
+            self.bootTimeout = bootTimeout
+            self.gracefulTimeout = gracefulTimeout
+        }
+    }
+
+    public enum WorkerState: Equatable {
+        case booting
+        case ready
+        /// Told to stop (SIGTERM sent) or announced its own exit.
+        case retiring
+        /// Timed out: grace signal sent, SIGKILL due at the deadline.
+        case timingOut(killAt: UInt64)
+        case killed
+    }
+
+    public struct Worker: Equatable {
+        public let pid: Int32
+        public let slot: Int
+        public let generation: UInt32
+        public var state: WorkerState
+        public let spawnedAt: UInt64
+        public var bootedAt: UInt64 = 0
+        public var lastHeartbeat: UInt64
+        public var requests: UInt64 = 0
+        public var ussKB: UInt64 = 0
+        public var pssKB: UInt64 = 0
+        public var appName = ""
+        /// Set when the master asked it to go (no backoff, no crash log).
+        public var expectedExit = false
+    }
+
+    /// What the Arbiter learns from the scoreboard about a busy worker.
+    public struct Busy: Equatable {
+        public var since: UInt64
+        public var request: String
+        public init(since: UInt64, request: String) { self.since = since; self.request = request }
+    }
+
+    public enum Phase: Equatable { case starting, running, stopping(deadline: UInt64, fast: Bool), halted }
+
+    public enum Action: Equatable {
+        case spawn(slot: Int, generation: UInt32)
+        case signal(pid: Int32, signal: Int32)
+        /// Take a dup of the client connection of a timed-out worker (for the 504).
+        case captureClient(pid: Int32)
+        /// The worker is dead: answer its captured client with 504 if nothing was sent.
+        case answerTimeout(pid: Int32)
+        case log(level: LogLevel, message: String)
+        case ready
+        case closeListeners
+        case halt(code: Int32, reason: String)
+        case exit(code: Int32)
+    }
+
+    public enum LogLevel: Equatable { case info, warning, error }
+
+    public private(set) var settings: Settings
+    public private(set) var phase = Phase.starting
+    public private(set) var workers: [Int32: Worker] = [:]
+    public private(set) var generation: UInt32 = 1
+    /// Slots waiting for a spawn, with the earliest time it may happen.
+    public private(set) var pending: [Int: UInt64] = [:]
+    /// Consecutive boot crashes per slot.
+    public private(set) var crashes: [Int: Int] = [:]
+
+    public init(settings: Settings) {
+        self.settings = settings
+    }
+
+    // MARK: queries
+
+    public func live(slot: Int) -> Worker? {
+        workers.values.first { $0.slot == slot && $0.generation == generation && !$0.isLeaving }
+    }
+
+    public var liveCount: Int { workers.values.filter { !$0.isLeaving }.count }
+
+    public var sortedWorkers: [Worker] { workers.values.sorted { ($0.slot, $0.pid) < ($1.slot, $1.pid) } }
+
+    // MARK: events
+
+    public mutating func start(now: UInt64) -> [Action] {
+        phase = .starting
+        return (0..<settings.workers).map { .spawn(slot: $0, generation: generation) }
+    }
+
+    public mutating func spawned(slot: Int, generation: UInt32, pid: Int32, now: UInt64) {
+        pending[slot] = nil
+        workers[pid] = Worker(pid: pid, slot: slot, generation: generation, state: .booting, spawnedAt: now, lastHeartbeat: now)
+    }
+
+    public mutating func spawnFailed(slot: Int, reason: String, now: UInt64) -> [Action] {
+        scheduleRespawn(slot: slot, now: now, crashed: true, log: "cannot spawn worker \(slot): \(reason)")
+    }
+
+    public mutating func booted(pid: Int32, appName: String, now: UInt64) -> [Action] {
+        guard var w = workers[pid] else { return [] }
+        if w.state == .booting { w.state = .ready }
+        w.bootedAt = now
+        w.lastHeartbeat = now
+        w.appName = appName
+        workers[pid] = w
+        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)")]
+        if phase == .starting && bootedCount == settings.workers {
+            phase = .running
+            actions.append(.log(level: .info, message: "\(settings.workers) workers ready"))
+            actions.append(.ready)
+        }
+        return actions
+    }
+
+    var bootedCount: Int {
+        workers.values.filter { $0.generation == generation && $0.state == .ready }.count
+    }
+
+    public mutating func bootFailed(pid: Int32, reason: String, now: UInt64) -> [Action] {
+        guard let w = workers[pid] else { return [] }
+        if phase == .starting {
+            workers[pid]!.expectedExit = true
+            return halt(code: WorkerExit.appLoadFailed, reason: reason)
+        }
+        return [.log(level: .error, message: "worker \(pid) (slot \(w.slot)) failed to boot: \(reason)")]
+    }
+
+    public mutating func heartbeat(pid: Int32, requests: UInt64, ussKB: UInt64, pssKB: UInt64, now: UInt64) -> [Action] {
+        guard var w = workers[pid] else { return [] }
+        w.lastHeartbeat = now
+        w.requests = requests
+        w.ussKB = ussKB
+        w.pssKB = pssKB
+        workers[pid] = w
+        if settings.memoryHardKB > 0 && ussKB > settings.memoryHardKB && w.state != .killed {
+            w.state = .killed
+            w.expectedExit = true
+            workers[pid] = w
+            return [
+                .log(level: .warning, message: "worker \(pid) uses \(ussKB / 1024) MB (USS), above max_worker_memory_hard (\(settings.memoryHardKB / 1024) MB): killed"),
+                .signal(pid: pid, signal: Signals.kill),
+            ] + replace(w, now: now)
+        }
+        return []
+    }
+
+    /// The worker announced that it is leaving on its own (max_requests,
+    /// memory): its replacement starts now, before it is gone.
+    public mutating func exiting(pid: Int32, reason: HealthMessage.ExitReason, now: UInt64) -> [Action] {
+        guard var w = workers[pid], !w.isLeaving else { return [] }
+        w.state = .retiring
+        w.expectedExit = true
+        workers[pid] = w
+        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot)) is recycling: \(reason)")]
+        actions += replace(w, now: now)
+        return actions
+    }
+
+    /// Spawns a replacement for `w`'s slot unless one exists or is pending.
+    mutating func replace(_ w: Worker, now: UInt64) -> [Action] {
+        guard case .running = phase, w.generation == generation, w.slot < settings.workers,
+              live(slot: w.slot) == nil, pending[w.slot] == nil else { return [] }
+        pending[w.slot] = now
+        return [.spawn(slot: w.slot, generation: generation)]
+    }
+
+    /// A child was reaped. `status` describes how it ended.
+    public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64) -> [Action] {
+        guard let w = workers.removeValue(forKey: pid) else { return [] }
+        var actions: [Action] = []
+        if case .timingOut = w.state { actions.append(.answerTimeout(pid: pid)) }
+        if case .stopping = phase {
+            if workers.isEmpty { actions.append(.exit(code: 0)) }
+            return actions
+        }
+        if phase == .halted { return actions }
+        if phase == .starting && !w.expectedExit {
+            if status.code == WorkerExit.appLoadFailed || status.code == WorkerExit.bootFailed || w.state == .booting {
+                return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(pid) failed to boot: \(status)")
+            }
+        }
+        if phase == .starting && status.code == WorkerExit.appLoadFailed {
+            return actions
+        }
+        let bootCrash = w.state == .booting || (w.bootedAt > 0 && now &- w.bootedAt < settings.crashWindow)
+        if w.expectedExit && status.isClean {
+            crashes[w.slot] = 0
+        } else if w.expectedExit {
+            // killed by us (timeout, memory): not a crash of the app's boot
+        } else {
+            actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)"))
+        }
+        if w.generation != generation || w.slot >= settings.workers { return actions }
+        if live(slot: w.slot) != nil || pending[w.slot] != nil { return actions }
+        return actions + scheduleRespawn(slot: w.slot, now: now, crashed: bootCrash && !w.expectedExit, log: nil)
+    }
+
+    mutating func scheduleRespawn(slot: Int, now: UInt64, crashed: Bool, log: String?) -> [Action] {
+        var actions: [Action] = []
+        if let log { actions.append(.log(level: .error, message: log)) }
+        guard crashed else {
+            crashes[slot] = 0
+            pending[slot] = now
+            return actions + [.spawn(slot: slot, generation: generation)]
+        }
+        let count = (crashes[slot] ?? 0) + 1
+        crashes[slot] = count
+        let delay = backoff(count)
+        pending[slot] = now + delay
+        actions.append(.log(level: .warning, message: "worker slot \(slot) crashed \(count) time\(count == 1 ? "" : "s") in a row right after boot: next spawn in \(Self.seconds(delay))"))
+        if delay == 0 { actions.append(.spawn(slot: slot, generation: generation)) }
+        return actions
+    }
+
+    /// 0 for the first crash, then base * 2^(n-2), capped.
+    public func backoff(_ count: Int) -> UInt64 {
+        guard count > 1 else { return 0 }
+        let shift = UInt64(min(count - 2, 30))
+        return min(settings.backoffBase << shift, settings.backoffCap)
+    }
+
+    static func seconds(_ ns: UInt64) -> String {
+        let ms = ns / 1_000_000
+        return "\(ms / 1000).\(String(ms % 1000 + 1000).dropFirst())s"
+    }
+
+    /// Periodic checks: due spawns, boot timeouts, request timeouts, silence, graceful deadline.
+    public mutating func tick(now: UInt64, busy: [Int32: Busy]) -> [Action] {
+        var actions: [Action] = []
+        if case let .stopping(deadline, _) = phase {
+            if now >= deadline {
+                for w in workers.values where w.state != .killed {
+                    actions.append(.log(level: .warning, message: "worker \(w.pid) still running after graceful_timeout: killed"))
+                    actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                    workers[w.pid]!.state = .killed
+                }
+            }
+            return actions
+        }
+        if phase == .halted { return [] }
+        for (slot, at) in pending.sorted(by: { $0.key < $1.key }) where at <= now && at != 0 {
+            if live(slot: slot) == nil && (phase == .running || phase == .starting) {
+                // a zero marks a spawn already issued
+                pending[slot] = 0
+                actions.append(.spawn(slot: slot, generation: generation))
+            }
+        }
+        let timeout = UInt64(settings.timeout) * 1_000_000_000
+        let bootTimeout = UInt64(settings.bootTimeout) * 1_000_000_000
+        for w in workers.values.sorted(by: { $0.pid < $1.pid }) {
+            switch w.state {
+            case .booting where now &- w.spawnedAt > bootTimeout:
+                if phase == .starting {
+                    return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s)")
+                }
+                actions.append(.log(level: .error, message: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s): killed"))
+                actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                workers[w.pid]!.state = .killed
+            case .ready, .retiring:
+                guard timeout > 0 else { continue }
+                if let b = busy[w.pid], now &- b.since > timeout {
+                    let secs = (now &- b.since) / 1_000_000_000
+                    actions.append(.log(level: .error, message: "worker \(w.pid) timed out after \(secs)s on \(b.request)"))
+                    actions.append(.captureClient(pid: w.pid))
+                    actions.append(.signal(pid: w.pid, signal: Signals.term))
+                    workers[w.pid]!.state = .timingOut(killAt: now + settings.killGrace)
+                    workers[w.pid]!.expectedExit = true
+                    actions += replace(workers[w.pid]!, now: now)
+                } else if busy[w.pid] == nil && now &- w.lastHeartbeat > max(timeout, 10_000_000_000) {
+                    actions.append(.log(level: .error, message: "worker \(w.pid) sent no heartbeat for \((now &- w.lastHeartbeat) / 1_000_000_000)s: killed"))
+                    actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                    workers[w.pid]!.state = .killed
+                    workers[w.pid]!.expectedExit = true
+                    actions += replace(workers[w.pid]!, now: now)
+                }
+            case let .timingOut(killAt) where now >= killAt:
+                actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                workers[w.pid]!.state = .timingOut(killAt: UInt64.max)
+            default:
+                break
+            }
+        }
+        return actions
+    }
+
+    // MARK: signals
+
+    public mutating func stop(graceful: Bool, now: UInt64) -> [Action] {
+        if case let .stopping(deadline, fast) = phase {
+            // a second TERM/INT turns a graceful stop fast
+            if fast { return [] }
+            phase = .stopping(deadline: min(deadline, now + 2_000_000_000), fast: true)
+            return [.log(level: .info, message: "fast shutdown")] + workers.keys.sorted().map { .signal(pid: $0, signal: Signals.int) }
+        }
+        let window = graceful ? UInt64(settings.gracefulTimeout) * 1_000_000_000 : 2_000_000_000
+        phase = .stopping(deadline: now + window, fast: !graceful)
+        pending.removeAll()
+        var actions: [Action] = [
+            .log(level: .info, message: graceful ? "graceful shutdown: finishing in-flight requests (graceful_timeout \(settings.gracefulTimeout)s)" : "fast shutdown"),
+            .closeListeners,
+        ]
+        for pid in workers.keys.sorted() {
+            workers[pid]!.expectedExit = true
+            actions.append(.signal(pid: pid, signal: graceful ? Signals.term : Signals.int))
+        }
+        if workers.isEmpty { actions.append(.exit(code: 0)) }
+        return actions
+    }
+
+    /// SIGTTIN (+1) / SIGTTOU (-1).
+    public mutating func scale(by delta: Int, now: UInt64) -> [Action] {
+        guard case .running = phase else { return [] }
+        let target = max(1, settings.workers + delta)
+        if target == settings.workers {
+            return [.log(level: .info, message: "SIGTTOU ignored: at least one worker is kept")]
+        }
+        var actions: [Action] = [.log(level: .info, message: "scaling workers from \(settings.workers) to \(target)")]
+        if target > settings.workers {
+            for slot in settings.workers..<target {
+                pending[slot] = now
+                actions.append(.spawn(slot: slot, generation: generation))
+            }
+        } else {
+            for slot in target..<settings.workers {
+                pending[slot] = nil
+                crashes[slot] = nil
+                if let w = live(slot: slot) {
+                    workers[w.pid]!.state = .retiring
+                    workers[w.pid]!.expectedExit = true
+                    actions.append(.signal(pid: w.pid, signal: Signals.term))
+                }
+            }
+        }
+        settings.workers = target
+        return actions
+    }
+
+    mutating func halt(code: Int32, reason: String) -> [Action] {
+        phase = .halted
+        var actions: [Action] = [.closeListeners]
+        for pid in workers.keys.sorted() { actions.append(.signal(pid: pid, signal: Signals.kill)) }
+        actions.append(.halt(code: code, reason: reason))
+        return actions
+    }
+}
+
+extension Supervisor.Worker {
+    public var isLeaving: Bool {
+        switch state {
+        case .retiring, .killed, .timingOut: return true
+        default: return false
+        }
+    }
+}

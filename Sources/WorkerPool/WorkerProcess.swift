@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AppLoader
+import CSupport
+import Logging
+import ServerCore
+
+/// The worker side of a fork: set up signals, drop privileges, load the
+/// app, report to the master, serve until told to stop. Never returns.
+public struct WorkerProcess {
+    public let slot: Int
+    public let generation: UInt32
+    public let config: Config
+    public let listeners: [Listener]
+    public let channel: HealthChannel
+    public let scoreboard: UnsafeMutablePointer<gw_score_slot>?
+    public let privileges: Privileges?
+    public let errorLog: LogFile
+    public let accessLog: LogFile
+
+    public func run() -> Never {
+        let pid = Sys.getpid()
+        let identity = WorkerIdentity(id: slot, generation: generation, pid: pid)
+        var logger = Logger(label: "gatewayd.worker") { _ in
+            ErrorLogHandler(label: "worker", file: errorLog, level: ErrorLogHandler.level(config.logLevel))
+        }
+        logger[metadataKey: "gen"] = "\(generation)"
+        gw_reset_signals()
+        let signals: SignalQueue
+        do {
+            signals = try SignalQueue(catching: [Signals.term, Signals.quit, Signals.int, Signals.usr1],
+                                      ignoring: [Signals.pipe, Signals.hup, Signals.ttin, Signals.ttou, Signals.usr2, Signals.winch])
+            try privileges?.drop()
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
+        scoreboard?.pointee.pid = pid
+        scoreboard?.pointee.state = Int32(GW_SCORE_BOOTING)
+        GatewayAPI.processLog = { level, message in logger.log(level: RequestLoop.level(level), "\(message)") }
+        let app: AppHandle
+        do {
+            let descriptor = try AppLoader.load(path: config.app)
+            app = try AppLoader.initialize(descriptor, path: config.app, args: config.appArgs, identity: identity)
+        } catch {
+            fail(logger, "\(error)", code: WorkerExit.appLoadFailed)
+        }
+        let loop: RequestLoop
+        do {
+            let access = accessLog.isEnabled
+                ? AccessLogWriter(format: AccessLogFormat(config.accessLogFormat), file: accessLog, identity: identity) : nil
+            loop = try RequestLoop(settings: .init(config), limits: HTTPLimits(config), listeners: listeners, app: app,
+                                   identity: identity, bodyTimeout: config.bodyTimeout,
+                                   trustedProxies: config.forwardedAllowIPs, accessLog: access, logger: logger,
+                                   scoreboard: scoreboard)
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
+        loop.maxRequests = maxRequests(pid: pid)
+        var booted = HealthMessage(kind: .booted)
+        booted.pid = pid
+        booted.abiVersion = app.descriptor.pointee.abi_version
+        booted.text = app.name
+        channel.send(booted)
+        scoreboard?.pointee.heartbeat_ns = Sys.monotonicNanos()
+        scoreboard?.pointee.state = Int32(GW_SCORE_IDLE)
+        var announced = false
+        let announce = { (reason: HealthMessage.ExitReason) in
+            guard !announced else { return }
+            announced = true
+            var m = HealthMessage(kind: .exiting)
+            m.pid = pid
+            m.exitReason = reason
+            channel.send(m)
+        }
+        do {
+            try loop.watch(channel.fd) {
+                if case .eof = channel.receive() {
+                    logger.info("master is gone: finishing and exiting")
+                    Sys.epollDelete(loop.epoll, channel.fd)
+                    loop.requestStop(.masterGone)
+                }
+            }
+            try loop.watch(signals.readFD) {
+                for s in signals.drain() {
+                    switch s {
+                    case Signals.term, Signals.quit: loop.requestStop(.shutdown)
+                    case Signals.int: loop.requestStop(.fast)
+                    case Signals.usr1: reopen(logger)
+                    default: break
+                    }
+                }
+            }
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
+        let memoryLimitKB = UInt64(config.maxWorkerMemory) * 1024
+        loop.onTick = { loop in
+            let usage = MemoryUsage.read() ?? MemoryUsage()
+            var m = HealthMessage(kind: .heartbeat)
+            m.pid = pid
+            m.requests = UInt64(loop.requestsServed)
+            m.bytesIn = UInt64(loop.bytesIn)
+            m.bytesOut = UInt64(loop.bytesOut)
+            m.ussKB = usage.ussKB
+            m.pssKB = usage.pssKB
+            channel.send(m)
+            scoreboard?.pointee.heartbeat_ns = Sys.monotonicNanos()
+            if memoryLimitKB > 0 && usage.ussKB > memoryLimitKB && loop.stopReason == nil {
+                logger.warning("worker uses \(usage.ussKB / 1024) MB (USS), above max_worker_memory (\(config.maxWorkerMemory) MB): recycling")
+                announce(.memoryLimit)
+                loop.requestStop(.memoryLimit)
+            }
+        }
+        loop.onRequestDone = { loop in
+            if loop.maxRequests > 0 && loop.requestsServed >= loop.maxRequests {
+                logger.info("served \(loop.requestsServed) requests (max_requests): recycling")
+                announce(.maxRequests)
+            } else if memoryLimitKB > 0, loop.stopReason == nil, let usage = MemoryUsage.read(), usage.ussKB > memoryLimitKB {
+                logger.warning("worker uses \(usage.ussKB / 1024) MB (USS), above max_worker_memory (\(config.maxWorkerMemory) MB): recycling")
+                announce(.memoryLimit)
+                loop.requestStop(.memoryLimit)
+            }
+        }
+        let reason: RequestLoop.StopReason
+        do {
+            reason = try loop.run()
+        } catch {
+            logger.error("worker loop failed: \(error)")
+            reason = .fast
+        }
+        if reason == .shutdown || reason == .masterGone { announce(reason == .shutdown ? .shutdown : .masterGone) }
+        AppLoader.shutdown(app)
+        Sys.exit(WorkerExit.ok)
+    }
+
+    /// max_requests with this worker's own jitter draw.
+    func maxRequests(pid: Int32) -> Int {
+        guard config.maxRequests > 0 else { return 0 }
+        guard config.maxRequestsJitter > 0 else { return config.maxRequests }
+        var rng = SystemRandomNumberGenerator()
+        return config.maxRequests + Int.random(in: 0...config.maxRequestsJitter, using: &rng)
+    }
+
+    func reopen(_ logger: Logger) {
+        do {
+            try errorLog.reopen()
+            try accessLog.reopen()
+        } catch {
+            logger.error("reopening logs failed: \(error)")
+        }
+    }
+
+    func fail(_ logger: Logger, _ message: String, code: Int32) -> Never {
+        logger.error("\(message)")
+        var m = HealthMessage(kind: .bootFailed)
+        m.pid = Sys.getpid()
+        m.text = message
+        channel.send(m)
+        Sys.exit(code)
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, only what is missing (idempotent).
+# `deps.sh` for build + tests, `deps.sh deb` adds the packaging tools.
+set -euo pipefail
+want=(libsystemd-dev pkg-config curl wrk nginx-light systemd python3-pytest)
+[ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nginx-light or any other nginx flavour will do.
+if command -v nginx >/dev/null 2>&1; then
+  missing=("${missing[@]/nginx-light}")
+fi
+# pytest from pip counts as well.
+if python3 -c 'import pytest' 2>/dev/null; then
+  missing=("${missing[@]/python3-pytest}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
