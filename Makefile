@@ -33,8 +33,8 @@ $(BIN)/gatewayd: FORCE
 # loads into any gatewayd, packaged or not.
 $(APPS)/hello.so: FORCE
 	@mkdir -p $(APPS)
-	$(RELEASE) $(STATIC) --product hello -Xswiftc -static-stdlib
-	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/libhello.so" $@
+	$(RELEASE) --scratch-path .build-apps --product hello -Xswiftc -static-stdlib
+	install -m 755 "$$($(RELEASE) --scratch-path .build-apps --show-bin-path)/libhello.so" $@
 
 $(APPS)/hello-c.so: Examples/hello-c/hello.c Sources/CGateway/include/gateway.h
 	@mkdir -p $(APPS)
@@ -71,6 +71,6 @@ deb:
 	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb $(BUILD)/
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build .build-apps
 
 FORCE:

@@ -1,5 +1,5 @@
 /// Adds `Server-Timing: app;dur=1.234`: the milliseconds from the request
-/// entering this middleware to the response head going out (RFC: W3C
+/// entering this middleware to the response head going out (W3C
 /// Server Timing). Browsers' devtools show it.
 public struct ServerTiming: Middleware {
     /// The metric name.

@@ -181,7 +181,7 @@ extension RequestContext {
         var n = value, count = 0
         var tmp: UInt64 = 0
         repeat { tmp = tmp << 8 | UInt64(Self.hexDigits[n & 15]); n >>= 4; count += 1 } while n > 0
-        for i in 0..<count { out[o + i] = UInt8(truncatingIfNeeded: tmp >> (8 * UInt64(count - 1 - i))) }
+        for i in 0..<count { out[o + i] = UInt8(truncatingIfNeeded: tmp >> (8 * UInt64(i))) }
         return o + count
     }
 
