@@ -623,6 +623,9 @@ static int testapp_call(gateway_request *r)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strcmp(path, routes[i].path) == 0)
             return routes[i].handler(r);
+    /* /environ/anything: the environ too (for path decoding tests) */
+    if (strncmp(path, "/environ/", 9) == 0)
+        return route_environ(r);
     return respond_text(r, "404 Not Found", "not found");
 }
 
