@@ -200,3 +200,14 @@ void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out) {
     s->heartbeat_ns = now;
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
 }
+
+int gw_unix_path(const struct sockaddr_storage *addr, socklen_t len, char *buf, size_t buflen) {
+    if (addr->ss_family != AF_UNIX || buflen == 0) return -1;
+    const struct sockaddr_un *u = (const struct sockaddr_un *)addr;
+    size_t max = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    if (max >= buflen) max = buflen - 1;
+    size_t n = strnlen(u->sun_path, max);
+    memcpy(buf, u->sun_path, n);
+    buf[n] = 0;
+    return n > 0 ? 0 : -1;
+}

@@ -17,7 +17,14 @@ public final class Arbiter {
     let errorLog: LogFile
     let accessLog: LogFile
     var supervisor: Supervisor
-    var listeners: [Listener] = []
+    let pool = ListenerPool()
+    /// The config and listeners of each generation with workers (or booting ones).
+    var generations: [UInt32: (config: Config, listeners: [Listener], privileges: Privileges?)] = [:]
+    /// Binary upgrade: the new master we started (SIGUSR2), and the path to exec.
+    var upgradeChild: pid_t?
+    let executable: String
+    /// Set when this master was started by another one's SIGUSR2.
+    let upgradeFrom: pid_t?
     var signals: SignalQueue!
     var channels: [Int32: HealthChannel] = [:]
     var scoreboard: UnsafeMutablePointer<gw_score_slot>!
@@ -45,6 +52,8 @@ public final class Arbiter {
         }
         supervisor = Supervisor(settings: Self.settings(config))
         freeScores = Array((0..<scoreboardSize).reversed())
+        executable = BinaryUpgrade.executablePath()
+        upgradeFrom = BinaryUpgrade.upgradedFrom()
     }
 
     static func settings(_ c: Config) -> Supervisor.Settings {
@@ -90,10 +99,11 @@ public final class Arbiter {
         }
         if !config.pidfile.isEmpty {
             let p = Pidfile(path: config.pidfile)
-            try p.create(pid: pid)
+            try p.create(pid: pid, replacing: upgradeFrom)
             pidfile = p
         }
-        listeners = try ListenerSet.open(config: config, logger: logger)
+        let listeners = try pool.openInitial(config: config, logger: logger)
+        generations[1] = (config, listeners, privileges)
         guard let board = gw_scoreboard_create(Int32(scoreboardSize)) else {
             throw SystemError("mmap", "scoreboard", errno: .noMemory)
         }
@@ -103,8 +113,7 @@ public final class Arbiter {
     }
 
     func tearDown() {
-        for l in listeners { l.close() }
-        listeners = []
+        pool.closeAll()
         pidfile?.remove(ifOwnedBy: pid)
     }
 
@@ -138,7 +147,7 @@ public final class Arbiter {
         case Signals.hup:
             reload()
         case Signals.usr2:
-            logger.warning("SIGUSR2: binary upgrade is not supported by this build; ignored")
+            upgrade()
         case Signals.winch:
             break
         default:
@@ -164,8 +173,66 @@ public final class Arbiter {
         for f in [errorLog, accessLog] where f.fd > 2 { _ = fchown(f.fd, p.uid, p.gid) }
     }
 
+    /// SIGHUP: re-read the config, open new listeners, boot a new generation
+    /// beside the serving one (the Supervisor promotes or abandons it).
     func reload() {
-        logger.warning("SIGHUP: reload is not supported by this build; ignored")
+        let serving = supervisor.generation
+        logger.info("SIGHUP: reloading \(configPath)")
+        SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicros())")
+        var new: Config
+        let listeners: [Listener]
+        let privileges: Privileges?
+        do {
+            new = try ConfigLoader.load(path: configPath, overrides: overrides)
+            new.app = ConfigLoader.absolute(new.app)
+            privileges = try Privileges.resolve(user: new.user, group: new.group, allowRoot: new.allowRoot)
+            listeners = try pool.resolve(config: new, logger: logger)
+        } catch {
+            logger.error("reload failed: \(error); generation \(serving) keeps serving")
+            SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(error)")
+            return
+        }
+        let g = supervisor.nextGeneration
+        generations[g] = (new, listeners, privileges)
+        execute(supervisor.beginReload(settings: Self.settings(new), rolling: new.reloadStrategy == "rolling", now: Self.now))
+    }
+
+    /// After a reload settled: forget other generations' configs, close
+    /// listeners no generation with workers uses.
+    func settleGenerations(keep: UInt32) {
+        let live = Set(supervisor.workers.values.map { $0.generation })
+        for g in generations.keys where g != keep && !(g == supervisor.generation) && !(supervisor.reload?.generation == g) {
+            if g < keep || !live.contains(g) { generations[g] = nil }
+        }
+        let serving = generations[supervisor.generation]
+        var keepListeners = serving?.listeners ?? []
+        if let r = supervisor.reload, let next = generations[r.generation] { keepListeners += next.listeners }
+        pool.retain(keepListeners, logger: logger)
+        if let c = serving?.config {
+            config = c
+            privileges = serving?.privileges
+        }
+    }
+
+    /// SIGUSR2: exec a new master on the same listening sockets.
+    func upgrade() {
+        guard upgradeChild == nil else {
+            logger.warning("SIGUSR2: an upgrade is already in progress (new master \(upgradeChild!))")
+            return
+        }
+        guard case .running = supervisor.phase else {
+            logger.warning("SIGUSR2 ignored: not running")
+            return
+        }
+        let listeners = generations[supervisor.generation]?.listeners ?? []
+        do {
+            let child = try BinaryUpgrade.spawn(executable: executable, listeners: listeners, names: pool.inheritedNames, from: pid)
+            upgradeChild = child
+            pool.handedOff = true
+            logger.info("SIGUSR2: started new master \(child) from \(executable); this master stops when it is ready")
+        } catch {
+            logger.error("SIGUSR2: binary upgrade failed: \(error); this master keeps serving")
+        }
     }
 
     // MARK: health channels
@@ -206,6 +273,12 @@ public final class Arbiter {
 
     func reapWorkers() {
         while let (pid, status) = Sys.reapChild() {
+            if pid == upgradeChild {
+                upgradeChild = nil
+                pool.handedOff = false
+                logger.error("binary upgrade failed: the new master \(pid) \(ExitStatus(waitStatus: status)); this master keeps serving")
+                continue
+            }
             let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now)
             execute(actions)
             if let ch = channels.removeValue(forKey: pid) { Sys.close(ch.fd) }
@@ -257,9 +330,10 @@ public final class Arbiter {
             for ch in channels.values { Sys.close(ch.fd) }
             for c in captured.values { Sys.close(c.fd) }
             signals.closeInChild()
-            WorkerProcess(slot: slot, generation: generation, config: config, listeners: listeners,
+            let g = generations[generation] ?? (config, generations[supervisor.generation]?.listeners ?? [], privileges)
+            WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
                           channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
-                          privileges: privileges, errorLog: errorLog, accessLog: accessLog).run()
+                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
@@ -290,9 +364,19 @@ public final class Arbiter {
                 }
             case .ready:
                 SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(pid)")
+                if let old = upgradeFrom {
+                    logger.info("binary upgrade: new master ready; stopping the old master \(old)")
+                    Sys.kill(old, Signals.term)
+                }
             case .closeListeners:
-                for l in listeners { l.close() }
-                listeners = []
+                pool.closeAll()
+            case let .promoted(generation):
+                settleGenerations(keep: generation)
+                SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())")
+            case let .reloadAbandoned(generation, reason):
+                generations[generation] = nil
+                settleGenerations(keep: supervisor.generation)
+                SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(reason)")
             case let .halt(code, reason):
                 logger.critical("gatewayd halted: \(reason)")
                 SystemdNotifier.notify("STATUS=halted: \(reason)")

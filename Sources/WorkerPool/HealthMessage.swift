@@ -34,6 +34,12 @@ public struct HealthMessage: Equatable {
 
     public init(kind: Kind) { self.kind = kind }
 
+    // Layout (little-endian): 0 kind, 1 exit reason, 2 text length,
+    // 4 ABI version, 8 pid, 16 requests, 24 bytes in, 32 bytes out,
+    // 40 USS, 48 PSS (to 55), 56..<256 text.
+    static let textLengthOffset = 2
+    static let textOffset = 56
+
     public func encode() -> [UInt8] {
         var b = [UInt8](repeating: 0, count: Self.size)
         b[0] = kind.rawValue
@@ -45,9 +51,9 @@ public struct HealthMessage: Equatable {
         put(&b, 32, bytesOut, 8)
         put(&b, 40, ussKB, 8)
         put(&b, 48, pssKB, 8)
-        let t = Array(text.utf8.prefix(Self.textSize))
-        b[54] = UInt8(t.count)
-        for (i, x) in t.enumerated() { b[56 + i] = x }
+        let t = Self.truncated(text)
+        b[Self.textLengthOffset] = UInt8(t.count)
+        for (i, x) in t.enumerated() { b[Self.textOffset + i] = x }
         return b
     }
 
@@ -62,9 +68,20 @@ public struct HealthMessage: Equatable {
         m.bytesOut = get(b, 32, 8)
         m.ussKB = get(b, 40, 8)
         m.pssKB = get(b, 48, 8)
-        let n = min(Int(b[54]), textSize)
-        m.text = String(decoding: b[56..<(56 + n)], as: UTF8.self)
+        let n = min(Int(b[textLengthOffset]), textSize)
+        m.text = String(decoding: b[textOffset..<(textOffset + n)], as: UTF8.self)
         return m
+    }
+
+    /// At most `textSize` bytes of UTF-8, cut on a character boundary.
+    static func truncated(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for ch in text {
+            let u = Array(String(ch).utf8)
+            if bytes.count + u.count > textSize { break }
+            bytes += u
+        }
+        return bytes
     }
 
     func put(_ b: inout [UInt8], _ at: Int, _ v: UInt64, _ n: Int) {

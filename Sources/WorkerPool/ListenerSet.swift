@@ -4,8 +4,7 @@ import ServerCore
 /// Opens the listeners of a config: inherited ones first (socket
 /// activation: LISTEN_FDS), then binds the rest.
 public enum ListenerSet {
-    public static func open(config: Config, logger: Logger) throws -> [Listener] {
-        let fds = SystemdNotifier.listenFDs()
+    public static func open(config: Config, inherited fds: [(fd: Int32, name: String)], logger: Logger) throws -> [Listener] {
         let inherited = fds.map { Listener.inherited(fd: $0.fd, name: $0.name) }
         let names = fds.map { $0.name }
         var result: [Listener] = []

@@ -18,9 +18,11 @@ public struct Pidfile {
 
     public init(path: String) { self.path = path }
 
-    public func create(pid: Int32) throws {
+    /// `replacing`: the old master of a binary upgrade, whose file we take over.
+    public func create(pid: Int32, replacing: Int32? = nil) throws {
         if let text = try? FileReader.readText(path),
-           let old = Int32(text.trimmingCharacters()), old > 0, old != pid, kill(old, 0) == 0 || errno == EPERM {
+           let old = Int32(text.trimmingCharacters()), old > 0, old != pid, old != replacing,
+           kill(old, 0) == 0 || errno == EPERM {
             throw AlreadyRunning(path: path, pid: old)
         }
         try write(pid: pid)

@@ -43,6 +43,8 @@ public struct Supervisor {
         public var state: WorkerState
         public let spawnedAt: UInt64
         public var bootedAt: UInt64 = 0
+        /// Set by the booted message (bootedAt may be 0 on a test clock).
+        public var hasBooted = false
         public var lastHeartbeat: UInt64
         public var requests: UInt64 = 0
         public var ussKB: UInt64 = 0
@@ -73,18 +75,35 @@ public struct Supervisor {
         case closeListeners
         case halt(code: Int32, reason: String)
         case exit(code: Int32)
+        /// A reload's generation took over: the old one is retiring.
+        case promoted(generation: UInt32)
+        /// A reload failed; the serving generation is untouched.
+        case reloadAbandoned(generation: UInt32, reason: String)
+    }
+
+    /// A reload in progress: the new generation boots beside the serving one.
+    public struct Reload: Equatable {
+        public let generation: UInt32
+        public let settings: Settings
+        public let rolling: Bool
+        public let startedAt: UInt64
+        /// Rolling: slots whose new worker booted and whose old one was retired.
+        public var switched: Set<Int> = []
+        public var nextSlot = 0
     }
 
     public enum LogLevel: Equatable { case info, warning, error }
 
-    public private(set) var settings: Settings
-    public private(set) var phase = Phase.starting
-    public private(set) var workers: [Int32: Worker] = [:]
-    public private(set) var generation: UInt32 = 1
+    public internal(set) var settings: Settings
+    public internal(set) var phase = Phase.starting
+    public internal(set) var workers: [Int32: Worker] = [:]
+    public internal(set) var generation: UInt32 = 1
+    public internal(set) var reload: Reload?
+    var nextGeneration: UInt32 = 2
     /// Slots waiting for a spawn, with the earliest time it may happen.
-    public private(set) var pending: [Int: UInt64] = [:]
+    public internal(set) var pending: [Int: UInt64] = [:]
     /// Consecutive boot crashes per slot.
-    public private(set) var crashes: [Int: Int] = [:]
+    public internal(set) var crashes: [Int: Int] = [:]
 
     public init(settings: Settings) {
         self.settings = settings
@@ -120,10 +139,14 @@ public struct Supervisor {
         guard var w = workers[pid] else { return [] }
         if w.state == .booting { w.state = .ready }
         w.bootedAt = now
+        w.hasBooted = true
         w.lastHeartbeat = now
         w.appName = appName
         workers[pid] = w
         var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)")]
+        if let r = reload, w.generation == r.generation {
+            return actions + reloadBooted(w, now: now)
+        }
         if phase == .starting && bootedCount == settings.workers {
             phase = .running
             actions.append(.log(level: .info, message: "\(settings.workers) workers ready"))
@@ -138,6 +161,9 @@ public struct Supervisor {
 
     public mutating func bootFailed(pid: Int32, reason: String, now: UInt64) -> [Action] {
         guard let w = workers[pid] else { return [] }
+        if let r = reload, w.generation == r.generation {
+            return abandonReload(reason: "worker \(pid) failed to boot: \(reason)", now: now)
+        }
         if phase == .starting {
             workers[pid]!.expectedExit = true
             return halt(code: WorkerExit.appLoadFailed, reason: reason)
@@ -180,12 +206,14 @@ public struct Supervisor {
     mutating func replace(_ w: Worker, now: UInt64) -> [Action] {
         guard case .running = phase, w.generation == generation, w.slot < settings.workers,
               live(slot: w.slot) == nil, pending[w.slot] == nil else { return [] }
+        if let r = reload, r.rolling, r.switched.contains(w.slot) { return [] }
         pending[w.slot] = now
         return [.spawn(slot: w.slot, generation: generation)]
     }
 
-    /// A child was reaped. `status` describes how it ended.
-    public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64) -> [Action] {
+    /// A child was reaped. `status` describes how it ended; `request` is the
+    /// request it was serving when it died, if any (from the scoreboard).
+    public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64, request: String? = nil) -> [Action] {
         guard let w = workers.removeValue(forKey: pid) else { return [] }
         var actions: [Action] = []
         if case .timingOut = w.state { actions.append(.answerTimeout(pid: pid)) }
@@ -194,6 +222,12 @@ public struct Supervisor {
             return actions
         }
         if phase == .halted { return actions }
+        if let r = reload, w.generation == r.generation, !w.expectedExit {
+            return actions + abandonReload(reason: "worker \(pid) of the new generation \(status) before it was promoted", now: now)
+        }
+        if let r = reload, r.rolling, w.generation == generation, r.switched.contains(w.slot) {
+            return actions
+        }
         if phase == .starting && !w.expectedExit {
             if status.code == WorkerExit.appLoadFailed || status.code == WorkerExit.bootFailed || w.state == .booting {
                 return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(pid) failed to boot: \(status)")
@@ -202,13 +236,16 @@ public struct Supervisor {
         if phase == .starting && status.code == WorkerExit.appLoadFailed {
             return actions
         }
-        let bootCrash = w.state == .booting || (w.bootedAt > 0 && now &- w.bootedAt < settings.crashWindow)
+        // A worker that never booted (crashed or was killed for boot_timeout
+        // while booting) is a boot crash too.
+        let bootCrash = !w.hasBooted || now &- w.bootedAt < settings.crashWindow
         if w.expectedExit && status.isClean {
             crashes[w.slot] = 0
         } else if w.expectedExit {
             // killed by us (timeout, memory): not a crash of the app's boot
         } else {
-            actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)"))
+            let serving = request.map { " while serving \($0)" } ?? ""
+            actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)\(serving)"))
         }
         if w.generation != generation || w.slot >= settings.workers { return actions }
         if live(slot: w.slot) != nil || pending[w.slot] != nil { return actions }
@@ -270,6 +307,9 @@ public struct Supervisor {
         for w in workers.values.sorted(by: { $0.pid < $1.pid }) {
             switch w.state {
             case .booting where now &- w.spawnedAt > bootTimeout:
+                if let r = reload, w.generation == r.generation {
+                    return actions + abandonReload(reason: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s)", now: now)
+                }
                 if phase == .starting {
                     return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s)")
                 }
@@ -277,8 +317,9 @@ public struct Supervisor {
                 actions.append(.signal(pid: w.pid, signal: Signals.kill))
                 workers[w.pid]!.state = .killed
             case .ready, .retiring:
-                guard timeout > 0 else { continue }
-                if let b = busy[w.pid], now &- b.since > timeout {
+                // timeout 0 disables request timeouts, not the silence check
+                if let b = busy[w.pid] {
+                    guard timeout > 0, now &- b.since > timeout else { continue }
                     let secs = (now &- b.since) / 1_000_000_000
                     actions.append(.log(level: .error, message: "worker \(w.pid) timed out after \(secs)s on \(b.request)"))
                     actions.append(.captureClient(pid: w.pid))
@@ -286,7 +327,7 @@ public struct Supervisor {
                     workers[w.pid]!.state = .timingOut(killAt: now + settings.killGrace)
                     workers[w.pid]!.expectedExit = true
                     actions += replace(workers[w.pid]!, now: now)
-                } else if busy[w.pid] == nil && now &- w.lastHeartbeat > max(timeout, 10_000_000_000) {
+                } else if now &- w.lastHeartbeat > max(timeout, 10_000_000_000) {
                     actions.append(.log(level: .error, message: "worker \(w.pid) sent no heartbeat for \((now &- w.lastHeartbeat) / 1_000_000_000)s: killed"))
                     actions.append(.signal(pid: w.pid, signal: Signals.kill))
                     workers[w.pid]!.state = .killed
@@ -315,6 +356,7 @@ public struct Supervisor {
         let window = graceful ? UInt64(settings.gracefulTimeout) * 1_000_000_000 : 2_000_000_000
         phase = .stopping(deadline: now + window, fast: !graceful)
         pending.removeAll()
+        reload = nil
         var actions: [Action] = [
             .log(level: .info, message: graceful ? "graceful shutdown: finishing in-flight requests (graceful_timeout \(settings.gracefulTimeout)s)" : "fast shutdown"),
             .closeListeners,
@@ -330,6 +372,7 @@ public struct Supervisor {
     /// SIGTTIN (+1) / SIGTTOU (-1).
     public mutating func scale(by delta: Int, now: UInt64) -> [Action] {
         guard case .running = phase else { return [] }
+        if reload != nil { return [.log(level: .warning, message: "scaling ignored while a reload is in progress")] }
         let target = max(1, settings.workers + delta)
         if target == settings.workers {
             return [.log(level: .info, message: "SIGTTOU ignored: at least one worker is kept")]

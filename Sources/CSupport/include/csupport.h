@@ -49,6 +49,8 @@ ssize_t gw_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 /* Formats a peer address: host into host (NUL-terminated), port returned; -1 if unknown. */
 int gw_format_addr(const struct sockaddr_storage *addr, socklen_t len, char *host, size_t hostlen);
 int gw_bind_unix(int fd, const char *path);
+/* The path of a bound AF_UNIX address into buf; -1 if not a unix address. */
+int gw_unix_path(const struct sockaddr_storage *addr, socklen_t len, char *buf, size_t buflen);
 
 /* --- time --- */
 uint64_t gw_monotonic_ns(void);

@@ -116,8 +116,11 @@ public struct Listener: Sendable {
         try? Sys.setNonBlocking(fd)
         try? Sys.setCloseOnExec(fd, true)
         let address: ListenAddress
+        var path = [CChar](repeating: 0, count: 110)
         if port >= 0 {
             address = .tcp(host: String(cString: host), port: UInt16(port))
+        } else if isUnix, gw_unix_path(&storage, len, &path, 110) == 0 {
+            address = .unix(path: String(cString: path))
         } else {
             address = .inherited(name: name)
         }

@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSupport
+import ServerCore
+
+/// SIGUSR2, as nginx and Unicorn do it: exec a new gatewayd binary that
+/// inherits the listening sockets the systemd way (LISTEN_FDS, LISTEN_PID,
+/// LISTEN_FDNAMES), boots its workers, then tells the old master to stop.
+public enum BinaryUpgrade {
+    static let fromVariable = "GATEWAYD_UPGRADE_FROM"
+
+    /// The path we were started from, resolved now: a deploy that renames a
+    /// new binary over it is what the upgrade must exec.
+    public static func executablePath() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        guard n > 0 else { return CommandLine.arguments[0] }
+        var path = String(cString: buf)
+        if path.hasSuffix(" (deleted)") { path.removeLast(10) }
+        return path
+    }
+
+    /// The old master's pid when this process was started by an upgrade (and clears the variable).
+    public static func upgradedFrom() -> pid_t? {
+        guard let v = getenv(fromVariable) else { return nil }
+        let pid = pid_t(String(cString: v))
+        unsetenv(fromVariable)
+        return pid
+    }
+
+    /// Forks and execs `executable` with the same arguments and the listeners as fds 3, 4, ...
+    public static func spawn(executable: String, listeners: [Listener], names: [Int32: String], from master: pid_t) throws -> pid_t {
+        guard access(executable, X_OK) == 0 else {
+            throw SystemError("access", executable, errno: .init(rawValue: errno))
+        }
+        let fdNames = listeners.map { l -> String in
+            names[l.fd] ?? l.address.description.map { $0 == ":" ? "_" : $0 }.reduce("") { $0 + String($1) }
+        }
+        let args = [executable] + CommandLine.arguments.dropFirst()
+        let child = try Sys.fork()
+        guard child == 0 else { return child }
+        // In the child: move the sockets to 3.. (via high numbers, so no dup2 clobbers another), keep them across exec.
+        gw_reset_signals()
+        var high: [Int32] = []
+        for (i, l) in listeners.enumerated() { high.append(fcntl(l.fd, F_DUPFD, Int32(512 + i))) }
+        for (i, h) in high.enumerated() {
+            let target = Int32(3 + i)
+            if h != target { _ = dup2(h, target) }
+            _ = fcntl(target, F_SETFD, 0)
+        }
+        for h in high where h >= Int32(3 + high.count) { _ = Glibc.close(h) }
+        setenv("LISTEN_FDS", String(listeners.count), 1)
+        setenv("LISTEN_PID", String(getpid()), 1)
+        setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"), 1)
+        setenv(fromVariable, String(master), 1)
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+        argv.append(nil)
+        execv(executable, &argv)
+        _exit(127)
+    }
+}
