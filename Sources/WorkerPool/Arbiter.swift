@@ -37,6 +37,7 @@ public final class Arbiter {
     var exitCode: Int32?
     var lastStatus = ""
     var lastWatchdog: UInt64 = 0
+    var lastExtend: UInt64 = 0
     var watchdogInterval: UInt64 = 0
     let pid = Sys.getpid()
 
@@ -441,6 +442,11 @@ public final class Arbiter {
 
     func reportStatus() {
         let now = Self.now
+        // A slow app boot: ask systemd for more start-up time, a few seconds at a time.
+        if supervisor.phase == .starting && SystemdNotifier.isNotifying && now &- lastExtend >= 2_000_000_000 {
+            lastExtend = now
+            SystemdNotifier.notify("EXTEND_TIMEOUT_USEC=5000000\nSTATUS=booting \(config.workers) workers")
+        }
         if watchdogInterval > 0 && now &- lastWatchdog >= watchdogInterval {
             lastWatchdog = now
             SystemdNotifier.notify("WATCHDOG=1")

@@ -197,7 +197,7 @@ public struct Supervisor {
         w.state = .retiring
         w.expectedExit = true
         workers[pid] = w
-        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot)) is recycling: \(reason)")]
+        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot)) is \(reason == .shutdown || reason == .masterGone ? "stopping" : "recycling"): \(reason)")]
         actions += replace(w, now: now)
         return actions
     }
