@@ -585,6 +585,18 @@ static int route_log(gateway_request *r)
     return respond_text(r, "200 OK", "logged");
 }
 
+/* /getenv?name=N: the worker PROCESS environment variable N (not the
+ * request environ), or 404 when unset: to check what workers inherit. */
+static int route_getenv(gateway_request *r)
+{
+    char *name = query_param(r, "name");
+    const char *value = name ? getenv(name) : NULL;
+    free(name);
+    if (value == NULL)
+        return respond_text(r, "404 Not Found", "unset");
+    return respond_text(r, "200 OK", value);
+}
+
 static int route_crash(gateway_request *r)
 {
     (void)r;
@@ -613,6 +625,7 @@ static const struct route {
     { "/replace", route_replace },
     { "/ignore-body", route_ignore_body },
     { "/log", route_log },
+    { "/getenv", route_getenv },
 };
 
 static int testapp_call(gateway_request *r)
