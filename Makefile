@@ -20,7 +20,10 @@ C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so
 BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken-nocall.so \
               $(APPS)/broken-initfail.so $(APPS)/broken-crashinit.so
 
-.PHONY: all run test deps unit integration bench deb test-deb clean fuzz
+.PHONY: all run test deps unit integration bench deb test-deb clean fuzz fuzz-smoke
+
+# Optional parts (the WSGI loader) add their rules here.
+-include mk/*.mk
 
 all: $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN)
 
@@ -54,7 +57,9 @@ run: all
 deps:
 	@bash scripts/deps.sh
 
-test: deps all unit integration
+# Every test: unit, integration against the real binary, a fuzz smoke run,
+# and the Debian package installed and exercised (scripts/test-deb.sh).
+test: deps all unit integration fuzz-smoke test-deb
 
 unit:
 	$(SWIFT) test
@@ -64,6 +69,9 @@ integration: all
 
 bench: deps
 	@bash bench/run.sh
+
+test-deb:
+	bash scripts/test-deb.sh
 
 deb:
 	@bash scripts/deps.sh deb
@@ -84,6 +92,10 @@ FUZZ_SOURCES := $(wildcard Sources/ServerCore/HTTP/*.swift) Sources/ServerCore/C
 $(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
 	@mkdir -p $(BUILD)
 	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzParser $(FUZZ_SOURCES) -o $@
+
+# CI: a short run that fails on any crash or split-dependent parse.
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60}
 
 fuzz: $(BUILD)/fuzz-parser
 	@mkdir -p $(BUILD)/fuzz-corpus

@@ -597,6 +597,25 @@ static int route_getenv(gateway_request *r)
     return respond_text(r, "200 OK", value);
 }
 
+/* /count: reads the whole body first, then answers its length: an app that
+ * responds only after the upload (so body errors come before headers). */
+static int route_count(gateway_request *r)
+{
+    char buf[16384];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = r->api->read(r, buf, sizeof buf);
+        if (n < 0)
+            return GATEWAY_ERROR;
+        if (n == 0)
+            break;
+        total += (size_t)n;
+    }
+    char text[32];
+    snprintf(text, sizeof text, "%zu", total);
+    return respond_text(r, "200 OK", text);
+}
+
 static int route_crash(gateway_request *r)
 {
     (void)r;
@@ -626,6 +645,7 @@ static const struct route {
     { "/ignore-body", route_ignore_body },
     { "/log", route_log },
     { "/getenv", route_getenv },
+    { "/count", route_count },
 };
 
 static int testapp_call(gateway_request *r)
