@@ -222,7 +222,9 @@ public struct ConfigLoader {
             number += 1
             let line = raw.drop { $0 == " " || $0 == "\t" }
             if line.hasPrefix("[") {
-                current = String(line.dropFirst().prefix { $0 != "]" }).trimmingSpaces()
+                current = String(line.drop { $0 == "[" }.prefix { $0 != "]" }).trimmingSpaces()
+                // A top-level key given as a table ("[server]") is located at its header.
+                if section.isEmpty && current == name { return number }
                 continue
             }
             guard current == section, line.hasPrefix(name) else { continue }

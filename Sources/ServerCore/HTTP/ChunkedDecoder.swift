@@ -56,9 +56,11 @@ public struct ChunkedDecoder {
                     return .failed(HTTPError(400, "invalid chunk size"))
                 }
             case .extensions:
+                // The bound is on the extension text after ";", without the CR.
+                if b == 0x0D { state = .sizeCR; break }
                 extensionBytes += 1
                 if extensionBytes > Self.maxExtensionBytes { return .failed(HTTPError(400, "chunk extensions too long")) }
-                if b == 0x0D { state = .sizeCR } else if b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F {
+                if b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F {
                     return .failed(HTTPError(400, "invalid chunk extension"))
                 }
             case .sizeCR:
@@ -93,9 +95,11 @@ public struct ChunkedDecoder {
                 state = .trailerLine
                 fallthrough
             case .trailerLine:
+                // Bounded as head fields are: limit_request_field_size bytes, CRLF not counted.
+                if b == 0x0D { state = .trailerCR; break }
                 trailerBytes += 1
                 if trailerBytes > limits.fieldSize { return .failed(HTTPError(431, "trailer field too long")) }
-                if b == 0x0D { state = .trailerCR } else if b == 0x0A || b == 0 {
+                if b == 0x0A || b == 0 {
                     return .failed(HTTPError(400, "invalid trailer field"))
                 }
             case .trailerCR:

@@ -19,7 +19,8 @@ public struct HTTPLimits: Sendable {
     }
 
     /// The largest head the limits allow, for sizing connection buffers.
-    public var maxHead: Int { requestLine + 2 + fields * (fieldSize + 2) + 2 }
+    /// The empty lines allowed before the request line count too.
+    public var maxHead: Int { 2 * HeadScanner.maxEmptyLines + requestLine + 2 + fields * (fieldSize + 2) + 2 }
 }
 
 /// Why a request was refused: the status to answer and a reason for the error log.

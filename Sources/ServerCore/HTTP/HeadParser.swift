@@ -79,6 +79,8 @@ public enum HeadParser {
             if !head.chunked { return HTTPError(400, "Transfer-Encoding whose final coding is not chunked") }
         }
         if head.version == .http11 && head.host < 0 { return HTTPError(400, "HTTP/1.1 request without Host") }
+        // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 MUST be ignored.
+        if head.version == .http10 { head.expectContinue = false }
         if head.version == .http11 {
             head.keepAlive = !connectionClose
         } else {
@@ -154,7 +156,8 @@ public enum HeadParser {
         if buf[s] == 0x2F {
             // origin-form
         } else if head.targetLength == 1 && buf[s] == 0x2A {
-            let isOptions = head.methodLength == 7 && equalsLower(buf, head.method, 7, "options")
+            // Methods are case-sensitive (RFC 9110 §9.1): only OPTIONS, not "options".
+            let isOptions = head.methodLength == 7 && equals(buf, head.method, 7, "OPTIONS")
             if !isOptions { return HTTPError(400, "asterisk-form target outside OPTIONS") }
             head.path = s; head.pathLength = 1
             return nil
@@ -162,7 +165,8 @@ public enum HeadParser {
             // absolute-form: http(s)://authority/path?query
             var a = afterScheme
             while a < e && buf[a] != 0x2F && buf[a] != 0x3F && buf[a] != 0x23 { a += 1 }
-            if a == afterScheme { return HTTPError(400, "absolute-form target without authority") }
+            // RFC 9110 §4.2.1: an http(s) URI with an empty host MUST be rejected.
+            if a == afterScheme || buf[afterScheme] == 0x3A { return HTTPError(400, "absolute-form target without a host") }
             if !validHost(buf, afterScheme, a) { return HTTPError(400, "invalid authority in the request target") }
             head.authority = afterScheme; head.authorityLength = a - afterScheme
             pathStart = a
@@ -192,23 +196,46 @@ public enum HeadParser {
         return nil
     }
 
-    /// uri-host [":" port]: reg-name / IPv4 / IP-literal chars, no userinfo.
+    /// uri-host [":" port] (RFC 3986 §3.2.2): an IP-literal in brackets, or
+    /// reg-name / IPv4 characters (no userinfo); then only digits after ':'.
     static func validHost(_ buf: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
         var i = s
-        var inBrackets = false
-        while i < e {
-            let b = buf[i]
-            switch b {
-            case 0x5B: if inBrackets || i != s { return false }; inBrackets = true
-            case 0x5D: if !inBrackets { return false }; inBrackets = false
-            case 0x40, 0x2F, 0x3F, 0x23, 0x20, 0x09, 0x5C, 0x22, 0x3C, 0x3E, 0x5E, 0x60, 0x7B, 0x7C, 0x7D:
-                return false
-            default:
-                if b < 0x21 || b > 0x7E { return false }
+        if i < e && buf[i] == 0x5B {
+            i += 1
+            while i < e && buf[i] != 0x5D {
+                if !isHostChar(buf[i]) && buf[i] != 0x3A { return false }
+                i += 1
             }
+            if i == e { return false }
+            i += 1
+        } else {
+            while i < e && buf[i] != 0x3A {
+                if !isHostChar(buf[i]) { return false }
+                i += 1
+            }
+        }
+        if i == e { return true }
+        if buf[i] != 0x3A { return false }
+        i += 1
+        while i < e {
+            if buf[i] < 0x30 || buf[i] > 0x39 { return false }
             i += 1
         }
-        return !inBrackets
+        return true
+    }
+
+    /// unreserved / sub-delims / "%" (of pct-encoded).
+    @inline(__always)
+    static func isHostChar(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A,
+             0x2D, 0x2E, 0x5F, 0x7E,                                          // - . _ ~
+             0x21, 0x24, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x3B, 0x3D, // ! $ & ' ( ) * + , ; =
+             0x25:                                                            // %
+            return true
+        default:
+            return false
+        }
     }
 
     /// 1*DIGIT, or a list of identical values ("5, 5") as RFC 9110 §8.6 allows.
@@ -249,10 +276,14 @@ public enum HeadParser {
             while i < e && CharClass.isToken(buf[i]) { i += 1 }
             let te = i
             if ts == te { return HTTPError(400, "invalid Transfer-Encoding") }
-            // coding parameters (";q=...") are not allowed on chunked; skip to the next comma
+            // OWS, then the end, a comma, or parameters (";q=...", not allowed on
+            // chunked): skip those to the next comma. Anything else is not a list.
+            while i < e && (buf[i] == 0x20 || buf[i] == 0x09) { i += 1 }
+            let hasParameters = i < e && buf[i] == 0x3B
+            if i < e && buf[i] != 0x2C && !hasParameters { return HTTPError(400, "invalid Transfer-Encoding") }
             while i < e && buf[i] != 0x2C { i += 1 }
             sawAny = true
-            let isChunked = te - ts == 7 && equalsLower(buf, ts, 7, "chunked") && i == te
+            let isChunked = te - ts == 7 && equalsLower(buf, ts, 7, "chunked") && !hasParameters
             if head.chunked { return HTTPError(400, "chunked is not the final transfer coding") }
             if isChunked {
                 head.chunked = true
@@ -277,6 +308,18 @@ public enum HeadParser {
             if n == 5 && equalsLower(buf, ts, 5, "close") { close = true }
             if n == 10 && equalsLower(buf, ts, 10, "keep-alive") { keepAlive = true }
         }
+    }
+
+    /// Case-sensitive compare of `n` bytes at `at` with an ASCII literal.
+    @inline(__always)
+    static func equals(_ buf: UnsafePointer<UInt8>, _ at: Int, _ n: Int, _ literal: StaticString) -> Bool {
+        let l = literal.utf8Start
+        var i = 0
+        while i < n {
+            if buf[at + i] != l[i] { return false }
+            i += 1
+        }
+        return true
     }
 
     /// Case-insensitive compare of `n` bytes at `at` with a lowercase ASCII literal.

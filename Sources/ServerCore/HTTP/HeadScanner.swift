@@ -7,13 +7,17 @@ public struct HeadScanner {
     public var position = 0
     var lineStart = 0
     var lines = 0
+    /// Empty lines skipped before the request line.
+    var emptyLines = 0
+    /// At most this many empty lines may precede the request line.
+    public static let maxEmptyLines = 8
     /// Where the request line starts (after the empty lines RFC 9112 §2.2 lets us skip).
     public var headStart = 0
 
     public init() {}
 
     public mutating func reset(at offset: Int) {
-        position = offset; lineStart = offset; lines = 0; headStart = offset
+        position = offset; lineStart = offset; lines = 0; emptyLines = 0; headStart = offset
     }
 
     public enum Result: Equatable {
@@ -29,7 +33,11 @@ public struct HeadScanner {
             // memchr-like search for the next LF.
             guard let lf = findLF(buf, from: i, to: end) else {
                 position = end
-                return checkOpenLine(length: end - lineStart, limits: limits)
+                // A CR at the end may be the first half of the CRLF: not counted,
+                // as it is not once the LF arrives.
+                var open = end - lineStart
+                if open > 0 && buf[end - 1] == 0x0D { open -= 1 }
+                return checkOpenLine(length: open, limits: limits)
             }
             var lineEnd = lf
             if lineEnd > lineStart && buf[lineEnd - 1] == 0x0D { lineEnd -= 1 }
@@ -37,7 +45,10 @@ public struct HeadScanner {
             if length == 0 {
                 if lines == 0 {
                     // Empty lines before the request line are ignored; at most a few.
-                    if lf - headStart > 8 { return .failed(HTTPError(400, "too many empty lines before the request line")) }
+                    emptyLines += 1
+                    if emptyLines > Self.maxEmptyLines {
+                        return .failed(HTTPError(400, "too many empty lines before the request line"))
+                    }
                     lineStart = lf + 1
                     headStart = lineStart
                     i = lf + 1

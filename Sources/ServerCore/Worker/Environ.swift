@@ -116,6 +116,8 @@ extension RequestContext {
     /// PATH_INFO: the path percent-decoded. %00 stays encoded (C strings).
     func decodedPath(_ buf: UnsafePointer<UInt8>) -> UnsafePointer<CChar> {
         let s = head.path, n = head.pathLength
+        // An absolute-form target without a path means "/" (RFC 9112 §3.2.2).
+        if n == 0 { return environ.copy("/") }
         let out = environ.reserve(n)
         var o = 0, i = 0
         while i < n {

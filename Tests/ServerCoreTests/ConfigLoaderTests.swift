@@ -1,0 +1,355 @@
+import Testing
+@testable import ServerCore
+
+@Suite struct ConfigLoaderTests {
+    /// etc/gatewayd.conf, found from this file: Tests/ServerCoreTests/ -> repo root.
+    static let shippedConfig: String = {
+        var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/") + "/etc/gatewayd.conf"
+    }()
+
+    func parse(_ text: String, file: String = "test.conf") throws -> Config {
+        try ConfigLoader(file: file, text: text).parse()
+    }
+
+    /// The error parsing `text` throws, or nil (recorded as an issue).
+    func failure(_ text: String, file: String = "test.conf", sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
+        do {
+            let c = try parse(text, file: file)
+            Issue.record("expected an error, parsed \(c)", sourceLocation: sourceLocation)
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            Issue.record("expected a ConfigError, got \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    // MARK: defaults and the shipped file
+
+    @Test func defaults() throws {
+        let c = Config()
+        #expect(c.bind == ["127.0.0.1:8000"])
+        #expect(c.workers == 2)
+        #expect(c.app == "")
+        #expect(c.appArgs.isEmpty)
+        #expect(c.timeout == 30 && c.gracefulTimeout == 30 && c.keepaliveTimeout == 5)
+        #expect(c.bootTimeout == 30 && c.headerTimeout == 10 && c.bodyTimeout == 30)
+        #expect(c.maxRequests == 0 && c.maxRequestsJitter == 0)
+        #expect(c.maxWorkerMemory == 0 && c.maxWorkerMemoryHard == 0)
+        #expect(c.pidfile == "" && c.accessLog == "" && c.errorLog == "-" && c.logLevel == "info")
+        #expect(c.accessLogFormat == AccessLogFormat.combined)
+        #expect(c.backlog == 2048 && c.workerConnections == 1000 && c.unixSocketMode == 0o660)
+        #expect(c.limitRequestLine == 8190 && c.limitRequestFields == 100 && c.limitRequestFieldSize == 8190)
+        #expect(c.maxBodySize == 0)
+        #expect(c.user == "" && c.group == "" && !c.allowRoot)
+        #expect(c.forwardedAllowIPs == ["127.0.0.1", "::1", "unix"])
+        #expect(c.reloadStrategy == "generation")
+
+        // A file with only the required key gives the defaults.
+        var expected = Config()
+        expected.app = "app.so"
+        #expect(try parse("app = \"app.so\"\n") == expected)
+
+        let limits = HTTPLimits(Config())
+        #expect(limits.requestLine == 8190 && limits.fields == 100 && limits.fieldSize == 8190 && limits.maxBody == 0)
+    }
+
+    @Test func shippedFileLoads() throws {
+        let c = try ConfigLoader.load(path: Self.shippedConfig)
+        // "Every key is shown with its default value, except bind and app".
+        var expected = Config()
+        expected.app = "build/apps/hello.so"
+        expected.bind = c.bind
+        #expect(c == expected)
+        #expect(c.bind == ["127.0.0.1:8000"])
+    }
+
+    /// Every `key = value` line of the shipped file parses on its own, and the
+    /// file shows every key the loader knows.
+    @Test func everyShippedKeyParses() throws {
+        let text = try FileReader.readText(Self.shippedConfig)
+        var keys: [String] = []
+        for line in text.split(separator: "\n") {
+            guard let first = line.first, first.isLetter, !line.hasPrefix("[") else { continue }
+            let key = String(line.prefix { $0 != " " && $0 != "=" })
+            keys.append(key)
+            let single = key == "app" ? String(line) : "app = \"x.so\"\n" + line
+            do {
+                _ = try parse(single + "\n")
+            } catch {
+                Issue.record("key \(key): \(error)")
+            }
+        }
+        let known = ["bind", "workers", "app", "timeout", "graceful_timeout", "keepalive_timeout",
+                     "boot_timeout", "header_timeout", "body_timeout", "max_requests", "max_requests_jitter",
+                     "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
+                     "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
+                     "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
+                     "user", "group", "forwarded_allow_ips", "reload_strategy", "allow_root"]
+        #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
+        #expect(keys.count == Set(keys).count, "a key appears twice")
+        #expect(text.contains("[app_args]"))
+    }
+
+    @Test func everyKeyWithAValue() throws {
+        let text = """
+        bind = ["0.0.0.0:80", "[::]:8080", "unix:/run/g.sock", "fd:web"]
+        workers = 8
+        app = "/srv/app.so"
+        timeout = 0
+        graceful_timeout = 5
+        keepalive_timeout = 2
+        boot_timeout = 60
+        header_timeout = 3
+        body_timeout = 4
+        max_requests = 1000
+        max_requests_jitter = 50
+        max_worker_memory = 200
+        max_worker_memory_hard = 300
+        pidfile = "/run/g.pid"
+        access_log = "-"
+        access_log_format = "common"
+        error_log = "/var/log/g.log"
+        log_level = "debug"
+        backlog = 128
+        worker_connections = 10
+        unix_socket_mode = "0600"
+        limit_request_line = 4094
+        limit_request_fields = 50
+        limit_request_field_size = 1024
+        max_body_size = 1048576
+        user = "www-data"
+        group = "www-data"
+        forwarded_allow_ips = "*"
+        reload_strategy = "rolling"
+        allow_root = true
+        """
+        let c = try parse(text)
+        #expect(c.bind == ["0.0.0.0:80", "[::]:8080", "unix:/run/g.sock", "fd:web"])
+        #expect(c.workers == 8 && c.app == "/srv/app.so" && c.timeout == 0 && c.gracefulTimeout == 5)
+        #expect(c.keepaliveTimeout == 2 && c.bootTimeout == 60 && c.headerTimeout == 3 && c.bodyTimeout == 4)
+        #expect(c.maxRequests == 1000 && c.maxRequestsJitter == 50)
+        #expect(c.maxWorkerMemory == 200 && c.maxWorkerMemoryHard == 300)
+        #expect(c.pidfile == "/run/g.pid" && c.accessLog == "-" && c.accessLogFormat == AccessLogFormat.common)
+        #expect(c.errorLog == "/var/log/g.log" && c.logLevel == "debug")
+        #expect(c.backlog == 128 && c.workerConnections == 10 && c.unixSocketMode == 0o600)
+        #expect(c.limitRequestLine == 4094 && c.limitRequestFields == 50 && c.limitRequestFieldSize == 1024)
+        #expect(c.maxBodySize == 1_048_576)
+        #expect(c.user == "www-data" && c.group == "www-data" && c.forwardedAllowIPs == ["*"])
+        #expect(c.reloadStrategy == "rolling" && c.allowRoot)
+        let limits = HTTPLimits(c)
+        #expect(limits.requestLine == 4094 && limits.fields == 50 && limits.fieldSize == 1024 && limits.maxBody == 1_048_576)
+    }
+
+    @Test func customAccessLogFormat() throws {
+        let c = try parse("app = \"a.so\"\naccess_log_format = \"$remote_addr $status $request_time\"\n")
+        #expect(c.accessLogFormat == "$remote_addr $status $request_time")
+        let e = failure("app = \"a.so\"\naccess_log_format = \"$remote_addr $nonsense\"\n")
+        #expect(e?.key == "access_log_format" && e?.line == 2)
+        #expect(e?.message.contains("nonsense") == true)
+    }
+
+    @Test func unixSocketModeForms() throws {
+        #expect(try parse("app = \"a.so\"\nunix_socket_mode = \"0666\"\n").unixSocketMode == 0o666)
+        #expect(try parse("app = \"a.so\"\nunix_socket_mode = 0o640\n").unixSocketMode == 0o640)
+        let e = failure("app = \"a.so\"\nunix_socket_mode = \"0999\"\n")
+        #expect(e?.key == "unix_socket_mode" && e?.line == 2)
+    }
+
+    // MARK: errors name the file, the line and the key
+
+    @Test func unknownKey() {
+        let e = failure("app = \"a.so\"\n\n# a comment\nworkerz = 3\n", file: "/etc/gatewayd.conf")
+        #expect(e?.file == "/etc/gatewayd.conf")
+        #expect(e?.line == 4)
+        #expect(e?.key == "workerz")
+        #expect(e?.message.contains("unknown") == true)
+        #expect(e?.description.hasPrefix("/etc/gatewayd.conf:4: key 'workerz'") == true)
+    }
+
+    @Test func unknownKeyIndented() {
+        let e = failure("app = \"a.so\"\n   timeout_seconds = 3\n")
+        #expect(e?.line == 2 && e?.key == "timeout_seconds")
+    }
+
+    @Test func unknownKeyWithAPrefixOfAKnownOne() {
+        // "worker" must not be found on the "workers" line.
+        let e = failure("app = \"a.so\"\nworkers = 2\nworker = 3\n")
+        #expect(e?.line == 3 && e?.key == "worker")
+    }
+
+    @Test func unknownTable() {
+        let e = failure("app = \"a.so\"\n\n[server]\nworkers = 2\n")
+        #expect(e?.key == "server")
+        #expect(e?.line == 3)
+    }
+
+    @Test func wrongType() {
+        let e = failure("app = \"a.so\"\nworkers = \"many\"\n")
+        #expect(e?.line == 2)
+        #expect(e?.key == "workers")
+        #expect(e?.message.contains("integer") == true)
+        #expect(e?.description.contains("test.conf:2") == true)
+    }
+
+    @Test(arguments: [
+        ("allow_root = \"yes\"", "allow_root"),
+        ("bind = 8000", "bind"),
+        ("bind = [\"127.0.0.1:1\", 2]", "bind"),
+        ("timeout = 1.5", "timeout"),
+        ("log_level = 3", "log_level"),
+        ("pidfile = false", "pidfile"),
+        ("forwarded_allow_ips = { a = 1 }", "forwarded_allow_ips"),
+        ("app_args = 3", "app_args"),
+    ])
+    func otherWrongTypes(_ line: String, _ key: String) {
+        let e = failure("app = \"a.so\"\n" + line + "\n")
+        #expect(e?.key == key, "\(line)")
+        #expect(e?.line == 2, "\(line)")
+    }
+
+    @Test(arguments: [
+        ("workers = 0", "workers"),
+        ("workers = -1", "workers"),
+        ("workers = 100000", "workers"),
+        ("backlog = 0", "backlog"),
+        ("worker_connections = 0", "worker_connections"),
+        ("limit_request_line = 10", "limit_request_line"),
+        ("limit_request_fields = 0", "limit_request_fields"),
+        ("limit_request_field_size = 2", "limit_request_field_size"),
+        ("max_body_size = -1", "max_body_size"),
+        ("timeout = -5", "timeout"),
+        ("boot_timeout = 0", "boot_timeout"),
+        ("header_timeout = 0", "header_timeout"),
+        ("body_timeout = 0", "body_timeout"),
+        ("log_level = \"verbose\"", "log_level"),
+        ("reload_strategy = \"fast\"", "reload_strategy"),
+        ("bind = [\"nonsense\"]", "bind"),
+        ("bind = \"nonsense\"", "bind"),
+        ("bind = []", "bind"),
+        ("bind = [\"unix:relative.sock\"]", "bind"),
+        ("bind = [\"127.0.0.1:99999\"]", "bind"),
+        ("bind = [\"fd:\"]", "bind"),
+        ("bind = [\"[::1:80\"]", "bind"),
+    ])
+    func impossibleValues(_ line: String, _ key: String) {
+        let e = failure("app = \"a.so\"\n" + line + "\n")
+        #expect(e?.key == key, "\(line)")
+        #expect(e?.line == 2, "\(line): \(e?.description ?? "")")
+    }
+
+    @Test func memoryAboveTheHardCap() {
+        let e = failure("app = \"a.so\"\nmax_worker_memory = 500\nmax_worker_memory_hard = 100\n")
+        #expect(e?.key == "max_worker_memory")
+        #expect(e?.line == 2)
+        #expect(e?.message.contains("max_worker_memory_hard") == true)
+        // Equal, or no hard cap: fine.
+        #expect((try? parse("app = \"a.so\"\nmax_worker_memory = 100\nmax_worker_memory_hard = 100\n")) != nil)
+        #expect((try? parse("app = \"a.so\"\nmax_worker_memory = 500\n")) != nil)
+    }
+
+    @Test func appIsRequired() {
+        let e = failure("workers = 2\n")
+        #expect(e?.key == "app")
+        #expect(e?.message.contains("required") == true)
+    }
+
+    // MARK: app_args
+
+    @Test func appArgsAsATable() throws {
+        let c = try parse("""
+        app = "a.so"
+
+        [app_args]
+        greeting = "Hello"
+        count = 3
+        ratio = 0.5
+        debug = true
+        names = ["a", "b", 3]
+        """)
+        let args = Dictionary(uniqueKeysWithValues: c.appArgs.map { ($0.name, $0.value) })
+        #expect(args == ["greeting": "Hello", "count": "3", "ratio": "0.5", "debug": "true", "names": "a,b,3"])
+    }
+
+    @Test func appArgsAsAnInlineTable() throws {
+        let c = try parse("app = \"a.so\"\napp_args = { greeting = \"Hi\" }\n")
+        #expect(c.appArgs.map { $0.name } == ["greeting"])
+        #expect(c.appArgs.map { $0.value } == ["Hi"])
+    }
+
+    @Test func appArgsAsDottedKeys() throws {
+        let c = try parse("app = \"a.so\"\napp_args.greeting = \"Hi\"\n")
+        #expect(c.appArgs.map { $0.name } == ["greeting"])
+    }
+
+    @Test func appArgsAsAnArray() throws {
+        let c = try parse("app = \"a.so\"\napp_args = [\"--verbose\", 3, true, \"x y\"]\n")
+        #expect(c.appArgs.map { $0.name } == ["0", "1", "2", "3"])
+        #expect(c.appArgs.map { $0.value } == ["--verbose", "3", "true", "x y"])
+    }
+
+    @Test func appArgsOfANestedTable() {
+        let e = failure("app = \"a.so\"\n\n[app_args]\nok = 1\nbad = { x = 1 }\n")
+        #expect(e?.key == "app_args.bad")
+        #expect(e?.line == 5)
+    }
+
+    @Test func emptyAppArgs() throws {
+        #expect(try parse("app = \"a.so\"\n[app_args]\n").appArgs.isEmpty)
+        #expect(try parse("app = \"a.so\"\napp_args = []\n").appArgs.isEmpty)
+    }
+
+    // MARK: invalid TOML
+
+    @Test(arguments: [
+        ("app = \"a.so\"\nworkers = \n", 2),
+        ("app = \"a.so\"\n\n\nworkers = 2 3\n", 4),
+        ("app = \"a.so\"\nbind = [\"a\"\n", 2),
+        ("app = \"a.so\nworkers = 2\n", 1),
+        ("app = \"a.so\"\nworkers = 2\nworkers = 3\n", 3),
+        ("app = \"a.so\"\n[app_args]\nx = 1\n[app_args]\n", 4),
+        ("= 3\n", 1),
+    ])
+    func invalidTOML(_ text: String, _ line: Int) {
+        let e = failure(text, file: "bad.conf")
+        #expect(e?.file == "bad.conf")
+        #expect(e?.line == line, "\(text.debugDescription): \(e?.description ?? "")")
+        #expect(e?.key == "")
+        #expect(e?.message.contains("TOML") == true)
+        #expect(e?.description.hasPrefix("bad.conf:\(line): ") == true)
+    }
+
+    @Test func missingFile() {
+        do {
+            _ = try ConfigLoader.load(path: "/nonexistent/gatewayd.conf")
+            Issue.record("loaded a missing file")
+        } catch let e as ConfigError {
+            #expect(e.file == "/nonexistent/gatewayd.conf")
+            #expect(e.line == 0)
+            #expect(e.description.hasPrefix("/nonexistent/gatewayd.conf: "))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func overridesApplyBeforeValidation() throws {
+        let c = try ConfigLoader(file: "t.conf", text: "app = \"a.so\"\n").parse { $0.workers = 5 }
+        #expect(c.workers == 5)
+        do {
+            _ = try ConfigLoader(file: "t.conf", text: "app = \"a.so\"\n").parse { $0.workers = 0 }
+            Issue.record("workers = 0 from an override was accepted")
+        } catch let e as ConfigError {
+            #expect(e.key == "workers")
+        }
+    }
+
+    @Test func absolutePaths() {
+        #expect(ConfigLoader.absolute("/srv/a.so") == "/srv/a.so")
+        #expect(ConfigLoader.absolute("") == "")
+        let rel = ConfigLoader.absolute("build/a.so")
+        #expect(rel.hasPrefix("/") && rel.hasSuffix("/build/a.so"))
+    }
+}
