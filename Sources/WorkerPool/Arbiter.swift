@@ -280,7 +280,8 @@ public final class Arbiter {
                 logger.error("binary upgrade failed: the new master \(pid) \(ExitStatus(waitStatus: status)); this master keeps serving")
                 continue
             }
-            let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now)
+            let request = busyRequest(pid)
+            let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now, request: request)
             execute(actions)
             if let ch = channels.removeValue(forKey: pid) { Sys.close(ch.fd) }
             if let i = scoreIndex.removeValue(forKey: pid) {
@@ -291,14 +292,24 @@ public final class Arbiter {
         }
     }
 
+    /// The request a worker was serving, from its scoreboard slot.
+    func busyRequest(_ pid: Int32) -> String? {
+        guard let i = scoreIndex[pid], scoreboard[i].state == Int32(GW_SCORE_BUSY) else { return nil }
+        return requestText(scoreboard[i])
+    }
+
+    func requestText(_ s: gw_score_slot) -> String {
+        let method = withUnsafeBytes(of: s.method) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let path = withUnsafeBytes(of: s.path) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        return "\(method) \(path)"
+    }
+
     /// Busy workers from the scoreboard: since when, and on what request.
     func busyWorkers() -> [Int32: Supervisor.Busy] {
         var busy: [Int32: Supervisor.Busy] = [:]
         for (pid, i) in scoreIndex where scoreboard[i].state == Int32(GW_SCORE_BUSY) {
             let s = scoreboard[i]
-            let method = withUnsafeBytes(of: s.method) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            let path = withUnsafeBytes(of: s.path) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            busy[pid] = Supervisor.Busy(since: s.busy_since_ns, request: "\(method) \(path)")
+            busy[pid] = Supervisor.Busy(since: s.busy_since_ns, request: requestText(s))
         }
         return busy
     }
