@@ -12,6 +12,8 @@ public struct Listener: Sendable {
     public let isUnix: Bool
     /// A unix socket we created and must unlink at exit.
     public let ownsPath: Bool
+    /// TCP_DEFER_ACCEPT is set: accepted connections have data waiting.
+    public var defersAccept = false
 
     public init(fd: Int32, address: ListenAddress, port: String, isUnix: Bool, ownsPath: Bool) {
         self.fd = fd
@@ -54,6 +56,8 @@ public struct Listener: Sendable {
                 try Sys.setIntOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
             }
             try Sys.setIntOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY")
+            // accept() returns once the request's first bytes arrived (1 s at most for silent clients).
+            try Sys.setIntOption(fd, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, 1, "TCP_DEFER_ACCEPT")
             _ = try Sys.check("bind", "to \(address)") { Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) }
             _ = try Sys.check("listen", "on \(address)") { listen(fd, Int32(backlog)) }
             try Sys.setNonBlocking(fd)
@@ -61,7 +65,9 @@ public struct Listener: Sendable {
             Sys.close(fd)
             throw error
         }
-        return Listener(fd: fd, address: address, port: String(port), isUnix: false, ownsPath: false)
+        var l = Listener(fd: fd, address: address, port: String(port), isUnix: false, ownsPath: false)
+        l.defersAccept = true
+        return l
     }
 
     static func bindUnix(_ address: ListenAddress, path: String, backlog: Int, mode: Int) throws -> Listener {

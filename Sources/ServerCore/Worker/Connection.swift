@@ -5,8 +5,8 @@ import Glibc
 /// One client connection held by a worker: its descriptor, its read buffer
 /// (requests are parsed in place) and where the head scan stands.
 public final class Connection {
-    public let fd: Int32
-    let listener: Int
+    public internal(set) var fd: Int32
+    var listener: Int
     var buffer: UnsafeMutablePointer<UInt8>
     var capacity: Int
     /// Unconsumed bytes are buffer[start..<end].
@@ -31,6 +31,18 @@ public final class Connection {
     }
 
     deinit { buffer.deallocate() }
+
+    /// Makes a closed connection (from the spare pool) serve a new descriptor.
+    func reuse(fd: Int32, listener: Int, now: UInt64) {
+        self.fd = fd
+        self.listener = listener
+        start = 0; end = 0
+        scanner.reset(at: 0)
+        lastActive = now
+        headSince = 0
+        requests = 0
+        closed = false
+    }
 
     var buffered: Int { end - start }
     var isIdle: Bool { start == end }

@@ -41,6 +41,8 @@ public final class RequestLoop {
     let logger: Logger
     public let epoll: Int32
     var connections: [Connection?] = []
+    /// Closed connections kept for reuse (their buffers), so a new connection costs no malloc.
+    var spare: [Connection] = []
     var connectionCount = 0
     var listening = false
     public private(set) var stopReason: StopReason?
@@ -211,11 +213,19 @@ public final class RequestLoop {
                 return
             } catch { return }
             let now = Sys.monotonicNanos()
-            let c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
+            let c: Connection
+            if let reused = spare.popLast() {
+                reused.reuse(fd: fd, listener: index, now: now)
+                c = reused
+            } else {
+                c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
+            }
             c.peer = addr
             c.peerLength = len
-            c.scanner.reset(at: 0)
             register(c)
+            // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
+            // read the request now instead of waiting for another epoll round.
+            if l.defersAccept && !c.closed { readable(c) }
         }
     }
 
@@ -237,10 +247,11 @@ public final class RequestLoop {
     func close(_ c: Connection) {
         guard !c.closed else { return }
         c.closed = true
-        Sys.epollDelete(epoll, c.fd)
+        // close(2) takes the fd out of the epoll set: no EPOLL_CTL_DEL needed.
         Sys.close(c.fd)
         connections[Int(c.fd)] = nil
         connectionCount -= 1
+        if c.capacity == settings.initialBuffer && spare.count < 64 { spare.append(c) }
         if !listening && stopReason == nil && connectionCount < settings.workerConnections {
             try? startListening()
         }
