@@ -113,13 +113,11 @@ public struct WorkerProcess {
             }
         }
         loop.onRequestDone = { loop in
+            // Memory is checked once a second (onTick): reading smaps_rollup
+            // costs tens of microseconds, too much for every request.
             if loop.maxRequests > 0 && loop.requestsServed >= loop.maxRequests {
                 logger.info("served \(loop.requestsServed) requests (max_requests): recycling")
                 announce(.maxRequests)
-            } else if memoryLimitKB > 0, loop.stopReason == nil, let usage = MemoryUsage.read(), usage.ussKB > memoryLimitKB {
-                logger.warning("worker uses \(usage.ussKB / 1024) MB (USS), above max_worker_memory (\(config.maxWorkerMemory) MB): recycling")
-                announce(.memoryLimit)
-                loop.requestStop(.memoryLimit)
             }
         }
         let reason: RequestLoop.StopReason
