@@ -280,6 +280,10 @@ public final class Arbiter {
                 logger.error("binary upgrade failed: the new master \(pid) \(ExitStatus(waitStatus: status)); this master keeps serving")
                 continue
             }
+            // Messages it sent just before exiting (booted, exiting) come first.
+            if let ch = channels[pid] {
+                while case .message(let m) = ch.receive() { execute(handle(message: m, from: pid, now: Self.now)) }
+            }
             let request = busyRequest(pid)
             let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now, request: request)
             execute(actions)

@@ -236,13 +236,18 @@ public struct Supervisor {
         if phase == .starting && status.code == WorkerExit.appLoadFailed {
             return actions
         }
-        // A worker that never booted (crashed or was killed for boot_timeout
-        // while booting) is a boot crash too.
-        let bootCrash = !w.hasBooted || now &- w.bootedAt < settings.crashWindow
+        // A booted worker exiting with code 0 did not crash (SIGNALS.md: a
+        // crash is a signal or a non-zero code), even if its announcement
+        // never reached us. One that never booted (crashed, exited or was
+        // killed for boot_timeout while booting) is a boot crash.
+        let cleanAfterBoot = status.isClean && w.hasBooted
+        let bootCrash = !cleanAfterBoot && (!w.hasBooted || now &- w.bootedAt < settings.crashWindow)
         if w.expectedExit && status.isClean {
             crashes[w.slot] = 0
         } else if w.expectedExit {
             // killed by us (timeout, memory): not a crash of the app's boot
+        } else if cleanAfterBoot {
+            actions.append(.log(level: .info, message: "worker \(pid) (slot \(w.slot)) exited with code 0 without announcing it"))
         } else {
             let serving = request.map { " while serving \($0)" } ?? ""
             actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)\(serving)"))

@@ -115,7 +115,7 @@ public struct WorkerProcess {
         loop.onRequestDone = { loop in
             // Memory is checked once a second (onTick): reading smaps_rollup
             // costs tens of microseconds, too much for every request.
-            if loop.maxRequests > 0 && loop.requestsServed >= loop.maxRequests {
+            if loop.maxRequests > 0 && loop.requestsServed >= loop.maxRequests && !announced {
                 logger.info("served \(loop.requestsServed) requests (max_requests): recycling")
                 announce(.maxRequests)
             }
