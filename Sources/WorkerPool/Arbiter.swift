@@ -83,7 +83,8 @@ public final class Arbiter {
             for s in signals.drain() { handle(signal: s) }
             readChannels()
             reapWorkers()
-            execute(supervisor.tick(now: Self.now, busy: busyWorkers()))
+            let busy = busyWorkers()
+            execute(supervisor.tick(now: Self.now, busy: busy))
             reportStatus()
         }
         tearDown()
@@ -133,11 +134,11 @@ public final class Arbiter {
             break // reaped after every pass
         case Signals.term, Signals.quit:
             logger.info("\(Signals.name(signal)): graceful shutdown")
-            SystemdNotifier.notify("STOPPING=1")
+            if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
             execute(supervisor.stop(graceful: true, now: now))
         case Signals.int:
             logger.info("SIGINT: fast shutdown")
-            SystemdNotifier.notify("STOPPING=1")
+            if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
             execute(supervisor.stop(graceful: false, now: now))
         case Signals.ttin:
             execute(supervisor.scale(by: 1, now: now))

@@ -324,7 +324,8 @@ public struct Supervisor {
             case .ready, .retiring:
                 // timeout 0 disables request timeouts, not the silence check
                 if let b = busy[w.pid] {
-                    guard timeout > 0, now &- b.since > timeout else { continue }
+                    // `since` may be a hair after `now` (the worker wrote it after the master read its clock).
+                    guard timeout > 0, now > b.since, now - b.since > timeout else { continue }
                     let secs = (now &- b.since) / 1_000_000_000
                     actions.append(.log(level: .error, message: "worker \(w.pid) timed out after \(secs)s on \(b.request)"))
                     actions.append(.captureClient(pid: w.pid))

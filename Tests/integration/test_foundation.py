@@ -211,6 +211,7 @@ def test_app_errors_become_500_or_an_aborted_connection(gatewayd):
     with Client(s.port) as c:
         r = c.request(path="/error")
         assert r.status == 500
+        assert c.request().body == b"Hello, World!"  # the request was well framed: connection kept
     with Client(s.port) as c:
         r = c.request(path="/hop")
         assert r.status == 500

@@ -365,7 +365,8 @@ extension RequestContext {
             }
             if appFailed || failed || !started {
                 let why = appFailed ? "the app returned an error" : (!started ? "the app returned without calling start_response()" : "the app's response was refused")
-                sendError(500, reason: why)
+                // The request itself was well framed: the connection stays usable.
+                sendError(500, reason: why, close: false)
                 return
             }
             commit(knownLength: 0)
@@ -391,9 +392,11 @@ extension RequestContext {
     }
 
     /// A response the server makes itself (4xx/5xx), always closing the connection.
-    func sendError(_ status: Int, reason: String) {
+    /// `close: false` keeps the connection when the request was well framed
+    /// (an app error); protocol errors always close it.
+    func sendError(_ status: Int, reason: String, close: Bool = true) {
         self.status = status
-        closeAfter = true
+        if close { closeAfter = true }
         errorLog(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(Self.reasonPhrase(status)): \(reason)")
         writeErrorResponse(status)
     }
@@ -405,7 +408,11 @@ extension RequestContext {
         text += String(decoding: date, as: UTF8.self)
         text += "\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
         if status == 405 { text += "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n" }
-        text += "Connection: close\r\n\r\n"
+        if closeAfter {
+            text += "Connection: close\r\n\r\n"
+        } else {
+            text += head.version == .http10 ? "Connection: keep-alive\r\n\r\n" : "\r\n"
+        }
         if !head.isHead || connection == nil { text += body }
         committed = true
         outLength = 0

@@ -197,9 +197,10 @@ public final class RequestLoop {
         let l = listeners[index]
         var addr = sockaddr_storage()
         var len = socklen_t(0)
-        // A few per wakeup: enough to drain bursts, not so many that one
-        // worker takes every connection of a burst.
-        for _ in 0..<16 {
+        // One per wakeup, as nginx without multi_accept: while this worker
+        // serves it, the next connection wakes another (EPOLLEXCLUSIVE), so a
+        // burst of connections spreads over the workers instead of landing on one.
+        for _ in 0..<1 {
             if connectionCount >= settings.workerConnections || stopReason != nil {
                 stopListening()
                 return
