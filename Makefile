@@ -25,7 +25,7 @@ BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken
 # Optional parts (the WSGI loader) add their rules here.
 -include mk/*.mk
 
-all: $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN)
+all: $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
 
 $(BIN)/gatewayd: FORCE
 	@mkdir -p $(BIN)

@@ -3,7 +3,7 @@
 # `deps.sh` for build + tests, `deps.sh deb` adds the packaging tools.
 set -euo pipefail
 want=(libsystemd-dev pkg-config curl wrk nginx-light systemd python3-pytest)
-[ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian)
+[ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian python3-dev)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
