@@ -202,14 +202,7 @@ extension RequestContext {
         if clientGone { return GATEWAY_ERROR }
         if !committed { commit(knownLength: last ? len : nil) }
         if last { finished = true }
-        var len = len
-        var result = GATEWAY_OK
-        if appContentLength >= 0 && bodySent + len > appContentLength {
-            errorLog(GATEWAY_LOG_ERROR, "app wrote more bytes than its Content-Length (\(appContentLength)): connection closed")
-            len = appContentLength - bodySent
-            closeAfter = true
-            result = GATEWAY_ERROR
-        }
+        let (len, result) = clampToContentLength(len, "write()")
         bodySent += len
         if noBody || len == 0 {
             if last { endChunked() }
@@ -228,6 +221,16 @@ extension RequestContext {
             if last { flush() }
         }
         return clientGone ? GATEWAY_ERROR : result
+    }
+
+    /// Bytes past the app's own Content-Length are dropped (and the
+    /// connection closed): the response cannot be framed otherwise.
+    @inline(__always)
+    func clampToContentLength(_ n: Int, _ call: StaticString) -> (Int, Int32) {
+        guard appContentLength >= 0 && bodySent + n > appContentLength else { return (n, GATEWAY_OK) }
+        errorLog(GATEWAY_LOG_ERROR, "\(call): the app sent more bytes than its Content-Length (\(appContentLength)): connection closed")
+        closeAfter = true
+        return (appContentLength - bodySent, GATEWAY_ERROR)
     }
 
     func endChunked() {
@@ -312,14 +315,7 @@ extension RequestContext {
         }
         if !committed { commit(knownLength: nil) }
         if count == 0 { return GATEWAY_OK }
-        var count = count
-        var result = GATEWAY_OK
-        if appContentLength >= 0 && bodySent + count > appContentLength {
-            errorLog(GATEWAY_LOG_ERROR, "sendfile() past the app's Content-Length (\(appContentLength)): connection closed")
-            count = appContentLength - bodySent
-            closeAfter = true
-            result = GATEWAY_ERROR
-        }
+        let (count, result) = clampToContentLength(count, "sendfile()")
         bodySent += count
         if noBody { flushPending(); return result }
         if chunkedResponse {

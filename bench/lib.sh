@@ -1,0 +1,254 @@
+# Helpers for bench/run.sh and bench/callgrind.sh: start and stop each
+# server on a free loopback port, wait until it answers, find its workers.
+# Sourced from the repository root.
+#
+# Every server is started with setsid, so it leads its own process group;
+# stop_server ends that group, by its id, and nothing else.
+
+BENCH_TMP=${BENCH_TMP:-$(mktemp -d /tmp/gatewayd-bench.XXXXXX)}
+# nginx's workers and gatewayd's (which drop to nobody when started as root)
+# must reach the unix sockets and files in here.
+chmod 755 "$BENCH_TMP"
+BENCH_PIDS=()
+
+bench_cleanup() {
+    local p
+    for p in "${BENCH_PIDS[@]:-}"; do [ -n "$p" ] && stop_server "$p"; done
+    rm -rf "$BENCH_TMP"
+}
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL [SECONDS] [CURL_ARGS...]: until URL answers 2xx (or
+# SERVER_PID, when set, is gone).
+wait_http() {
+    local url=$1 t=${2:-30} i=0
+    shift 2 || shift $#
+    while [ $i -lt $((t * 10)) ]; do
+        [ -n "${SERVER_PID:-}" ] && ! kill -0 "$SERVER_PID" 2>/dev/null && return 1
+        curl -sf -o /dev/null -m 1 "$@" "$url" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# start_bg NAME CMD...: runs CMD in its own session, output in
+# $BENCH_TMP/NAME.log; sets SERVER_PID.
+start_bg() {
+    local name=$1
+    shift
+    setsid "$@" >"$BENCH_TMP/$name.log" 2>&1 </dev/null &
+    SERVER_PID=$!
+    BENCH_PIDS+=("$SERVER_PID")
+}
+
+# stop_server PID: TERM to the process (a master stops its workers), then,
+# after up to 5 s, KILL to the process group it leads.
+stop_server() {
+    local pid=$1 i=0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 0
+}
+
+# workers_of PID: the worker processes of a server (its children), or the
+# process itself when it has none (Hummingbird: one process, N threads).
+workers_of() {
+    local kids
+    kids=$(pgrep -P "$1" | tr '\n' ' ')
+    if [ -n "$kids" ]; then echo "$kids"; else echo "$1"; fi
+}
+
+# --- the servers ----------------------------------------------------------
+# Each start_* takes a name and a bind (a port, or a unix socket path for the
+# ones behind nginx), waits until the server answers and sets SERVER_PID.
+
+# gatewayd_conf FILE BIND APP [WORKERS] [extra TOML lines...]
+gatewayd_conf() {
+    local f=$1 bind=$2 app=$3 workers=${4:-2}
+    shift 4 || shift $#
+    case $bind in
+        /*) bind="unix:$bind" ;;
+        *) bind="127.0.0.1:$bind" ;;
+    esac
+    {
+        echo "bind = [\"$bind\"]"
+        echo "workers = $workers"
+        echo "app = \"$app\""
+        echo 'unix_socket_mode = "0666"'
+        echo 'error_log = "-"'
+        echo 'log_level = "warning"'
+        local l
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+}
+
+# start_gatewayd NAME BIND APP [WORKERS] [extra TOML lines...]
+start_gatewayd() {
+    local name=$1 bind=$2
+    shift
+    gatewayd_conf "$BENCH_TMP/$name.conf" "$@" || return 1
+    start_bg "$name" build/bin/gatewayd -c "$BENCH_TMP/$name.conf"
+    wait_server "$name" "$bind"
+}
+
+# start_nginx NAME CONF_FILE BIND: nginx in the foreground of its session
+# (daemon off) so that SERVER_PID is its master.
+start_nginx() {
+    local name=$1 conf=$2 bind=$3
+    mkdir -p "$BENCH_TMP/$name.d"
+    start_bg "$name" nginx -p "$BENCH_TMP/$name.d" -c "$conf" -g 'daemon off;'
+    wait_server "$name" "$bind"
+}
+
+# start_granian NAME PORT: the WSGI app, 2 worker processes.
+start_granian() {
+    local name=$1 port=$2
+    start_bg "$name" granian --interface wsgi --host 127.0.0.1 --port "$port" \
+        --workers "${WORKERS:-2}" --http 1 --no-ws --log-level warning \
+        --working-dir bench/apps hello_wsgi:app
+    wait_server "$name" "$port"
+}
+
+# start_gunicorn NAME BIND: the WSGI app, 2 sync workers.
+start_gunicorn() {
+    local name=$1 bind=$2 b
+    case $bind in /*) b="unix:$bind" ;; *) b="127.0.0.1:$bind" ;; esac
+    start_bg "$name" gunicorn -w "${WORKERS:-2}" -k sync -b "$b" --log-level warning \
+        --chdir bench/apps hello_wsgi:app
+    wait_server "$name" "$bind"
+}
+
+# start_hummingbird NAME PORT: one process, an event loop group of 2 threads.
+start_hummingbird() {
+    local name=$1 port=$2
+    start_bg "$name" "$HUMMINGBIRD_BIN" "$port" "${WORKERS:-2}"
+    wait_server "$name" "$port"
+}
+
+# wait_server NAME BIND: until GET / answers, else the log and failure.
+wait_server() {
+    local name=$1 bind=$2 ok=1
+    case $bind in
+        /*) wait_http "http://localhost/" 30 --unix-socket "$bind" && ok=0 ;;
+        *) wait_http "http://127.0.0.1:$bind/" 30 && ok=0 ;;
+    esac
+    if [ $ok -ne 0 ]; then
+        log "$name did not answer; its log:"
+        tail -20 "$BENCH_TMP/$name.log" >&2
+        return 1
+    fi
+    # Let a master finish forking every worker before anyone counts them.
+    sleep 0.5
+}
+
+# --- nginx configurations ---------------------------------------------------
+
+# The echo module (Debian's libnginx-mod-http-echo, which nginx-light pulls
+# in) lets nginx echo a POST body itself; without it nginx reads and drops
+# the body and answers 200 (NGINX_ECHO tells the report which).
+NGINX_ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
+if [ -f "$NGINX_ECHO_MODULE" ]; then NGINX_ECHO=module; else NGINX_ECHO=discard; fi
+
+# nginx_common PREFIX: the main and events blocks, the http block's start.
+nginx_common() {
+    local d=$1
+    [ "$NGINX_ECHO" = module ] && echo "load_module $NGINX_ECHO_MODULE;"
+    cat <<NG
+worker_processes ${WORKERS:-2};
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    # gatewayd has no per-connection request cap; nginx's default (1000)
+    # would make wrk reconnect every 1000 requests.
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+NG
+}
+
+# nginx_reference_conf FILE PORT: nginx as the reference server.
+#   /       return 200 "Hello, World!" (13 bytes, text/plain)
+#   /bytes  a 64 KB static file (sendfile)
+#   /echo   the 1 MB body read into memory and echoed (echo module), or
+#           read, dropped and answered with a short 200 (no module)
+nginx_reference_conf() {
+    local f=$1 port=$2 d="$BENCH_TMP/nginx-ref.d" echo_body
+    mkdir -p "$d"
+    head -c 65536 /dev/zero | tr '\0' x >"$d/64k.bin"
+    if [ "$NGINX_ECHO" = module ]; then
+        echo_body="echo_read_request_body; echo_request_body;"
+    else
+        echo_body="return 200 \"read\";"
+    fi
+    {
+        nginx_common "$d"
+        cat <<NG
+    server {
+        listen 127.0.0.1:$port;
+        location = / { default_type text/plain; return 200 "Hello, World!"; }
+        location = /bytes { default_type application/octet-stream; alias $d/64k.bin; }
+        location = /echo {
+            default_type application/octet-stream;
+            client_max_body_size 2m;
+            client_body_buffer_size 2m;
+            $echo_body
+        }
+    }
+}
+NG
+    } >"$f"
+}
+
+# nginx_proxy_conf FILE PORT_A SOCK_A PORT_B SOCK_B: one nginx proxying
+# 127.0.0.1:PORT_A to the unix socket SOCK_A and PORT_B to SOCK_B, the same
+# way (etc/nginx/gatewayd.conf's shape: HTTP/1.1 upstream keep-alive,
+# buffering on, forwarded headers).
+nginx_proxy_conf() {
+    local f=$1 pa=$2 sa=$3 pb=$4 sb=$5 d="$BENCH_TMP/nginx-proxy.d"
+    mkdir -p "$d"
+    {
+        nginx_common "$d"
+        local up port sock
+        for up in a b; do
+            if [ $up = a ]; then port=$pa; sock=$sa; else port=$pb; sock=$sb; fi
+            cat <<NG
+    upstream up_$up {
+        server unix:$sock fail_timeout=0;
+        keepalive 32;
+        keepalive_timeout 4s;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://up_$up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffering on;
+        }
+    }
+NG
+        done
+        echo "}"
+    } >"$f"
+}

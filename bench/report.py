@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Turns the raw measurements of bench/run.sh into results and a report.
+
+    report.py --raw RAW.jsonl --env JSON --stamp STAMP --out FILE --latest FILE
+        aggregates the runs (medians over rounds, ratios per round), checks the
+        targets, writes the results JSON (FILE and --latest) and prints the table.
+    report.py --results FILE --doc docs/performance.md
+        writes the results (and bench/results/callgrind.json, if there) into
+        the document, between its <!-- results:begin/end --> and
+        <!-- callgrind:begin/end --> markers; the rest of it is left alone.
+
+A ratio is gatewayd's requests/s over a reference's in the same round (the
+two ran one after the other), and the figure given is the median of those
+per-round ratios; "met" compares that median with the target.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c")
+LABEL = {
+    "hello_ka": "hello, keep-alive",
+    "hello_close": "hello, Connection: close",
+    "bytes_64k": "64 KB response",
+    "echo_1m": "1 MB POST echoed",
+    "idle_100": "hello + 100 idle keep-alive conns",
+    "proxied": "behind nginx (unix socket)",
+}
+ORDER = list(LABEL)
+
+# (workload, gatewayd server, reference, minimum ratio)
+RATE_TARGETS = [
+    ("hello_ka", "gatewayd-c", "nginx", 0.9),
+    ("hello_ka", "gatewayd-swift", "nginx", 0.85),
+    ("hello_ka", "gatewayd-c", "granian", 2.0),
+    ("hello_ka", "gatewayd-swift", "granian", 2.0),
+    ("hello_ka", "gatewayd-c", "hummingbird", 2.5),
+    ("hello_ka", "gatewayd-swift", "hummingbird", 2.5),
+    ("hello_close", "gatewayd-c", "nginx", 1.0),
+    ("hello_close", "gatewayd-swift", "nginx", 1.0),
+    ("proxied", "nginx+gatewayd-c", "nginx+gunicorn", 5.0),
+]
+P99_TARGETS = [(w, s, "nginx", 1.5) for w in ("hello_ka", "hello_close")
+               for s in ("gatewayd-c", "gatewayd-swift")]
+USS_TARGET_MB = 4.0
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def mb(kb):
+    return None if kb is None else round(kb / 1024, 2)
+
+
+def per_worker(runs, key):
+    """Mean over workers of the last round's memory figure (KiB)."""
+    last = max(runs, key=lambda r: r.get("round", 0))
+    ws = last.get("workers") or []
+    return statistics.mean(w[key] for w in ws) if ws else None
+
+
+def aggregate(raw, env, stamp):
+    runs = [json.loads(l) for l in open(raw) if l.strip()]
+    res = {"stamp": stamp, "environment": env, "workloads": {}, "idle_memory": {}}
+    for r in runs:
+        if r["workload"] == "idle_memory":
+            ws = r["workers"]
+            res["idle_memory"][r["server"]] = {
+                "workers": len(ws),
+                "uss_mb_max": mb(max(w["uss_kb"] for w in ws)),
+                "uss_mb": mb(statistics.mean(w["uss_kb"] for w in ws)),
+                "rss_mb": mb(statistics.mean(w["rss_kb"] for w in ws)),
+                "pss_mb": mb(statistics.mean(w["pss_kb"] for w in ws)),
+                "master_rss_mb": mb(r["master"][0]["rss_kb"]) if r.get("master") else None,
+            }
+    for w in ORDER:
+        wruns = [r for r in runs if r["workload"] == w]
+        if not wruns:
+            continue
+        servers = list(dict.fromkeys(r["server"] for r in sorted(wruns, key=lambda r: (r["round"], r["position"]))))
+        # keep the order the workload lists them in (round 1)
+        servers = [r["server"] for r in sorted(wruns, key=lambda r: (r["round"], r["position"])) if r["round"] == 1] or servers
+        out = {}
+        for s in servers:
+            sr = [r for r in wruns if r["server"] == s]
+            entry = {
+                "rounds": {str(r["round"]): r["rps"] for r in sr},
+                "rps": median(r["rps"] for r in sr),
+                "p50_ms": median(r["p50_ms"] for r in sr),
+                "p99_ms": median(r["p99_ms"] for r in sr),
+                "p99_ms_rounds": [r["p99_ms"] for r in sr],
+                "requests": sum(r["requests"] for r in sr),
+                "errors": sum(r["errors"] for r in sr),
+                "socket_errors": sum(r["socket_errors"] for r in sr),
+                "non2xx": sum(r["non2xx"] for r in sr),
+                "workers_replaced": sum(r.get("workers_replaced", 0) for r in sr),
+                "socket_errors_detail": {k: sum(r.get("socket_errors_detail", {}).get(k, 0) for r in sr)
+                                         for k in ("connect", "read", "write", "timeout")},
+                "workers": len(sr[-1].get("workers") or []),
+                "rss_mb_per_worker": mb(per_worker(sr, "rss_kb")),
+                "pss_mb_per_worker": mb(per_worker(sr, "pss_kb")),
+                "uss_mb_per_worker": mb(per_worker(sr, "uss_kb")),
+            }
+            last = max(sr, key=lambda r: r["round"])
+            entry["pss_mb_total"] = mb(sum(x["pss_kb"] for x in (last.get("workers") or []) + (last.get("master") or [])))
+            if "idle_connections" in sr[0]:
+                entry["idle_connections_alive_min"] = min(r["idle_connections"].get("alive", 0) for r in sr)
+            out[s] = entry
+        # ratios: each gatewayd server against each reference, per round
+        for g in (s for s in servers if s in GATEWAYD):
+            ratios = {}
+            for ref in (s for s in servers if s not in GATEWAYD):
+                per_round = []
+                for rnd, grps in out[g]["rounds"].items():
+                    rrps = out[ref]["rounds"].get(rnd)
+                    if rrps:
+                        per_round.append(grps / rrps)
+                if per_round:
+                    ratios[ref] = {"median": round(median(per_round), 3),
+                                   "rounds": [round(x, 3) for x in per_round]}
+            out[g]["ratios"] = ratios
+            if "nginx" in out and out["nginx"]["p99_ms"] and out[g]["p99_ms"]:
+                out[g]["p99_vs_nginx"] = round(out[g]["p99_ms"] / out["nginx"]["p99_ms"], 3)
+        res["workloads"][w] = out
+    res["targets"] = targets(res)
+    return res
+
+
+def targets(res):
+    t = []
+    for w, g, ref, goal in RATE_TARGETS:
+        r = res["workloads"].get(w, {}).get(g, {}).get("ratios", {}).get(ref)
+        t.append({"target": "%s: %s >= %.2f x %s requests/s" % (LABEL[w], g, goal, ref),
+                  "value": r["median"] if r else None,
+                  "met": None if r is None else r["median"] >= goal})
+    for w, g, ref, goal in P99_TARGETS:
+        v = res["workloads"].get(w, {}).get(g, {}).get("p99_vs_nginx")
+        t.append({"target": "%s: %s p99 <= %.1f x nginx p99" % (LABEL[w], g, goal),
+                  "value": v, "met": None if v is None else v <= goal})
+    for s in ("gatewayd-c", "gatewayd-swift"):
+        m = res["idle_memory"].get(s)
+        v = m["uss_mb_max"] if m else None
+        t.append({"target": "idle worker USS < %g MB: %s" % (USS_TARGET_MB, s),
+                  "value": v, "met": None if v is None else v < USS_TARGET_MB})
+    return t
+
+
+def fmt(x, nd=2):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return ("%.*f" % (nd, x))
+    return str(x)
+
+
+def table(res):
+    head = ["workload", "server", "req/s (median)", "p50 ms", "p99 ms", "errors",
+            "RSS MB/worker", "PSS MB/worker", "gatewayd / this"]
+    rows = []
+    for w in ORDER:
+        out = res["workloads"].get(w)
+        if not out:
+            continue
+        gws = [s for s in out if s in GATEWAYD]
+        for s, e in out.items():
+            ratio = ""
+            if s not in GATEWAYD:
+                ratio = ", ".join("%s %.2fx" % (g.replace("gatewayd-", "gw-").replace("nginx+", ""), out[g]["ratios"][s]["median"])
+                                  for g in gws if s in out[g].get("ratios", {}))
+            name = s
+            if "idle_connections_alive_min" in e:
+                name += " (%d idle kept)" % e["idle_connections_alive_min"]
+            if e.get("workers_replaced"):
+                name += " [%d worker(s) replaced]" % e["workers_replaced"]
+            err = str(e["errors"])
+            if e["errors"]:
+                kinds = ["%s %d" % (k, v) for k, v in e.get("socket_errors_detail", {}).items() if v]
+                if e["non2xx"]:
+                    kinds.append("non-2xx %d" % e["non2xx"])
+                err += " (%s)" % ", ".join(kinds)
+            rows.append([LABEL[w], name, "%.0f" % e["rps"], fmt(e["p50_ms"]), fmt(e["p99_ms"]), err,
+                         fmt(e["rss_mb_per_worker"], 1), fmt(e["pss_mb_per_worker"], 1), ratio])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def memory_table(res):
+    lines = ["| server | workers | USS MB/worker (max) | RSS MB/worker | PSS MB/worker | master RSS MB |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for s, m in res["idle_memory"].items():
+        lines.append("| %s | %d | %s (%s) | %s | %s | %s |" % (
+            s, m["workers"], fmt(m["uss_mb"]), fmt(m["uss_mb_max"]), fmt(m["rss_mb"]),
+            fmt(m["pss_mb"]), fmt(m["master_rss_mb"])))
+    return "\n".join(lines)
+
+
+def targets_table(res):
+    lines = ["| target | measured | |", "| --- | --- | --- |"]
+    for t in res["targets"]:
+        verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "**not met**")
+        lines.append("| %s | %s | %s |" % (t["target"], fmt(t["value"], 3), verdict))
+    return "\n".join(lines)
+
+
+def results_block(res):
+    env = res["environment"]
+    v = env.get("versions", {})
+    return "\n".join([
+        "Run %s (commit %s): %d rounds of %d s per server and workload, wrk %d thread(s) x %d connections, "
+        "2 workers per server; %d cores (%s), kernel %s; load average before the run %s. "
+        "nginx's echo: %s." % (
+            res["stamp"], env.get("commit"), env.get("rounds"), env.get("duration_s"),
+            env.get("wrk_threads"), env.get("connections"), env.get("cores"), env.get("cpu"),
+            env.get("kernel"), " ".join(env.get("loadavg_before", [])),
+            "the echo module (body read into memory and sent back)" if env.get("nginx_echo") == "module"
+            else "none (body read and dropped, short 200)"),
+        "",
+        "Versions: %s; %s; %s; %s; %s; Hummingbird %s (SwiftNIO %s); Python %s." % (
+            v.get("nginx"), v.get("wrk"), v.get("granian"), v.get("gunicorn"), v.get("swift"),
+            v.get("hummingbird"), v.get("swift-nio"), v.get("python")),
+        "",
+        table(res),
+        "",
+        "Memory after the last round, per worker (Hummingbird: its one process). "
+        "The ratio column is the median over rounds of gatewayd's requests/s over that server's, same round.",
+        "",
+        "Idle memory: each server alone, after 1 s of light load (4 connections), 1 s idle:",
+        "",
+        memory_table(res),
+        "",
+        "Targets (issue 7):",
+        "",
+        targets_table(res),
+    ])
+
+
+def callgrind_block(path):
+    if not os.path.exists(path):
+        return "No callgrind run yet: `bash bench/callgrind.sh`."
+    c = json.load(open(path))
+    out = ["Run %s (`bench/callgrind.sh`): %d requests on one keep-alive connection, %d with "
+           "`Connection: close`; callgrind counts user-space instructions of the whole process tree "
+           "(master and worker), minus a run of 0 requests, divided by the count; strace counts "
+           "syscalls the same way." % (c.get("stamp"), c["requests"], c.get("close_requests", 0)), "",
+           "| server | instructions / request | syscalls / request | by call |",
+           "| --- | --- | --- | --- |"]
+    for name, s in c["servers"].items():
+        sc = s.get("syscalls", {})
+        detail = ", ".join("%s %.2f" % (k, v) for k, v in sorted(sc.get("per_request", {}).items(), key=lambda kv: -kv[1])[:8])
+        out.append("| %s | %s | %s | %s |" % (name, fmt(s.get("instructions_per_request"), 0),
+                                               fmt(sc.get("total_per_request")), detail or "-"))
+    if c.get("under_load"):
+        out += ["", "Under load (2 workers, wrk 50 connections, `perf stat` on the workers for 3 s), per request:", "",
+                "| server | mode | req/s | syscalls | epoll_wait | accept4 | context switches | worker CPU us |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for l in c["under_load"]:
+            out.append("| %s | %s | %.0f | %.2f | %.2f | %.2f | %.3f | %.2f |" % (
+                l["server"], l["mode"], l["rps"], l["syscalls"], l["epoll_wait"], l["accept4"],
+                l["context_switches"], l["cpu_us"]))
+    for name, s in c["servers"].items():
+        if s.get("top"):
+            out += ["", "Top functions, %s: the worker's own instructions per request (self cost, run minus baseline):" % name, "", "```"]
+            out += ["%10.0f  %s" % (f["per_request"], f["function"]) for f in s["top"][:12]]
+            out.append("```")
+    return "\n".join(out)
+
+
+def replace_block(doc, name, body):
+    begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
+    block = "%s\n%s\n%s" % (begin, body, end)
+    if begin in doc and end in doc:
+        return re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+    return doc.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def write_doc(results_path, doc_path):
+    res = json.load(open(results_path))
+    doc = open(doc_path).read() if os.path.exists(doc_path) else "# Performance\n"
+    doc = replace_block(doc, "results", results_block(res))
+    cg = os.path.join(os.path.dirname(results_path), "callgrind.json")
+    doc = replace_block(doc, "callgrind", callgrind_block(cg))
+    with open(doc_path, "w") as f:
+        f.write(doc)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw")
+    ap.add_argument("--env")
+    ap.add_argument("--stamp")
+    ap.add_argument("--out")
+    ap.add_argument("--latest")
+    ap.add_argument("--results")
+    ap.add_argument("--doc")
+    a = ap.parse_args()
+    if a.raw:
+        res = aggregate(a.raw, json.loads(a.env), a.stamp)
+        for path in (a.out, a.latest):
+            if path:
+                with open(path, "w") as f:
+                    json.dump(res, f, indent=1)
+                    f.write("\n")
+        print(table(res))
+        print()
+        print(memory_table(res))
+        print()
+        print(targets_table(res))
+    if a.results and a.doc:
+        write_doc(a.results, a.doc)
+    if not (a.raw or (a.results and a.doc)):
+        ap.error("give --raw ... or --results FILE --doc FILE")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
