@@ -131,7 +131,7 @@ def test_access_log_combined(gatewayd, workdir):
     with Client(s.port) as c:
         c.request(path="/bytes?n=7", headers={"User-Agent": "tester/1", "Referer": "http://r/"})
     deadline = time.time() + 5
-    while time.time() < deadline and not os.path.exists(path):
+    while time.time() < deadline and not (os.path.exists(path) and open(path).read().endswith("\n")):
         time.sleep(0.05)
     line = open(path).read().strip()
     assert re.match(r'^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /bytes\?n=7 HTTP/1\.1" 200 7 "http://r/" "tester/1"$', line), line

@@ -53,15 +53,24 @@ extension RequestContext {
         }
         guard code >= 100 && code <= 999, n == 3 || p[3] == 0x20 else { return nil }
         for i in 0..<n where p[i] == 0x0D || p[i] == 0x0A || (p[i] < 0x20 && p[i] != 0x09) { return nil }
-        if statusLine.count != n || !statusLine.elementsEqual(UnsafeBufferPointer(start: p, count: n)) {
-            statusLine = Array(UnsafeBufferPointer(start: p, count: n))
-        }
+        let same = statusLine.count == n && statusLine.withUnsafeBufferPointer { memcmp($0.baseAddress!, p, n) == 0 }
+        if !same { statusLine = Array(UnsafeBufferPointer(start: p, count: n)) }
         return code
     }
 
-    static let hopByHop: [StaticString] = [
-        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
-    ]
+    /// Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade,
+    /// Proxy-Connection: the server's to set. Dispatch on length first.
+    @inline(__always)
+    static func isHopByHop(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        switch n {
+        case 2: return HeadParser.equalsLower(p, 0, 2, "te")
+        case 7: return HeadParser.equalsLower(p, 0, 7, "trailer") || HeadParser.equalsLower(p, 0, 7, "upgrade")
+        case 10: return HeadParser.equalsLower(p, 0, 10, "connection") || HeadParser.equalsLower(p, 0, 10, "keep-alive")
+        case 16: return HeadParser.equalsLower(p, 0, 16, "proxy-connection")
+        case 17: return HeadParser.equalsLower(p, 0, 17, "transfer-encoding")
+        default: return false
+        }
+    }
 
     /// Validates one header and appends "Name: value\r\n"; a message on refusal.
     func addAppHeader(_ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>) -> String? {
@@ -73,7 +82,7 @@ extension RequestContext {
         for i in 0..<vl where !CharClass.isFieldValue(vp[i]) {
             return "header \(String(cString: name)) has a control character (CR, LF or NUL) in its value"
         }
-        for hop in Self.hopByHop where hop.utf8CodeUnitCount == nl && HeadParser.equalsLower(np, 0, nl, hop) {
+        if Self.isHopByHop(np, nl) {
             return "hop-by-hop header \(String(cString: name)) is the server's to set"
         }
         if nl == 14 && HeadParser.equalsLower(np, 0, 14, "content-length") {
