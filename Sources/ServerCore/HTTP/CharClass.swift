@@ -24,6 +24,11 @@ enum CharClass {
     }()
 
     @inline(__always) static func isToken(_ b: UInt8) -> Bool { table[Int(b)] & token != 0 }
+    // With the table loaded once by the caller: a loop over bytes then pays
+    // the lazy-global check (swift_once) once, not once per byte.
+    @inline(__always) static func isToken(_ t: UnsafePointer<UInt8>, _ b: UInt8) -> Bool { t[Int(b)] & token != 0 }
+    @inline(__always) static func isFieldValue(_ t: UnsafePointer<UInt8>, _ b: UInt8) -> Bool { t[Int(b)] & fieldValue != 0 }
+    @inline(__always) static func isTarget(_ t: UnsafePointer<UInt8>, _ b: UInt8) -> Bool { t[Int(b)] & target != 0 }
     @inline(__always) static func isFieldValue(_ b: UInt8) -> Bool { table[Int(b)] & fieldValue != 0 }
     @inline(__always) static func isTarget(_ b: UInt8) -> Bool { table[Int(b)] & target != 0 }
     @inline(__always) static func isHex(_ b: UInt8) -> Bool { table[Int(b)] & hex != 0 }

@@ -7,6 +7,7 @@ public enum HeadParser {
                              limits: HTTPLimits, into head: inout RequestHead) -> HTTPError? {
         head.reset()
         head.end = end
+        let t = CharClass.table
         var lineEnd = 0
         var next = 0
         nextLine(buf, from: start, end: end, lineEnd: &lineEnd, next: &next)
@@ -22,7 +23,7 @@ public enum HeadParser {
             if first == 0x20 || first == 0x09 { return HTTPError(400, "obsolete line folding in a header field") }
             // name
             var i = lineStart
-            while i < lineEnd && CharClass.isToken(buf[i]) { i += 1 }
+            while i < lineEnd && CharClass.isToken(t, buf[i]) { i += 1 }
             if i == lineStart || i == lineEnd || buf[i] != 0x3A {
                 if i < lineEnd && (buf[i] == 0x20 || buf[i] == 0x09) {
                     return HTTPError(400, "whitespace between a header field name and the colon")
@@ -37,7 +38,7 @@ public enum HeadParser {
             while ve > v && (buf[ve - 1] == 0x20 || buf[ve - 1] == 0x09) { ve -= 1 }
             var k = v
             while k < ve {
-                if !CharClass.isFieldValue(buf[k]) { return HTTPError(400, "control character in a header field value") }
+                if !CharClass.isFieldValue(t, buf[k]) { return HTTPError(400, "control character in a header field value") }
                 k += 1
             }
             if head.fieldCount >= head.fieldCapacity { return HTTPError(431, "too many header fields") }
@@ -119,14 +120,15 @@ public enum HeadParser {
 
     static func parseRequestLine(_ buf: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ head: inout RequestHead) -> HTTPError? {
         if let err = checkLine(buf, s, e) { return err }
+        let table = CharClass.table
         var i = s
-        while i < e && CharClass.isToken(buf[i]) { i += 1 }
+        while i < e && CharClass.isToken(table, buf[i]) { i += 1 }
         if i == s || i >= e || buf[i] != 0x20 { return HTTPError(400, "invalid method") }
         head.method = s; head.methodLength = i - s
         head.isHead = head.methodLength == 4 && buf[s] == 0x48 && buf[s + 1] == 0x45 && buf[s + 2] == 0x41 && buf[s + 3] == 0x44
         i += 1
         let t = i
-        while i < e && CharClass.isTarget(buf[i]) { i += 1 }
+        while i < e && CharClass.isTarget(table, buf[i]) { i += 1 }
         if i == t || i >= e || buf[i] != 0x20 { return HTTPError(400, "invalid request target") }
         head.target = t; head.targetLength = i - t
         i += 1

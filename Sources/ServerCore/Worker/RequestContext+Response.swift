@@ -78,8 +78,9 @@ extension RequestContext {
         let np = UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self)
         let vp = UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self)
         guard nl > 0 else { return "empty header name" }
-        for i in 0..<nl where !CharClass.isToken(np[i]) { return "invalid header name \"\(String(cString: name))\"" }
-        for i in 0..<vl where !CharClass.isFieldValue(vp[i]) {
+        let t = CharClass.table
+        for i in 0..<nl where !CharClass.isToken(t, np[i]) { return "invalid header name \"\(String(cString: name))\"" }
+        for i in 0..<vl where !CharClass.isFieldValue(t, vp[i]) {
             return "header \(String(cString: name)) has a control character (CR, LF or NUL) in its value"
         }
         if Self.isHopByHop(np, nl) {
