@@ -284,6 +284,29 @@ check "SIGHUP (reload): new workers, still serving" \
 stop_daemon "own sockets"
 check "unix socket removed on exit" test ! -e "$SOCK"
 
+# --- the packaged binary runs the C app and the WSGI loader too -------------
+# (hello.so above is the Swift app, self-contained: see docs/swift-sdk.md)
+/usr/sbin/gatewayd -c /etc/gatewayd.conf --app /usr/lib/gatewayd/apps/hello-c.so --bind 127.0.0.1:18001 \
+    >"$WORK/gatewayd-c.log" 2>&1 &
+GW_PID=$!
+check "packaged binary serves the C app" wait_for body_is "$EXPECT" http://127.0.0.1:18001/
+stop_daemon "C app"
+if [ -f /usr/lib/gatewayd/apps/wsgi.so ]; then
+    mkdir -p "$WORK/py"; chmod 755 "$WORK" "$WORK/py"
+    printf 'def application(environ, start_response):\n    start_response("200 OK", [("Content-Type", "text/plain")])\n    return [b"Hello from WSGI"]\n' \
+        >"$WORK/py/hello_wsgi.py"
+    chmod 644 "$WORK/py/hello_wsgi.py"
+    printf 'bind = ["127.0.0.1:18002"]\nworkers = 2\napp = "/usr/lib/gatewayd/apps/wsgi.so"\nuser = "gatewayd"\n[app_args]\napp = "hello_wsgi:application"\npythonpath = "%s"\n' \
+        "$WORK/py" >"$WORK/wsgi.conf"
+    /usr/sbin/gatewayd -c "$WORK/wsgi.conf" >"$WORK/gatewayd-wsgi.log" 2>&1 &
+    GW_PID=$!
+    if wait_for body_is "Hello from WSGI" http://127.0.0.1:18002/; then ok "packaged WSGI loader (Debian python3) serves a WSGI app"
+    else fail "packaged WSGI loader (Debian python3) serves a WSGI app"; tail -20 "$WORK/gatewayd-wsgi.log" | sed 's/^/    /'; fi
+    stop_daemon "WSGI app"
+else
+    fail "the package ships /usr/lib/gatewayd/apps/wsgi.so"
+fi
+
 # --- socket activation: the sockets of gatewayd.socket, same config --------
 if command -v systemd-socket-activate >/dev/null; then
     systemd-socket-activate -l "$SOCK" -l 127.0.0.1:8000 --fdname=gatewayd:gatewayd \
