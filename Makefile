@@ -20,12 +20,16 @@ C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so
 BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken-nocall.so \
               $(APPS)/broken-initfail.so $(APPS)/broken-crashinit.so
 
-.PHONY: all run test deps unit integration bench deb test-deb clean fuzz fuzz-smoke
+.PHONY: all deps-build run test deps unit integration bench deb test-deb clean fuzz fuzz-smoke
 
 # Optional parts (the WSGI loader) add their rules here.
 -include mk/*.mk
 
-all: $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
+all: deps-build $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
+
+# What building needs (libsystemd-dev, pkg-config): installed when missing.
+deps-build:
+	@bash scripts/deps.sh build
 
 $(BIN)/gatewayd: FORCE
 	@mkdir -p $(BIN)

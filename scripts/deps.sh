@@ -2,7 +2,11 @@
 # Installs what building and testing need, only what is missing (idempotent).
 # `deps.sh` for build + tests, `deps.sh deb` adds the packaging tools.
 set -euo pipefail
-want=(libsystemd-dev pkg-config curl wrk nginx-light systemd python3-pytest)
+# `deps.sh build`: only what `make` needs (libsystemd for sd_notify, and a
+# python3-config for the WSGI loader); `deps.sh`: also the test tools.
+want=(libsystemd-dev pkg-config)
+command -v python3-config >/dev/null 2>&1 || want+=(python3-dev)
+[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest)
 [ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian python3-dev)
 missing=()
 for p in "${want[@]}"; do
