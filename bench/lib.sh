@@ -110,22 +110,40 @@ start_nginx() {
     wait_server "$name" "$bind"
 }
 
-# start_granian NAME PORT: the WSGI app, 2 worker processes.
+# start_granian NAME PORT [MODULE:CALLABLE]: a WSGI app of bench/apps
+# (default hello_wsgi:app), 2 worker processes.
 start_granian() {
-    local name=$1 port=$2
+    local name=$1 port=$2 app=${3:-hello_wsgi:app}
     start_bg "$name" granian --interface wsgi --host 127.0.0.1 --port "$port" \
         --workers "${WORKERS:-2}" --http 1 --no-ws --log-level warning \
-        --working-dir bench/apps hello_wsgi:app
+        --working-dir bench/apps "$app"
     wait_server "$name" "$port"
 }
 
-# start_gunicorn NAME BIND: the WSGI app, 2 sync workers.
+# start_gunicorn NAME BIND [MODULE:CALLABLE [GUNICORN_ARGS...]]: a WSGI app of
+# bench/apps (default hello_wsgi:app), 2 workers, sync unless GUNICORN_ARGS
+# say otherwise (-k gthread --threads 4).
 start_gunicorn() {
-    local name=$1 bind=$2 b
+    local name=$1 bind=$2 app=${3:-hello_wsgi:app} b
+    shift 3 || shift $#
+    local kind=(-k sync)
+    [ $# -gt 0 ] && kind=("$@")
     case $bind in /*) b="unix:$bind" ;; *) b="127.0.0.1:$bind" ;; esac
-    start_bg "$name" gunicorn -w "${WORKERS:-2}" -k sync -b "$b" --log-level warning \
-        --chdir bench/apps hello_wsgi:app
+    start_bg "$name" gunicorn -w "${WORKERS:-2}" "${kind[@]}" -b "$b" --log-level warning \
+        --chdir bench/apps "$app"
     wait_server "$name" "$bind"
+}
+
+# start_gatewayd_wsgi NAME PORT MODULE:CALLABLE: gatewayd, 2 workers, serving
+# a WSGI app of bench/apps through build/apps/wsgi.so. Started as root, the
+# workers keep root (allow_root = true): they would otherwise drop to nobody,
+# who cannot read a Python installed under /root (pyenv), as on the project's
+# machines. Root or nobody makes no difference to the request path.
+start_gatewayd_wsgi() {
+    local name=$1 port=$2 app=$3 extra=()
+    [ "$(id -u)" = 0 ] && extra+=("allow_root = true")
+    extra+=("[app_args]" "app = \"$app\"" "pythonpath = \"$PWD/bench/apps\"")
+    start_gatewayd "$name" "$port" "$PWD/build/apps/wsgi.so" "${WORKERS:-2}" "${extra[@]}"
 }
 
 # start_hummingbird NAME PORT: one process, an event loop group of 2 threads.

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # make bench: gatewayd side by side with nginx, granian, Hummingbird and
 # Gunicorn, on loopback, every server with 2 workers, wrk against each in
-# alternation, round after round. Run from the repository root.
+# alternation, round after round. Run from the repository root. The WSGI
+# workloads put gatewayd's loader (build/apps/wsgi.so) against granian and
+# Gunicorn (sync, and gthread with 4 threads) on the same two apps.
 #
 #   ROUNDS=3        rounds (each round runs every server of every workload once)
 #   DURATION=5      seconds of each wrk run
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
-#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied"
-#   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied, no
-#                   callgrind; writes bench/results/<timestamp>.json only
+#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask"
+#   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
+#                   wsgi_hello wsgi_flask, no callgrind; writes
+#                   bench/results/<timestamp>.json only
 #   CALLGRIND=0     skip bench/callgrind.sh (instructions per request)
 #   SKIP_BUILD=1    use build/bin/gatewayd and the Hummingbird binary as they are
 #
@@ -22,14 +25,14 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 if [ "${QUICK:-0}" = 1 ]; then
     ROUNDS=${ROUNDS:-1}
     DURATION=${DURATION:-2}
-    WORKLOADS=${WORKLOADS:-"hello_ka hello_close proxied"}
+    WORKLOADS=${WORKLOADS:-"hello_ka hello_close proxied wsgi_hello wsgi_flask"}
     CALLGRIND=${CALLGRIND:-0}
 fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask"}
 CALLGRIND=${CALLGRIND:-1}
 export WORKERS=2
 
@@ -39,6 +42,9 @@ RAW="$BENCH_TMP/raw.jsonl"
 : >"$RAW"
 : >"$BENCH_TMP/wrk.log"
 HUMMINGBIRD_BIN=.build-bench/release/HelloHummingbird
+# The WSGI app (bench/apps) the Python servers serve: the minimal callable,
+# except in wsgi_flask (run_workload sets it).
+WSGI_APP=hello_wsgi:app
 
 # --- tools and builds -------------------------------------------------------
 
@@ -56,9 +62,9 @@ install_tools() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
     fi
-    if ! python3 -c 'import gunicorn, granian' 2>/dev/null; then
-        log "installing gunicorn and granian (pip)"
-        python3 -m pip install -q gunicorn granian
+    if ! python3 -c 'import gunicorn, granian, flask' 2>/dev/null; then
+        log "installing gunicorn, granian and flask (pip)"
+        python3 -m pip install -q gunicorn granian flask
     fi
 }
 
@@ -73,6 +79,7 @@ build() {
     fi
     [ -x build/bin/gatewayd ] || die "no build/bin/gatewayd"
     [ -x "$HUMMINGBIRD_BIN" ] || die "no $HUMMINGBIRD_BIN"
+    [ -f build/apps/wsgi.so ] || die "no build/apps/wsgi.so"
 }
 
 # --- servers ----------------------------------------------------------------
@@ -93,8 +100,10 @@ start_named() {
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
             start_nginx nginx-ref "$BENCH_TMP/nginx-ref.conf" "$port"
             ;;
-        granian) start_granian "$name" "$port" ;;
-        gunicorn) start_gunicorn "$name" "$port" ;;
+        gatewayd-wsgi) start_gatewayd_wsgi "$name" "$port" "$WSGI_APP" ;;
+        granian) start_granian "$name" "$port" "$WSGI_APP" ;;
+        gunicorn | gunicorn-sync) start_gunicorn "$name" "$port" "$WSGI_APP" ;;
+        gunicorn-gthread) start_gunicorn "$name" "$port" "$WSGI_APP" -k gthread --threads 4 ;;
         hummingbird) start_hummingbird "$name" "$port" ;;
         *) die "unknown server $name" ;;
     esac || die "$name did not start"
@@ -133,6 +142,7 @@ servers_of() {
         hello_ka | hello_close | idle_100) echo "gatewayd-c gatewayd-swift nginx granian hummingbird gunicorn" ;;
         bytes_64k | echo_1m) echo "gatewayd-testapp nginx granian hummingbird gunicorn" ;;
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
+        wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
     esac
 }
 
@@ -194,6 +204,8 @@ run_workload() {
     local w=$1 servers s r i n pos wrkout idleout hp
     read -r -a servers <<<"$(servers_of "$w")"
     log "workload $w: ${servers[*]}"
+    WSGI_APP=hello_wsgi:app
+    [ "$w" = wsgi_flask ] && WSGI_APP=flask_app:app
     if [ "$w" = proxied ]; then
         start_proxied
     else
@@ -236,7 +248,8 @@ run_workload() {
 # Memory of each server alone, idle after a short warm-up: the USS target.
 measure_idle_memory() {
     local s id pid workers
-    for s in gatewayd-c gatewayd-swift nginx granian hummingbird gunicorn; do
+    WSGI_APP=hello_wsgi:app
+    for s in gatewayd-c gatewayd-swift gatewayd-wsgi nginx granian hummingbird gunicorn; do
         start_named "$s"
         wrk -t1 -c4 -d1s "$(url_of hello_ka "$s")" >/dev/null 2>&1 || true
         sleep 1
@@ -289,6 +302,7 @@ print(json.dumps({
         "gunicorn": out(sys.executable, "-m", "gunicorn", "--version"),
         "swift": out("swift", "--version"), "python": platform.python_version(),
         "hummingbird": resolved("hummingbird"), "swift-nio": resolved("swift-nio"),
+        "flask": out(sys.executable, "-c", "import importlib.metadata as m; print('Flask', m.version('flask'))"),
     },
 }))
 PY
