@@ -90,8 +90,11 @@ enum Exporter {
         guard boot.abi_version == GATEWAY_ABI_VERSION else {
             throw GatewayError.abiMismatch(server: boot.abi_version, sdk: GATEWAY_ABI_VERSION)
         }
-        guard let api = boot.api, Int(api.pointee.size) >= MemoryLayout<gateway_api>.size else {
-            throw GatewayError.message("the server's gateway_api is smaller than the SDK's (\(boot.api?.pointee.size ?? 0) < \(MemoryLayout<gateway_api>.size) bytes)")
+        // The first release of ABI v1 ends at write_last; later entries
+        // (last_error) are checked where they are used.
+        let base = MemoryLayout<gateway_api>.offset(of: \.last_error)!
+        guard let api = boot.api, Int(api.pointee.size) >= base else {
+            throw GatewayError.message("the server's gateway_api is smaller than ABI v1's (\(boot.api?.pointee.size ?? 0) < \(base) bytes)")
         }
         Exporter.api = api
         guard let factory else { throw GatewayError.message("no app exported") }

@@ -88,7 +88,8 @@ import Testing
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
                      "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
-                     "user", "group", "forwarded_allow_ips", "reload_strategy", "allow_root"]
+                     "user", "group", "forwarded_allow_ips", "reload_strategy", "allow_root",
+                     "lingering_time", "lingering_timeout"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))

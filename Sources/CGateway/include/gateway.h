@@ -47,6 +47,27 @@ extern "C" {
 #define GATEWAY_OK     0
 #define GATEWAY_ERROR (-1)
 
+/* Why the last refused call on a request failed: api->last_error(r), for
+ * the calls that return GATEWAY_ERROR (read returns -1). The value stays
+ * until another call fails. */
+#define GATEWAY_E_NONE           0 /* no call has failed on this request */
+#define GATEWAY_E_CLIENT_GONE    1 /* the client closed the connection or stopped reading */
+#define GATEWAY_E_BODY_TOO_LARGE 2 /* the request body is above max_body_size: the client gets 413 */
+#define GATEWAY_E_BAD_BODY       3 /* the request body is malformed (chunked framing): the client gets 400 */
+#define GATEWAY_E_BODY_TIMEOUT   4 /* the body did not arrive within body_timeout: the client gets 408 */
+#define GATEWAY_E_NOT_NOW        5 /* not allowed at this point: write before start_response or after
+                                      write_last, start_response twice without GATEWAY_REPLACE or
+                                      after the head was sent, a response after a refused body */
+#define GATEWAY_E_BAD_RESPONSE   6 /* start_response refused the status or a header */
+#define GATEWAY_E_LENGTH         7 /* more body bytes than the Content-Length the app declared */
+#define GATEWAY_E_FILE           8 /* sendfile: the file is shorter than the count, or unreadable */
+#define GATEWAY_E_TIMEOUT        9 /* the server timed the request out: the client gets 504 */
+
+/* Whether the server's function table has `member` (entries appended
+ * within ABI v1 after its first release, such as last_error). */
+#define GATEWAY_API_HAS(api, member) \
+    ((api)->size >= offsetof(gateway_api, member) + sizeof((api)->member))
+
 /* A name/value pair of NUL-terminated strings: a response header, an
  * app_args entry. */
 typedef struct gateway_pair {
@@ -119,6 +140,11 @@ typedef struct gateway_api {
      * Content-Length, the server sets Content-Length itself, so a response
      * built in memory needs no chunked framing. Further writes fail. */
     int (*write_last)(gateway_request *r, const void *data, size_t len);
+
+    /* --- appended within ABI v1: check GATEWAY_API_HAS(api, last_error) --- */
+
+    /* Why the last failed call on `r` failed: a GATEWAY_E_* value. */
+    int (*last_error)(gateway_request *r);
 } gateway_api;
 
 /* One request. The server owns it; the app reads `api` and `app_data`. */

@@ -16,6 +16,10 @@ public struct Config: Equatable, Sendable {
     public var bootTimeout: Int = 30
     public var headerTimeout: Int = 10
     public var bodyTimeout: Int = 30
+    /// Lingering close (nginx's lingering_time/lingering_timeout): how long
+    /// unread input is drained after a response that closes the connection.
+    public var lingeringTime: Int = 30
+    public var lingeringTimeout: Int = 5
     public var maxRequests: Int = 0
     public var maxRequestsJitter: Int = 0
     public var maxWorkerMemory: Int = 0
@@ -47,6 +51,7 @@ public struct Config: Equatable, Sendable {
             && a.timeout == b.timeout && a.gracefulTimeout == b.gracefulTimeout
             && a.keepaliveTimeout == b.keepaliveTimeout && a.bootTimeout == b.bootTimeout
             && a.headerTimeout == b.headerTimeout && a.bodyTimeout == b.bodyTimeout
+            && a.lingeringTime == b.lingeringTime && a.lingeringTimeout == b.lingeringTimeout
             && a.maxRequests == b.maxRequests && a.maxRequestsJitter == b.maxRequestsJitter
             && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
             && a.pidfile == b.pidfile && a.accessLog == b.accessLog

@@ -66,6 +66,8 @@ public struct ConfigLoader {
         case "boot_timeout": c.bootTimeout = try int(key, value, min: 1)
         case "header_timeout": c.headerTimeout = try int(key, value, min: 1)
         case "body_timeout": c.bodyTimeout = try int(key, value, min: 1)
+        case "lingering_time": c.lingeringTime = try int(key, value, min: 0)
+        case "lingering_timeout": c.lingeringTimeout = try int(key, value, min: 1)
         case "max_requests": c.maxRequests = try int(key, value, min: 0)
         case "max_requests_jitter": c.maxRequestsJitter = try int(key, value, min: 0)
         case "max_worker_memory": c.maxWorkerMemory = try int(key, value, min: 0)
