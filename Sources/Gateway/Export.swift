@@ -111,12 +111,14 @@ enum Exporter {
         Unmanaged<AppBox>.fromOpaque(data).takeRetainedValue().responder.shutdown()
     }
 
-    /// Logs an error the app threw. I/O failures are usually a client that
-    /// went away: info; anything else is the app's: error.
+    /// Logs an error the app threw. A client that went away, a body the
+    /// server refused (it answers 4xx) and a timeout (it answered 504) are
+    /// not the app's fault: info; anything else is the app's: error.
     static func report(_ error: Error, _ raw: UnsafeMutablePointer<gateway_request>) {
         let level: LogLevel
         switch error as? GatewayError {
-        case .writeFailed?, .sendFileFailed?, .readFailed?: level = .info
+        case .writeFailed?, .sendFileFailed?, .readFailed?, .clientGone?, .requestBodyTooLarge?,
+             .malformedRequestBody?, .requestBodyTimedOut?, .timedOut?: level = .info
         default: level = .error
         }
         Request(raw).log("app error: \(error)", level: level)
