@@ -46,6 +46,8 @@ import Testing
         #expect(c.maxBodySize == 0)
         #expect(c.user == "" && c.group == "" && !c.allowRoot)
         #expect(c.forwardedAllowIPs == ["127.0.0.1", "::1", "unix"])
+        #expect(c.secureSchemeHeaders.map { "\($0.name)=\($0.value)" }
+                == ["X-Forwarded-Proto=https", "X-Forwarded-Protocol=ssl", "X-Forwarded-Ssl=on"])
         #expect(c.reloadStrategy == "generation")
 
         // A file with only the required key gives the defaults.
@@ -88,7 +90,7 @@ import Testing
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
                      "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
-                     "user", "group", "forwarded_allow_ips", "reload_strategy", "allow_root"]
+                     "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))
@@ -195,6 +197,16 @@ import Testing
         #expect(e?.description.contains("test.conf:2") == true)
     }
 
+    @Test func secureSchemeHeaders() throws {
+        let inline = try parse("app = \"a.so\"\nsecure_scheme_headers = { \"X-Scheme\" = \"https\", Front-End-Https = \"on\" }\n")
+        #expect(inline.secureSchemeHeaders.map { "\($0.name)=\($0.value)" } == ["Front-End-Https=on", "X-Scheme=https"])
+        let table = try parse("app = \"a.so\"\n[secure_scheme_headers]\nX-Forwarded-Proto = \"https\"\n")
+        #expect(table.secureSchemeHeaders.map { "\($0.name)=\($0.value)" } == ["X-Forwarded-Proto=https"])
+        // An empty table believes no header.
+        #expect(try parse("app = \"a.so\"\nsecure_scheme_headers = {}\n").secureSchemeHeaders.isEmpty)
+        #expect(inline != table)
+    }
+
     @Test(arguments: [
         ("allow_root = \"yes\"", "allow_root"),
         ("bind = 8000", "bind"),
@@ -203,6 +215,13 @@ import Testing
         ("log_level = 3", "log_level"),
         ("pidfile = false", "pidfile"),
         ("forwarded_allow_ips = { a = 1 }", "forwarded_allow_ips"),
+        ("secure_scheme_headers = \"X-Forwarded-Proto\"", "secure_scheme_headers"),
+        ("secure_scheme_headers = [\"X-Forwarded-Proto\", \"https\"]", "secure_scheme_headers"),
+        ("secure_scheme_headers = { \"Bad Name\" = \"https\" }", "secure_scheme_headers"),
+        ("secure_scheme_headers = { \"X:Y\" = \"https\" }", "secure_scheme_headers"),
+        ("secure_scheme_headers = { X-Scheme = 1 }", "secure_scheme_headers.X-Scheme"),
+        ("secure_scheme_headers = { X-Scheme = \"\" }", "secure_scheme_headers.X-Scheme"),
+        ("secure_scheme_headers = { X-Scheme = \"a b\" }", "secure_scheme_headers.X-Scheme"),
         ("app_args = 3", "app_args"),
     ])
     func otherWrongTypes(_ line: String, _ key: String) {

@@ -85,6 +85,7 @@ public struct ConfigLoader {
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
+        case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
         case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
         case "allow_root": c.allowRoot = try bool(key, value)
         default:
@@ -193,6 +194,23 @@ public struct ConfigLoader {
         }
         return try table.keys.map { name in
             (name, try scalarText("\(key).\(name)", table[name]!))
+        }
+    }
+
+    /// secure_scheme_headers: a table of header name = value.
+    func headerTable(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
+        guard v.type == .table, let table = v.table else {
+            throw error(key, "expected a table (\"Header-Name\" = \"value\"), found \(typeName(v))")
+        }
+        return try table.keys.sorted().map { name in
+            guard !name.isEmpty, name.utf8.allSatisfy(CharClass.isToken) else {
+                throw error(key, "\"\(name)\" is not a header field name")
+            }
+            let value = try string("\(key).\(name)", table[name]!)
+            guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw error("\(key).\(name)", "expected a value of visible ASCII without spaces, found \"\(value)\"")
+            }
+            return (name, value)
         }
     }
 
