@@ -293,6 +293,18 @@ import Testing
         #expect(args == ["greeting": "Hello", "count": "3", "ratio": "0.5", "debug": "true", "names": "a,b,3"])
     }
 
+    /// The order init sees (docs/gateway-interface.md, gateway.h): a table's
+    /// names sorted, whatever the file's order; an array's elements in order.
+    @Test func appArgsOrder() throws {
+        let table = try parse("app = \"a.so\"\n[app_args]\nzeta = 1\nalpha = 2\nMid = 3\nbeta = 4\n")
+        #expect(table.appArgs.map { $0.name } == ["Mid", "alpha", "beta", "zeta"])
+        let inline = try parse("app = \"a.so\"\napp_args = { zeta = 1, alpha = 2 }\n")
+        #expect(inline.appArgs.map { $0.name } == ["alpha", "zeta"])
+        let array = try parse("app = \"a.so\"\napp_args = [" + (0..<12).map { "\"v\($0)\"" }.joined(separator: ", ") + "]\n")
+        #expect(array.appArgs.map { $0.name } == (0..<12).map(String.init))
+        #expect(array.appArgs.map { $0.value } == (0..<12).map { "v\($0)" })
+    }
+
     @Test func appArgsAsAnInlineTable() throws {
         let c = try parse("app = \"a.so\"\napp_args = { greeting = \"Hi\" }\n")
         #expect(c.appArgs.map { $0.name } == ["greeting"])

@@ -183,8 +183,8 @@ public struct ConfigLoader {
         }
     }
 
-    /// app_args: a table of scalars or arrays (name = value), or an array
-    /// (argv style, names "0", "1", ...). Values become strings.
+    /// app_args: a table of scalars or arrays (name = value), sorted by name,
+    /// or an array (argv style, names "0", "1", ..., in order). Values become strings.
     func appArgs(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
         if v.type == .array, let array = v.array {
             return try array.enumerated().map { (i, e) in (String(i), try scalarText(key, e)) }
@@ -192,7 +192,9 @@ public struct ConfigLoader {
         guard v.type == .table, let table = v.table else {
             throw error(key, "expected a table (name = value) or an array, found \(typeName(v))")
         }
-        return try table.keys.map { name in
+        // Sorted by name (byte order): the order init sees, documented in
+        // gateway.h and docs/gateway-interface.md (TOML tables have none).
+        return try table.keys.sorted().map { name in
             (name, try scalarText("\(key).\(name)", table[name]!))
         }
     }
