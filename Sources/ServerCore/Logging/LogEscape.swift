@@ -23,6 +23,8 @@ public struct LogEscape: Sendable {
     /// Appends `bytes` to `out`, escaped.
     @inline(__always)
     public func append(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        // Most fields need nothing: one scan, then one copy.
+        guard bytes.contains(where: needsEscape) else { out.append(contentsOf: bytes); return }
         for b in bytes {
             if needsEscape(b) {
                 out.append(0x5C); out.append(0x78)
