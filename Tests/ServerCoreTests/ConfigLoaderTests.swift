@@ -207,6 +207,12 @@ import Testing
         #expect(inline != table)
     }
 
+    @Test func forwardedAllowIPsTakesAddresses() throws {
+        let c = try parse("app = \"a.so\"\nforwarded_allow_ips = [\"10.0.0.2\", \"2001:db8::1\", \"::ffff:10.0.0.3\", \"unix\"]\n")
+        #expect(c.forwardedAllowIPs == ["10.0.0.2", "2001:db8::1", "::ffff:10.0.0.3", "unix"])
+        #expect(try parse("app = \"a.so\"\nforwarded_allow_ips = []\n").forwardedAllowIPs.isEmpty)
+    }
+
     @Test(arguments: [
         ("allow_root = \"yes\"", "allow_root"),
         ("bind = 8000", "bind"),
@@ -246,6 +252,9 @@ import Testing
         ("body_timeout = 0", "body_timeout"),
         ("log_level = \"verbose\"", "log_level"),
         ("reload_strategy = \"fast\"", "reload_strategy"),
+        ("forwarded_allow_ips = [\"127.0.0.1\", \"localhost\"]", "forwarded_allow_ips"),
+        ("forwarded_allow_ips = [\"10.0.0.0/8\"]", "forwarded_allow_ips"),
+        ("forwarded_allow_ips = [\"127.0.0.1:80\"]", "forwarded_allow_ips"),
         ("bind = [\"nonsense\"]", "bind"),
         ("bind = \"nonsense\"", "bind"),
         ("bind = []", "bind"),

@@ -102,6 +102,11 @@ public struct ConfigLoader {
                 throw error("bind", e.description)
             }
         }
+        // An entry that is no address would never match a peer: refuse it
+        // rather than leave a proxy silently untrusted.
+        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
+            throw error("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
+        }
         if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
             throw error("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
         }
