@@ -97,7 +97,7 @@ public struct ForwardedHeaders {
                 let f = head.fields[i]
                 let secure = f.valueLength == h.value.count && equalsLower(f.value, h.value)
                 // Headers (or lines) that disagree: not https.
-                if said == false || !secure { said = false } else { said = true }
+                said = (said ?? true) && secure
             }
         }
         if let said { return said }
