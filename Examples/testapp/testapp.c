@@ -577,10 +577,14 @@ static int route_ignore_body(gateway_request *r)
     return respond_text(r, "200 OK", "ignored");
 }
 
+/* /log?msg=M[&level=N]: api->log(M) at level N (default WARNING; any
+ * integer, to check what the server does with unknown levels). */
 static int route_log(gateway_request *r)
 {
     char *msg = query_param(r, "msg");
-    r->api->log(r, GATEWAY_LOG_WARNING, msg ? msg : "");
+    char *level = query_param(r, "level");
+    r->api->log(r, level ? atoi(level) : GATEWAY_LOG_WARNING, msg ? msg : "");
+    free(level);
     free(msg);
     return respond_text(r, "200 OK", "logged");
 }

@@ -82,3 +82,17 @@ def test_request_label_is_escaped(gatewayd):
     time.sleep(0.2)
     lines = request_lines(s, b"labelled")
     assert len(lines) == 1 and b'(GET /log?msg=labelled&x="\\x5C) gen=1' in lines[0], lines
+
+
+def test_app_log_levels(gatewayd):
+    # docs/gateway-interface.md: below log_level dropped; an unknown level is an error.
+    s = gatewayd(workers=1)
+    with Client(s.port) as c:
+        for msg, level in (("lvl-debug", 0), ("lvl-info", 1), ("lvl-unknown-7", 7), ("lvl-minus-1", -1)):
+            assert c.request(path=f"/log?msg={msg}&level={level}").status == 200
+    s.wait_log("lvl-minus-1")
+    time.sleep(0.2)
+    assert not request_lines(s, b"lvl-debug")
+    assert b"[info]" in request_lines(s, b"lvl-info")[0]
+    assert b"[error]" in request_lines(s, b"lvl-unknown-7")[0]
+    assert b"[error]" in request_lines(s, b"lvl-minus-1")[0]
