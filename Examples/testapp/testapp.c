@@ -594,12 +594,31 @@ static int route_ignore_body(gateway_request *r)
     return respond_text(r, "200 OK", "ignored");
 }
 
+/* /log?msg=M[&level=N]: api->log(M) at level N (default WARNING; any
+ * integer, to check what the server does with unknown levels). */
 static int route_log(gateway_request *r)
 {
     char *msg = query_param(r, "msg");
-    r->api->log(r, GATEWAY_LOG_WARNING, msg ? msg : "");
+    char *level = query_param(r, "level");
+    r->api->log(r, level ? atoi(level) : GATEWAY_LOG_WARNING, msg ? msg : "");
+    free(level);
     free(msg);
     return respond_text(r, "200 OK", "logged");
+}
+
+/* /bad-header?name=N&value=V: start_response with the header N: V as given
+ * (percent-decoded), so a test can make the server refuse and quote it. */
+static int route_bad_header(gateway_request *r)
+{
+    char *name = query_param(r, "name");
+    char *value = query_param(r, "value");
+    const gateway_pair headers[] = { { name ? name : "", value ? value : "v" } };
+    int rc = r->api->start_response(r, "200 OK", headers, 1, 0);
+    free(name);
+    free(value);
+    if (rc != GATEWAY_OK)
+        return GATEWAY_ERROR;
+    return r->api->write_last(r, "bad header accepted", 19);
 }
 
 /* /getenv?name=N: the worker PROCESS environment variable N (not the
@@ -713,6 +732,7 @@ static const struct route {
     { "/replace", route_replace },
     { "/ignore-body", route_ignore_body },
     { "/log", route_log },
+    { "/bad-header", route_bad_header },
     { "/getenv", route_getenv },
     { "/count", route_count },
     { "/read-then-environ", route_read_then_environ },

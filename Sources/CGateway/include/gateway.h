@@ -13,6 +13,12 @@
  * request at a time (gateway.multithread = 0, gateway.multiprocess = 1), so
  * an app needs no locking. Every pointer the server hands to `call` is valid
  * only until `call` returns.
+ *
+ * Signals: the worker's handlers are installed without SA_RESTART, so a
+ * blocking call in the app (read, recv, poll, sleep, connect, ...) may fail
+ * with EINTR when the server signals the worker: to stop it (SIGTERM,
+ * SIGQUIT, SIGINT: shutdown, reload, a request past `timeout`) or to reopen
+ * its logs (SIGUSR1). Retry on EINTR. Apps install no signal handlers.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -106,7 +112,11 @@ typedef struct gateway_api {
 
     /* Writes one message (a NUL-terminated string, without trailing
      * newline) to the error log at `level`. `r` may be the request being
-     * served or NULL (during init and shutdown). */
+     * served or NULL (during init and shutdown). One call is one log line:
+     * CR, LF, other bytes below 0x20, DEL, '\' and bytes from 0x80 up are
+     * written as \xHH (nginx's escaping), so "a\nb" is logged as a\x0Ab.
+     * Messages below log_level are dropped; a level other than the four
+     * GATEWAY_LOG_* is logged as GATEWAY_LOG_ERROR. */
     void (*log)(gateway_request *r, int level, const char *message);
 
     /* --- response --- */
@@ -119,7 +129,10 @@ typedef struct gateway_api {
      * Trailer, Upgrade, Proxy-Connection) are refused: the call returns
      * GATEWAY_ERROR and the client gets a 500. Framing is the server's job:
      * it honours a Content-Length header the app sets, and otherwise uses
-     * chunked encoding (HTTP/1.1) or closes the connection (HTTP/1.0). */
+     * chunked encoding (HTTP/1.1) or closes the connection (HTTP/1.0).
+     * 204 and 304 responses have no body: the server adds no framing
+     * header and drops body bytes the app writes; a 204 must carry no
+     * Content-Length (a 304 may carry the one of the 200). */
     int (*start_response)(gateway_request *r, const char *status,
                           const gateway_pair *headers, size_t count, int flags);
 
@@ -160,7 +173,8 @@ typedef struct gateway_init {
     uint32_t abi_version;        /* GATEWAY_ABI_VERSION of the server */
     uint32_t reserved;
     const gateway_api *api;      /* api->log(NULL, ...) works during init */
-    const gateway_pair *args;    /* app_args from the config, sorted by name; valid during init only */
+    const gateway_pair *args;    /* app_args from the config: a table sorted by name (byte order),
+                                  * an array in order (names "0", "1", ...); valid during init only */
     size_t arg_count;
     int worker_id;               /* the worker's slot: 0 .. workers-1 */
     uint32_t generation;         /* the worker generation (bumps on reload) */

@@ -39,8 +39,15 @@ public struct Config: Equatable, Sendable {
     public var user: String = ""
     public var group: String = ""
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
+    /// Header and value that make a request from a trusted peer https.
+    public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
     public var reloadStrategy: String = "generation"
     public var allowRoot: Bool = false
+
+    /// Gunicorn's secure_scheme_headers.
+    public static let defaultSecureSchemeHeaders: [(name: String, value: String)] = [
+        ("X-Forwarded-Proto", "https"), ("X-Forwarded-Protocol", "ssl"), ("X-Forwarded-Ssl", "on"),
+    ]
 
     public init() {}
 
@@ -61,6 +68,8 @@ public struct Config: Equatable, Sendable {
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
+            && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
+            && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
             && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
     }
 }

@@ -18,7 +18,8 @@ public final class RequestContext {
     var listener: Listener!
     let identity: WorkerIdentity
     let limits: HTTPLimits
-    let trustedProxies: [String]
+    /// forwarded_allow_ips and secure_scheme_headers (RequestContext+Forwarded.swift).
+    let forwardedPolicy: ForwardedHeaders.Policy
 
     let body: RequestBody
     let output: SocketOutput
@@ -34,10 +35,12 @@ public final class RequestContext {
     }
     var stopping = false
 
-    init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String], appData: UnsafeMutableRawPointer?) {
+    init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
+         secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
+         appData: UnsafeMutableRawPointer?) {
         self.identity = identity
         self.limits = limits
-        self.trustedProxies = trustedProxies
+        forwardedPolicy = ForwardedHeaders.Policy(trusted: trustedProxies, secureSchemeHeaders: secureSchemeHeaders)
         let timeoutMs = Int32(min(bodyTimeout, 1_000_000) * 1000)
         body = RequestBody(limits: limits, timeoutMs: timeoutMs)
         output = SocketOutput(timeoutMs: timeoutMs)
@@ -122,41 +125,5 @@ public final class RequestContext {
     func responseAllowed(_ call: StaticString) -> Int32? {
         guard body.phase == .failed, let e = body.error else { return nil }
         return response.refuse(.notNow, "\(call) after the request body was refused (\(e.status) \(StatusPhrase.text(e.status)))")
-    }
-
-    // MARK: forwarded headers from trusted proxies
-
-    var peerIsTrusted: Bool {
-        if trustedProxies.contains("*") { return true }
-        if listener.isUnix { return trustedProxies.contains("unix") }
-        var host = [CChar](repeating: 0, count: 64)
-        let port = withUnsafePointer(to: &connection.peer) { gw_format_addr($0, connection.peerLength, &host, 64) }
-        guard port >= 0 else { return false }
-        return trustedProxies.contains(String(cString: host))
-    }
-
-    func headerValue(_ name: StaticString) -> String? {
-        let buf = UnsafePointer(connection.buffer)
-        let n = name.utf8CodeUnitCount
-        for i in 0..<head.fieldCount {
-            let f = head.fields[i]
-            if f.nameLength == n && HeadParser.equalsLower(buf, f.name, n, name) {
-                return String(decoding: UnsafeBufferPointer(start: buf + f.value, count: f.valueLength), as: UTF8.self)
-            }
-        }
-        return nil
-    }
-
-    var scheme: Scheme {
-        if head.authority >= 0 && connection.buffer[head.target + 4] == 0x73 { return .https }
-        guard let proto = headerValue("x-forwarded-proto"), peerIsTrusted else { return .http }
-        return proto.lowercased() == "https" ? .https : .http
-    }
-
-    /// The client address a trusted proxy reports (the last X-Forwarded-For entry).
-    var forwardedFor: String? {
-        guard let xff = headerValue("x-forwarded-for"), peerIsTrusted else { return nil }
-        let last = xff.split(separator: ",").last.map { String($0).trimmingSpaces() }
-        return (last?.isEmpty ?? true) ? nil : last
     }
 }

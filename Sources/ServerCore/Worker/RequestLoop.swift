@@ -65,6 +65,7 @@ public final class RequestLoop {
 
     public init(settings: Settings, limits: HTTPLimits, listeners: [Listener], app: AppHandle,
                 identity: WorkerIdentity, bodyTimeout: Int, trustedProxies: [String],
+                secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
                 accessLog: AccessLogWriter?, logger: Logger,
                 scoreboard: UnsafeMutablePointer<gw_score_slot>?) throws {
         self.settings = settings
@@ -75,7 +76,8 @@ public final class RequestLoop {
         self.logger = logger
         epoll = try Sys.epollCreate()
         context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
-                                 trustedProxies: trustedProxies, appData: app.appData)
+                                 trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
+                                 appData: app.appData)
         context.scoreboard = scoreboard
         let log = logger
         context.errorLog = { [unowned context] level, message in
