@@ -39,13 +39,13 @@ final class BufferOutput: ResponseOutput {
 /// An encoder on a BufferOutput, with Swift-string helpers for the C calls.
 struct Harness {
     let output = BufferOutput()
-    let encoder: ResponseEncoder
+    let encoder: ResponseEncoder<BufferOutput>
     var logs: [String] { logBox.lines }
     let logBox = LogBox()
 
     final class LogBox { var lines: [String] = [] }
 
-    init(_ request: ResponseEncoder.Request = .init()) {
+    init(_ request: ResponseEncoder<BufferOutput>.Request = .init()) {
         encoder = ResponseEncoder(output: output)
         let box = logBox
         encoder.setLog { _, message in box.lines.append(message) }

@@ -9,6 +9,18 @@ public enum GatewayAPI {
         return Unmanaged<RequestContext>.fromOpaque(s).takeUnretainedValue()
     }
 
+    /// The response of the request `r`, borrowed for one call: the context
+    /// and its encoder live as long as the worker, so no retain is needed
+    /// (it saves four atomic operations per call on the hot path).
+    @inline(__always)
+    static func response(_ r: UnsafeMutablePointer<gateway_request>?,
+                         _ body: (ResponseEncoder<SocketOutput>) -> Int32) -> Int32 {
+        guard let r, let s = r.pointee.server else { return GATEWAY_ERROR }
+        return Unmanaged<RequestContext>.fromOpaque(s)._withUnsafeGuaranteedRef { c in
+            Unmanaged.passUnretained(c.response)._withUnsafeGuaranteedRef(body)
+        }
+    }
+
     /// Where api->log(NULL, ...) goes (init, shutdown).
     nonisolated(unsafe) public static var processLog: (Int32, String) -> Void = { _, _ in }
 
@@ -44,26 +56,22 @@ public enum GatewayAPI {
                 if let c = context(r) { c.errorLog(level, text) } else { processLog(level, text) }
             },
             start_response: { r, status, headers, count, flags in
-                guard let c = context(r) else { return GATEWAY_ERROR }
-                if let refused = c.responseAllowed("start_response()") { return refused }
-                return c.response.start(status, headers, count, flags)
+                response(r) { $0.start(status, headers, count, flags) }
             },
             write: { r, data, len in
-                guard let c = context(r) else { return GATEWAY_ERROR }
-                if len > 0 && data == nil { return c.response.refuse(.badResponse, "write(): NULL data with a length") }
-                if let refused = c.responseAllowed("write()") { return refused }
-                return c.response.write(data, len, last: false)
+                response(r) {
+                    if len > 0 && data == nil { return $0.refuse(.badResponse, "write(): NULL data with a length") }
+                    return $0.write(data, len, last: false)
+                }
             },
             sendfile: { r, fd, offset, count in
-                guard let c = context(r) else { return GATEWAY_ERROR }
-                if let refused = c.responseAllowed("sendfile()") { return refused }
-                return c.response.sendFile(fd, offset, count)
+                response(r) { $0.sendFile(fd, offset, count) }
             },
             write_last: { r, data, len in
-                guard let c = context(r) else { return GATEWAY_ERROR }
-                if len > 0 && data == nil { return c.response.refuse(.badResponse, "write_last(): NULL data with a length") }
-                if let refused = c.responseAllowed("write_last()") { return refused }
-                return c.response.write(data, len, last: true)
+                response(r) {
+                    if len > 0 && data == nil { return $0.refuse(.badResponse, "write_last(): NULL data with a length") }
+                    return $0.write(data, len, last: true)
+                }
             },
             last_error: { r in
                 guard let c = context(r) else { return GatewayFailure.none.rawValue }

@@ -65,7 +65,7 @@ final class RequestBody {
 
     /// Up to `len` body bytes into `dest`: the count, 0 at the end, -1 when
     /// refused (`phase` says why). `output` sends the 100 Continue first.
-    func read(_ dest: UnsafeMutableRawPointer, _ len: Int, output: ResponseOutput, responseStarted: Bool) -> Int {
+    func read(_ dest: UnsafeMutableRawPointer, _ len: Int, output: SocketOutput, responseStarted: Bool) -> Int {
         if len == 0 { return 0 }
         switch phase {
         case .done: return 0
@@ -173,7 +173,7 @@ final class RequestBody {
     /// to `budget` bytes, so the next request starts at the right byte.
     /// False when the body was not read to its end (the connection then
     /// closes, lingering).
-    func drain(budget: Int, output: ResponseOutput, responseStarted: Bool) -> Bool {
+    func drain(budget: Int, output: SocketOutput, responseStarted: Bool) -> Bool {
         switch phase {
         case .done: return true
         case .failed, .clientGone: return false

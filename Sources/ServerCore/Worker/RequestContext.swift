@@ -23,7 +23,7 @@ public final class RequestContext {
 
     let body: RequestBody
     let output: SocketOutput
-    public let response: ResponseEncoder
+    let response: ResponseEncoder<SocketOutput>
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>? {
         didSet { response.scoreboard = scoreboard }
     }
@@ -91,13 +91,15 @@ public final class RequestContext {
 
     /// The app returned `result`: complete the response, drop what it left
     /// of the body (up to a bound), and say how the connection ends.
+    @inline(__always)
     func finish(appResult: Int32) -> ConnectionEnd {
         if body.phase == .clientGone {
             response.clientGone()
             errorLog(GATEWAY_LOG_INFO, "client went away before the whole request body was received")
         }
         response.finish(appResult: appResult, bodyError: body.error)
-        if response.end < .drop && !body.drain(budget: Self.drainBudget, output: output, responseStarted: response.wireBytes > 0) {
+        if !body.isDone && response.end < .drop
+            && !body.drain(budget: Self.drainBudget, output: output, responseStarted: response.wireBytes > 0) {
             response.endAtLeast(body.phase == .clientGone ? .drop : .close)
         }
         return response.end
@@ -114,16 +116,11 @@ public final class RequestContext {
         if n < 0 {
             switch body.phase {
             case .clientGone: response.note(.clientGone)
-            default: response.note(body.error.map(GatewayFailure.body) ?? .badBody)
+            default:
+                response.note(body.error.map(GatewayFailure.body) ?? .badBody)
+                response.bodyRefused = body.error
             }
         }
         return n
-    }
-
-    /// Once the server refused the body, its error response is the answer.
-    @inline(__always)
-    func responseAllowed(_ call: StaticString) -> Int32? {
-        guard body.phase == .failed, let e = body.error else { return nil }
-        return response.refuse(.notNow, "\(call) after the request body was refused (\(e.status) \(StatusPhrase.text(e.status)))")
     }
 }

@@ -273,6 +273,7 @@ public final class RequestLoop {
     }
 
     /// Ends a connection after a response, as `end` says.
+    @inline(__always)
     func finish(_ c: Connection, _ end: ConnectionEnd, unread: Bool) {
         switch end {
         case .keepOpen: return

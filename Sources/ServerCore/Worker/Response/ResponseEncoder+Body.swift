@@ -9,6 +9,7 @@ extension ResponseEncoder {
     /// Whether a call may add `n` body bytes now; the refusal otherwise.
     @inline(__always)
     func admit(_ n: Int, _ call: StaticString) -> Int32? {
+        if let e = bodyRefused { return refusedAfterBody(e, call) }
         switch phase {
         case .headersSet, .committed:
             break

@@ -29,12 +29,18 @@ extension ResponseEncoder {
     }
 
     /// The app's headers; ones larger than `out` go out ahead in pieces.
+    @inline(__always)
     func putAppHeaders(at start: Int) -> Int {
         let room = outCapacity - 128
         if start + appHeadersLength <= room {
             (out + start).update(from: appHeaders, count: appHeadersLength)
             return start + appHeadersLength
         }
+        return putLargeAppHeaders(at: start)
+    }
+
+    func putLargeAppHeaders(at start: Int) -> Int {
+        let room = outCapacity - 128
         outLength = start
         guard flush() else { return 0 }
         var sent = 0
@@ -51,6 +57,7 @@ extension ResponseEncoder {
     }
 
     /// Decides `framing` and writes the header that announces it.
+    @inline(__always)
     func putFraming(_ knownLength: Int?, at start: Int) -> Int {
         var o = start
         if status == 204 || status == 304 || request.isHead {

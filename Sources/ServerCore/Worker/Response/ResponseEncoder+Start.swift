@@ -7,6 +7,7 @@ import CGateway
 // byte is sent, so that nothing an app passes can break the framing.
 extension ResponseEncoder {
     public func start(_ status: UnsafePointer<CChar>?, _ headers: UnsafePointer<gateway_pair>?, _ count: Int, _ flags: Int32) -> Int32 {
+        if let e = bodyRefused { return refusedAfterBody(e, "start_response()") }
         switch phase {
         case .pending:
             break
@@ -40,6 +41,11 @@ extension ResponseEncoder {
         }
         phase = .headersSet
         return GATEWAY_OK
+    }
+
+    /// Once the server refused the request body, its error response is the answer.
+    func refusedAfterBody(_ e: HTTPError, _ call: StaticString) -> Int32 {
+        refuse(.notNow, "\(call) after the request body was refused (\(e.status) \(StatusPhrase.text(e.status)))")
     }
 
     /// "NNN Reason" or "NNN": a final status, 200 to 599 (a 1xx from the app

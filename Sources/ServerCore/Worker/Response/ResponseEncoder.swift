@@ -12,7 +12,7 @@ import CSupport
 /// Phases: pending → headersSet (start_response) → committed (the head is
 /// encoded; framing decided) → finished (write_last); aborted from anywhere
 /// once the response can no longer be completed as declared.
-public final class ResponseEncoder {
+public final class ResponseEncoder<Output: ResponseOutput> {
     public enum Phase: Equatable { case pending, headersSet, committed, finished, aborted }
 
     /// How the body is delimited on the wire.
@@ -69,13 +69,13 @@ public final class ResponseEncoder {
     var outLength = 0
     var date = [UInt8](repeating: 0x20, count: 29)
 
-    let output: ResponseOutput
+    let output: Output
     /// The worker's scoreboard slot: the response is claimed there before
     /// its first byte, so that a timeout's 504 and the app never both answer.
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
     var log: (Int32, String) -> Void = { _, _ in }
 
-    public init(output: ResponseOutput) {
+    public init(output: Output) {
         self.output = output
         appHeaders = .allocate(capacity: appHeadersCapacity)
         out = .allocate(capacity: outCapacity)
@@ -100,6 +100,7 @@ public final class ResponseEncoder {
         framing = .none
         end = request.close ? .close : .keepOpen
         failure = .none
+        bodyRefused = nil
         status = 0
         bodySent = 0
         wireBytes = 0
@@ -125,6 +126,10 @@ public final class ResponseEncoder {
 
     /// A refused call outside the response (a body read): its reason.
     func note(_ reason: GatewayFailure) { failure = reason }
+
+    /// The server refused the request body: its error response is the
+    /// answer, and the app's response calls are refused from now on.
+    public internal(set) var bodyRefused: HTTPError?
 
     // MARK: sending
 

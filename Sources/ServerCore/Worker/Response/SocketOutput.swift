@@ -17,6 +17,7 @@ final class SocketOutput: ResponseOutput {
         self.timeoutMs = timeoutMs
     }
 
+    @inline(__always)
     func send(_ p: UnsafeRawPointer, _ n: Int) -> Bool {
         var done = 0
         while done < n {
