@@ -36,9 +36,7 @@ public final class AccessLogWriter {
             case .variable(let v):
                 switch v {
                 case .remote_addr:
-                    var host = [CChar](repeating: 0, count: 64)
-                    let port = withUnsafePointer(to: &ctx.connection.peer) { gw_format_addr($0, ctx.connection.peerLength, &host, 64) }
-                    text(port >= 0 ? String(cString: host) : "unix")
+                    text(ctx.connection.peerAddress?.host ?? "unix")
                 case .time_local:
                     var d = [CChar](repeating: 0, count: 32)
                     gw_clf_date(&d)

@@ -116,21 +116,20 @@ public struct Listener: Sendable {
         let ok = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         } == 0
-        var host = [CChar](repeating: 0, count: 64)
-        let port = ok ? gw_format_addr(&storage, len, &host, 64) : -1
+        let formatted = ok ? PeerAddress.format(&storage, len) : nil
         let isUnix = ok && Int32(storage.ss_family) == AF_UNIX
         try? Sys.setNonBlocking(fd)
         try? Sys.setCloseOnExec(fd, true)
         let address: ListenAddress
         var path = [CChar](repeating: 0, count: 110)
-        if port >= 0 {
-            address = .tcp(host: String(cString: host), port: UInt16(port))
+        if let (host, port) = formatted {
+            address = .tcp(host: host, port: UInt16(port))
         } else if isUnix, gw_unix_path(&storage, len, &path, 110) == 0 {
             address = .unix(path: String(cString: path))
         } else {
             address = .inherited(name: name)
         }
-        return Listener(fd: fd, address: address, port: port >= 0 ? String(port) : "", isUnix: isUnix, ownsPath: false)
+        return Listener(fd: fd, address: address, port: formatted.map { String($0.port) } ?? "", isUnix: isUnix, ownsPath: false)
     }
 
     public func close() {

@@ -251,10 +251,8 @@ extension RequestContext {
             environ.add(CKey.remotePort, CKey.empty)
             return
         }
-        var host = [CChar](repeating: 0, count: 64)
-        let port = withUnsafePointer(to: &connection.peer) { gw_format_addr($0, connection.peerLength, &host, 64) }
-        if port >= 0 {
-            environ.add(CKey.remoteAddr, environ.copy(String(cString: host)))
+        if let (host, port) = connection.peerAddress {
+            environ.add(CKey.remoteAddr, environ.copy(host))
             environ.add(CKey.remotePort, environ.copy(String(port)))
         } else {
             environ.add(CKey.remoteAddr, CKey.empty)
