@@ -301,3 +301,32 @@ def test_a_client_that_abandons_an_upload_is_not_an_app_error(gatewayd):
     assert "client went away" in log
     assert "500" not in log
     assert "[error]" not in log, log[-800:]
+
+
+def test_body_bytes_cannot_forge_remote_addr_behind_nginx_streaming_uploads(gatewayd, workdir):
+    """nginx with proxy_request_buffering off streams the chunked body: the
+    X-Forwarded-For nginx set must stay what the app sees."""
+    gport = free_port()
+    s = gatewayd(workers=1, port=gport, app_args={"read_first": "1"})
+    nport = free_port()
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
+events {{}}
+http {{ access_log off; client_body_temp_path {workdir}/body;
+  server {{ listen 127.0.0.1:{nport};
+    location / {{ proxy_pass http://127.0.0.1:{gport}; proxy_http_version 1.1;
+      proxy_request_buffering off; proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }} }}
+""")
+    subprocess.run(["nginx", "-c", conf], check=True)
+    try:
+        forged = b"\r\nX-Forwarded-For: 6.6.6.6\r\n" * 2000
+        for chunk in (7, 1000, 16384):
+            env = environ_after_upload(nport, chunked(forged, chunk), split=4096)
+            assert env["REMOTE_ADDR"] == "127.0.0.1", env["REMOTE_ADDR"]
+            assert env["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
+            assert env["REQUEST_METHOD"] == "POST"
+    finally:
+        subprocess.run(["nginx", "-c", conf, "-s", "stop"], capture_output=True)

@@ -783,3 +783,25 @@ def test_django_app(wsgi, frameworks, shared):
     # Django logs the exception with the logging module: stderr, gatewayd's log
     s.wait_log("django view exploded")
     assert "AssertionError" not in s.log()
+
+
+def test_a_close_that_raises_after_the_whole_body_keeps_the_response(wsgi, shared):
+    """The body was sent whole: the response stands and the exception is logged."""
+    log = os.path.join(shared, "close.log")
+    s = wsgi(app="validated:raw", workers=1)
+    with Client(s.port) as c:
+        r = c.request(path=f"/close?log={log}&close_raises=1")
+        assert (r.status, r.body) == (200, b"abc")
+        # the connection stays usable: the response was complete
+        assert c.request(path="/hello").body == b"Hello, World!"
+    assert "close() failed on purpose" in s.log()
+    assert "connection aborted" not in s.log()
+
+
+def test_an_iterable_past_its_content_length_is_cut_there(wsgi):
+    """PEP 3333: the server sends no more than Content-Length and stops iterating."""
+    s = wsgi(app="validated:raw", workers=1)
+    with Client(s.port) as c:
+        r = c.request(path="/over-length")
+        assert (r.status, r.header("content-length"), r.body) == (200, "5", b"01234")
+        assert c.request(path="/hello").body == b"Hello, World!"

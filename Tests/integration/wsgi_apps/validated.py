@@ -211,13 +211,25 @@ class Recorder:
     def close(self):
         with open(self.path, "a") as f:
             f.write("close\n")
+        if self.raise_in_close:
+            raise ValueError("close() failed on purpose")
+
+    raise_in_close = False
 
 
 def close(environ, start_response):
     p = params(environ)
     start_response("200 OK", TEXT)
     chunks = [] if p.get("empty") == "1" else [b"a", b"b", b"c"]
-    return Recorder(p["log"], chunks, fail=p.get("fail") == "1")
+    r = Recorder(p["log"], chunks, fail=p.get("fail") == "1")
+    r.raise_in_close = p.get("close_raises") == "1"
+    return r
+
+
+def over_length(environ, start_response):
+    """Content-Length 5, an iterable of 10 bytes in two chunks: PEP 3333 cuts it at 5."""
+    start_response("200 OK", TEXT + [("Content-Length", "5")])
+    return iter([b"012", b"3456789"])
 
 
 def error(environ, start_response):
@@ -327,7 +339,7 @@ ROUTES = {
     "/close": close, "/error": error, "/latin1": latin1, "/ignore-body": ignore_body,
     "/environ": environ_route, "/errors": errors, "/head-length": head_length,
     "/pid": pid, "/keep-environ": keep_environ, "/bytesio": bytesio, "/hop": hop,
-    "/readall": readall,
+    "/readall": readall, "/over-length": over_length,
 }
 
 
