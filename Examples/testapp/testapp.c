@@ -633,39 +633,40 @@ static int route_getenv(gateway_request *r)
     return respond_text(r, "200 OK", value);
 }
 
+/* Reads the whole body; its length, or -1 when a read was refused. */
+static long long read_whole_body(gateway_request *r)
+{
+    char buf[16384];
+    long long total = 0;
+    for (;;) {
+        ssize_t n = r->api->read(r, buf, sizeof buf);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return total;
+        total += n;
+    }
+}
+
 /* /count: reads the whole body first, then answers its length: an app that
  * responds only after the upload (so body errors come before headers). */
 static int route_count(gateway_request *r)
 {
-    char buf[16384];
-    size_t total = 0;
-    for (;;) {
-        ssize_t n = r->api->read(r, buf, sizeof buf);
-        if (n < 0)
-            return GATEWAY_ERROR;
-        if (n == 0)
-            break;
-        total += (size_t)n;
-    }
+    long long total = read_whole_body(r);
+    if (total < 0)
+        return GATEWAY_ERROR;
     char text[32];
-    snprintf(text, sizeof text, "%zu", total);
+    snprintf(text, sizeof text, "%lld", total);
     return respond_text(r, "200 OK", text);
 }
 
 static int route_read_then_environ(gateway_request *r)
 {
-    char buf[16384];
-    size_t total = 0;
-    for (;;) {
-        ssize_t n = r->api->read(r, buf, sizeof buf);
-        if (n < 0)
-            return GATEWAY_ERROR;
-        if (n == 0)
-            break;
-        total += (size_t)n;
-    }
+    long long total = read_whole_body(r);
+    if (total < 0)
+        return GATEWAY_ERROR;
     char text[64];
-    snprintf(text, sizeof text, "read %zu body bytes", total);
+    snprintf(text, sizeof text, "read %lld body bytes", total);
     r->api->log(r, GATEWAY_LOG_WARNING, text);
     return route_environ(r);
 }

@@ -17,6 +17,19 @@ import pytest
 from conftest import Client, free_port, http, read_all, read_response
 
 
+def start_nginx(workdir, http_block):
+    """A real nginx with `http_block` inside http {}; returns its stop function."""
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
+events {{}}
+http {{ client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy; {http_block} }}
+""")
+    subprocess.run(["nginx", "-c", conf], check=True)
+    return lambda: subprocess.run(["nginx", "-c", conf, "-s", "stop"], capture_output=True)
+
+
 def chunked(data, size):
     out = b""
     for i in range(0, len(data), size):
@@ -126,17 +139,10 @@ def test_a_101_from_the_app_does_not_open_a_tunnel_through_nginx(gatewayd, workd
     gport = free_port()
     s = gatewayd(workers=1, port=gport)
     nport = free_port()
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
-events {{}}
-http {{ access_log {workdir}/nginx.access;
+    stop = start_nginx(workdir, f"""access_log {workdir}/nginx.access;
   server {{ listen 127.0.0.1:{nport};
     location / {{ proxy_pass http://127.0.0.1:{gport}; proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }} }} }}
-""")
-    subprocess.run(["nginx", "-c", conf], check=True)
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }} }}""")
     try:
         raw = (f"GET /respond?status={quote('101 Switching Protocols')} HTTP/1.1\r\nHost: t\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
@@ -149,7 +155,7 @@ http {{ access_log {workdir}/nginx.access;
         lines = open(f"{workdir}/nginx.access").read().splitlines()
         assert len(lines) == 2 and "GET /environ" in lines[1], lines
     finally:
-        subprocess.run(["nginx", "-c", conf, "-s", "stop"], capture_output=True)
+        stop()
 
 
 def test_conflicting_or_invalid_content_length_from_the_app_is_a_500(gatewayd):
@@ -258,14 +264,7 @@ def test_an_unread_large_body_through_nginx_is_the_apps_200(gatewayd, workdir):
     site = site.replace("listen 80;", f"listen 127.0.0.1:{nport};")
     site = re.sub(r"access_log [^;]+;", f"access_log {workdir}/nginx.access;", site)
     site = re.sub(r"error_log [^;]+;", f"error_log {workdir}/nginx.err;", site)
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
-events {{}}
-http {{ client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy; {site} }}
-""")
-    subprocess.run(["nginx", "-c", conf], check=True)
+    stop = start_nginx(workdir, site)
     try:
         body = b"x" * (5 << 20)
         head = b"POST /ignore-body HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
@@ -273,7 +272,7 @@ http {{ client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy; {
             data, err = send_then_read(nport, head, body)
             assert status_line(data) == "HTTP/1.1 200 OK", (data[:200], open(f"{workdir}/nginx.err").read()[-500:])
     finally:
-        subprocess.run(["nginx", "-c", conf, "-s", "stop"], capture_output=True)
+        stop()
 
 
 def test_a_timeout_answers_exactly_504_even_when_the_app_wakes_up(gatewayd):
@@ -309,18 +308,11 @@ def test_body_bytes_cannot_forge_remote_addr_behind_nginx_streaming_uploads(gate
     gport = free_port()
     s = gatewayd(workers=1, port=gport, app_args={"read_first": "1"})
     nport = free_port()
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
-events {{}}
-http {{ access_log off; client_body_temp_path {workdir}/body;
+    stop = start_nginx(workdir, f"""access_log off;
   server {{ listen 127.0.0.1:{nport};
     location / {{ proxy_pass http://127.0.0.1:{gport}; proxy_http_version 1.1;
       proxy_request_buffering off; proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }} }}
-""")
-    subprocess.run(["nginx", "-c", conf], check=True)
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}""")
     try:
         forged = b"\r\nX-Forwarded-For: 6.6.6.6\r\n" * 2000
         for chunk in (7, 1000, 16384):
@@ -329,4 +321,4 @@ http {{ access_log off; client_body_temp_path {workdir}/body;
             assert env["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
             assert env["REQUEST_METHOD"] == "POST"
     finally:
-        subprocess.run(["nginx", "-c", conf, "-s", "stop"], capture_output=True)
+        stop()
