@@ -185,7 +185,8 @@ public final class Arbiter {
         let listeners: [Listener]
         let privileges: Privileges?
         do {
-            new = try ConfigLoader.load(path: configPath, overrides: overrides)
+            new = configPath.isEmpty ? try ConfigLoader.defaults(overrides: overrides)
+                : try ConfigLoader.load(path: configPath, overrides: overrides)
             new.app = ConfigLoader.absolute(new.app)
             privileges = try Privileges.resolve(user: new.user, group: new.group, allowRoot: new.allowRoot)
             listeners = try pool.resolve(config: new, logger: logger)

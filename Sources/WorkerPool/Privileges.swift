@@ -5,7 +5,7 @@ import ServerCore
 
 /// The user a worker runs the app as. When the master runs as root, workers
 /// drop to `user`/`group` (default nobody/nogroup, like nginx) before the app
-/// is loaded; only `allow_root = true` keeps root.
+/// is loaded; only `allow_root = true` or naming root as `user` keeps root.
 public struct Privileges: Equatable {
     public let uid: uid_t
     public let gid: gid_t
@@ -34,9 +34,8 @@ public struct Privileges: Equatable {
         } else if user.isEmpty, let gr = getgrnam("nogroup") {
             gid = gr.pointee.gr_gid
         }
-        if pw.pointee.pw_uid == 0 && !allowRoot {
-            throw Error(description: "user = \"\(name)\" is root: set allow_root = true to run the app as root")
-        }
+        // A user named explicitly, root included (user = "root", --user root),
+        // is the operator's choice, as allow_root is; the default is nobody.
         return Privileges(uid: pw.pointee.pw_uid, gid: gid, user: name)
     }
 

@@ -38,6 +38,12 @@ public struct WorkerProcess {
         scoreboard?.pointee.pid = pid
         scoreboard?.pointee.state = Int32(GW_SCORE_BOOTING)
         GatewayAPI.processLog = { level, message in logger.log(level: RequestLoop.level(level), "\(message)") }
+        do {
+            for (name, value) in config.env { try Sys.setenv(name, value) }
+            captureOutput()
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
         let app: AppHandle
         do {
             let descriptor = try AppLoader.load(path: config.app)
@@ -141,10 +147,18 @@ public struct WorkerProcess {
         return config.maxRequests + Int.random(in: 0...config.maxRequestsJitter, using: &rng)
     }
 
+    /// capture_output: the app's stdout and stderr (print, a logging
+    /// handler's default stream) go where the error log goes, as raw lines.
+    func captureOutput() {
+        guard config.captureOutput, errorLog.fd >= 0 else { return }
+        for fd: Int32 in [1, 2] where fd != errorLog.fd { try? Sys.dup2(errorLog.fd, fd) }
+    }
+
     func reopen(_ logger: Logger) {
         do {
             try errorLog.reopen()
             try accessLog.reopen()
+            captureOutput()
         } catch {
             logger.error("reopening logs failed: \(error)")
         }

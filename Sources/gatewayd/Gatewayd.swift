@@ -2,54 +2,170 @@ import ArgumentParser
 import ServerCore
 import WorkerPool
 
-/// The command line: read the config, apply flag overrides, run the master.
+/// The command line: read the config (if any), apply flag overrides, run the
+/// master. Flags have Gunicorn's spelling and meaning, so that a Gunicorn
+/// command line runs unchanged with `gatewayd` in place of `gunicorn`.
 @main
 struct Gatewayd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatewayd",
-        abstract: "A pre-fork application server for apps that speak the gateway interface.",
-        discussion: "Signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, TTIN/TTOU add/remove a worker, USR1 reopen logs. See SIGNALS.md.",
+        abstract: "A pre-fork application server for apps that speak the gateway interface, and Python WSGI apps.",
+        discussion: """
+            APP is a Python WSGI app as Gunicorn takes it (module:callable, module:factory(), dotted \
+            names), run through the bundled WSGI loader, or the path of a native app (.so). Without -c, \
+            an APP runs with the defaults and these flags; with -c, flags override the file.
+            Signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, TTIN/TTOU add/remove a worker, \
+            USR1 reopen logs. See SIGNALS.md.
+            """,
         version: GatewaydVersion.string)
 
-    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML).")
-    var config: String = "/etc/gatewayd.conf"
+    @Argument(help: "module:callable (WSGI) or the path of an app .so.")
+    var appSpec: String?
 
-    @Flag(name: .customLong("check-config"), help: "Validate the configuration and exit: 0 if valid, 1 if not.")
+    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML). Default: /etc/gatewayd.conf when no APP is given.")
+    var config: String?
+
+    @Flag(name: .customLong("check-config"), help: "Validate the configuration and load the app in a throwaway process, then exit: 0 if both are fine, 1 if not.")
     var checkConfig = false
 
-    @Option(name: .customLong("bind"), help: "Listen address (repeatable): HOST:PORT, [V6]:PORT, unix:/path. Replaces bind.")
+    @Option(name: [.short, .customLong("bind")], help: "Listen address (repeatable): HOST:PORT, [V6]:PORT, unix:/path, fd:NAME. Replaces bind.")
     var bind: [String] = []
 
-    @Option(name: .customLong("workers"), help: "Number of worker processes.")
+    @Option(name: [.short, .customLong("workers")], help: "Number of worker processes.")
     var workers: Int?
 
-    @Option(name: .customLong("app"), help: "Path of the app shared object.")
-    var app: String?
+    @Option(name: [.short, .customLong("timeout")], help: "Seconds a request may run before its worker is replaced and the client gets 504 (0: never).")
+    var timeout: Int?
 
-    @Option(name: .customLong("pidfile"), help: "Write the master's pid here.")
+    @Option(name: .customLong("graceful-timeout"), help: "Seconds a stopping worker may finish its requests.")
+    var gracefulTimeout: Int?
+
+    @Option(name: .customLong("keep-alive"), help: "Seconds an idle keep-alive connection is kept (keepalive_timeout).")
+    var keepAlive: Int?
+
+    @Option(name: .customLong("max-requests"), help: "Recycle a worker after this many requests (0: never).")
+    var maxRequests: Int?
+
+    @Option(name: .customLong("max-requests-jitter"), help: "Up to this many more requests per worker, at random.")
+    var maxRequestsJitter: Int?
+
+    @Option(name: [.short, .customLong("user")], help: "Run the workers as this user (root: as root).")
+    var user: String?
+
+    @Option(name: [.short, .customLong("group")], help: "Run the workers with this group.")
+    var group: String?
+
+    @Option(name: [.short, .customLong("pid"), .customLong("pidfile")], help: "Write the master's pid to this file.")
     var pidfile: String?
 
-    @Option(name: .customLong("log-level"), help: "debug, info, warning or error.")
+    @Option(name: .customLong("chdir"), help: "WSGI: change to this directory before loading the app.")
+    var chdir: String?
+
+    @Option(name: .customLong("pythonpath"), help: "WSGI: comma-separated directories put in front of sys.path.")
+    var pythonpath: String?
+
+    @Option(name: [.short, .customLong("env")], help: "KEY=VALUE set in the workers' environment (repeatable).")
+    var env: [String] = []
+
+    @Flag(name: .customLong("reload"), help: "Development: reload when the app's files change.")
+    var reload = false
+
+    @Option(name: .customLong("access-logfile"), help: "The access log file ('-': stdout).")
+    var accessLogfile: String?
+
+    @Option(name: .customLong("error-logfile"), help: "The error log file ('-': stderr).")
+    var errorLogfile: String?
+
+    @Option(name: .customLong("log-level"), help: "debug, info, warning, error (critical counts as error).")
     var logLevel: String?
 
+    @Flag(name: .customLong("capture-output"), help: "Send the app's stdout and stderr to the error log.")
+    var captureOutput = false
+
+    @Option(name: .customLong("forwarded-allow-ips"), help: "Comma-separated addresses of proxies whose X-Forwarded-* are believed ('*': all).")
+    var forwardedAllowIPs: String?
+
+    @Option(name: .customLong("app"), help: "Path of the app shared object (as the app key).")
+    var app: String?
+
+    func validate() throws {
+        for entry in env where !entry.contains("=") {
+            throw ValidationError("--env wants KEY=VALUE, found \"\(entry)\"")
+        }
+    }
+
+    /// The flags over a config (the file's, or the defaults).
     func applyOverrides(_ c: inout Config) {
-        if !bind.isEmpty { c.bind = bind }
-        if let workers { c.workers = workers }
+        if let spec = appSpec { CommandLineApp(spec).apply(to: &c) }
         if let app { c.app = app }
+        if !bind.isEmpty { c.bind = bind.map(Self.gunicornBind) }
+        if let workers { c.workers = workers }
+        if let timeout { c.timeout = timeout }
+        if let gracefulTimeout { c.gracefulTimeout = gracefulTimeout }
+        if let keepAlive { c.keepaliveTimeout = keepAlive }
+        if let maxRequests { c.maxRequests = maxRequests }
+        if let maxRequestsJitter { c.maxRequestsJitter = maxRequestsJitter }
+        if let user { c.user = user }
+        if let group { c.group = group }
         if let pidfile { c.pidfile = pidfile }
-        if let logLevel { c.logLevel = logLevel }
+        if let chdir { c.setAppArg("chdir", chdir) }
+        if let pythonpath { c.setAppArg("pythonpath", pythonpath) }
+        for entry in env {
+            let eq = entry.firstIndex(of: "=")!
+            let name = String(entry[..<eq])
+            c.env.removeAll { $0.name == name }
+            c.env.append((name, String(entry[entry.index(after: eq)...])))
+        }
+        if reload { c.reload = true }
+        if let accessLogfile { c.accessLog = accessLogfile == "-" ? "stdout" : accessLogfile }
+        if let errorLogfile { c.errorLog = errorLogfile }
+        if let logLevel { c.logLevel = logLevel == "critical" ? "error" : logLevel }
+        if captureOutput { c.captureOutput = true }
+        if let forwardedAllowIPs {
+            c.forwardedAllowIPs = forwardedAllowIPs.split(separator: ",").map { String($0).trimmingSpaces() }
+        }
+        // Gunicorn honours SCRIPT_NAME from the environment.
+        if c.scriptName.isEmpty, let s = Sys.environment("SCRIPT_NAME"), !s.isEmpty { c.scriptName = s }
+    }
+
+    /// Gunicorn's bind forms: "HOST:PORT", "unix:PATH", "fd://N", and a
+    /// bare host (port 8000).
+    static func gunicornBind(_ s: String) -> String {
+        if s.hasPrefix("fd://") { return "fd:" + s.dropFirst(5) }
+        if s.hasPrefix("unix:") || s.hasPrefix("fd:") || s.hasPrefix("[") && s.contains("]:") { return s }
+        if !s.contains(":") { return s + ":8000" }
+        return s
+    }
+
+    /// The config file: -c, or /etc/gatewayd.conf when no APP is given; none
+    /// (the defaults) for a bare `gatewayd myapp:app`.
+    var configPath: String? {
+        if let config { return config }
+        return appSpec == nil ? "/etc/gatewayd.conf" : nil
     }
 
     func run() throws {
         var cfg: Config
         do {
-            cfg = try ConfigLoader.load(path: config, overrides: applyOverrides)
+            if let path = configPath {
+                cfg = try ConfigLoader.load(path: path, overrides: applyOverrides)
+            } else {
+                cfg = try ConfigLoader.defaults(overrides: applyOverrides)
+            }
         } catch {
             printError("gatewayd: \(error)")
             throw ExitCode(1)
         }
+        cfg.app = ConfigLoader.absolute(cfg.app)
         if checkConfig {
-            print("gatewayd: configuration \(config) is valid")
+            let what = configPath.map { "configuration \($0)" } ?? "command line"
+            switch AppCheck.run(cfg) {
+            case .loaded(let name):
+                print("gatewayd: \(what) is valid; app \(name) loads")
+            case .failed(let reason):
+                printError("gatewayd: \(what) is valid, but the app does not load: \(reason)")
+                throw ExitCode(1)
+            }
             return
         }
         let errorLog: LogFile, accessLog: LogFile
@@ -61,8 +177,8 @@ struct Gatewayd: ParsableCommand {
             throw ExitCode(1)
         }
         let overrides = applyOverrides
-        cfg.app = ConfigLoader.absolute(cfg.app)
-        let code = Arbiter(config: cfg, configPath: config, overrides: { overrides(&$0) },
+        let path = configPath
+        let code = Arbiter(config: cfg, configPath: path ?? "", overrides: { overrides(&$0) },
                            errorLog: errorLog, accessLog: accessLog).run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -91,7 +91,7 @@ import Testing
                      "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
-                     "lingering_time", "lingering_timeout"]
+                     "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))
@@ -160,6 +160,26 @@ import Testing
         #expect(try parse("app = \"a.so\"\nunix_socket_mode = 0o640\n").unixSocketMode == 0o640)
         let e = failure("app = \"a.so\"\nunix_socket_mode = \"0999\"\n")
         #expect(e?.key == "unix_socket_mode" && e?.line == 2)
+    }
+
+    @Test func environmentScriptNameAndDevelopmentKeys() throws {
+        let c = try parse("app = \"a.so\"\nenv = [\"A=1\", \"B=x=y\"]\nscript_name = \"/api/\"\ncapture_output = true\nreload = true\n")
+        #expect(c.env.map { "\($0.name)=\($0.value)" } == ["A=1", "B=x=y"])
+        #expect(c.scriptName == "/api")
+        #expect(c.captureOutput && c.reload)
+        let t = try parse("app = \"a.so\"\n[env]\nZ = \"last\"\nA = 1\n")
+        #expect(t.env.map { "\($0.name)=\($0.value)" } == ["A=1", "Z=last"])
+        #expect(failure("app = \"a.so\"\nenv = [\"NOEQUALS\"]\n")?.key == "env")
+        #expect(failure("app = \"a.so\"\nenv = [\"1BAD=x\"]\n")?.key == "env")
+        let e = failure("app = \"a.so\"\nscript_name = \"api\"\n")
+        #expect(e?.key == "script_name" && e?.line == 2)
+        #expect(try parse("app = \"a.so\"\nscript_name = \"/\"\n").scriptName == "")
+    }
+
+    @Test func defaultsWithoutAFile() throws {
+        let c = try ConfigLoader.defaults { $0.app = "x.so"; $0.workers = 3 }
+        #expect(c.workers == 3 && c.bind == ["127.0.0.1:8000"])
+        #expect(throws: ConfigError.self) { try ConfigLoader.defaults() }
     }
 
     // MARK: errors name the file, the line and the key

@@ -43,6 +43,14 @@ public struct Config: Equatable, Sendable {
     public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
     public var reloadStrategy: String = "generation"
     public var allowRoot: Bool = false
+    /// Environment variables set in each worker before the app loads (Gunicorn's --env).
+    public var env: [(name: String, value: String)] = []
+    /// The app's stdout and stderr go to the error log (Gunicorn's --capture-output).
+    public var captureOutput: Bool = false
+    /// Development: reload when the app's files change (Gunicorn's --reload).
+    public var reload: Bool = false
+    /// Mount the app under this prefix: SCRIPT_NAME, and PATH_INFO without it.
+    public var scriptName: String = ""
 
     /// Gunicorn's secure_scheme_headers.
     public static let defaultSecureSchemeHeaders: [(name: String, value: String)] = [
@@ -50,6 +58,13 @@ public struct Config: Equatable, Sendable {
     ]
 
     public init() {}
+
+    /// Sets (or replaces) one app_arg, keeping the order by name.
+    public mutating func setAppArg(_ name: String, _ value: String) {
+        appArgs.removeAll { $0.name == name }
+        appArgs.append((name, value))
+        appArgs.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
 
     public static func == (a: Config, b: Config) -> Bool {
         a.bind == b.bind && a.workers == b.workers && a.app == b.app
@@ -71,5 +86,7 @@ public struct Config: Equatable, Sendable {
             && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
             && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
             && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
+            && a.env.map { $0.name } == b.env.map { $0.name } && a.env.map { $0.value } == b.env.map { $0.value }
+            && a.captureOutput == b.captureOutput && a.reload == b.reload && a.scriptName == b.scriptName
     }
 }

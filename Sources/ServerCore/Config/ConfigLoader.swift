@@ -25,6 +25,11 @@ public struct ConfigLoader {
         return try ConfigLoader(file: path, text: text).parse(overrides: overrides)
     }
 
+    /// No config file (`gatewayd myapp:app`): the defaults and the flags.
+    public static func defaults(overrides: (inout Config) -> Void = { _ in }) throws -> Config {
+        try ConfigLoader(file: "(command line)", text: "").parse(overrides: overrides)
+    }
+
     /// A relative app path is taken from the working directory at start,
     /// so a reload after a chdir still finds it.
     public static func absolute(_ path: String) -> String {
@@ -90,6 +95,10 @@ public struct ConfigLoader {
         case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
         case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
         case "allow_root": c.allowRoot = try bool(key, value)
+        case "env": c.env = try environment(key, value)
+        case "capture_output": c.captureOutput = try bool(key, value)
+        case "reload": c.reload = try bool(key, value)
+        case "script_name": c.scriptName = try scriptName(key, value)
         default:
             throw error(key, "unknown key")
         }
@@ -206,6 +215,38 @@ public struct ConfigLoader {
         }
     }
 
+    /// env: a table (NAME = "value") or an array of "NAME=value" strings.
+    func environment(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
+        if v.type == .table, let table = v.table {
+            return try table.keys.sorted().map { name in
+                guard Self.isEnvironmentName(name) else { throw error("\(key).\(name)", "is not an environment variable name") }
+                return (name, try scalarText("\(key).\(name)", table[name]!))
+            }
+        }
+        return try strings(key, v).map { entry in
+            guard let eq = entry.firstIndex(of: "="), Self.isEnvironmentName(String(entry[..<eq])) else {
+                throw error(key, "expected NAME=value, found \"\(entry)\"")
+            }
+            return (String(entry[..<eq]), String(entry[entry.index(after: eq)...]))
+        }
+    }
+
+    static func isEnvironmentName(_ s: String) -> Bool {
+        guard let first = s.utf8.first, !(0x30...0x39).contains(first) else { return false }
+        return s.utf8.allSatisfy { $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
+    /// script_name: "" or "/prefix" without a trailing slash.
+    func scriptName(_ key: String, _ v: TOMLValueConvertible) throws -> String {
+        var s = try string(key, v)
+        while s.count > 1 && s.hasSuffix("/") { s.removeLast() }
+        if s == "/" { s = "" }
+        guard s.isEmpty || (s.hasPrefix("/") && !s.contains("?") && !s.contains("%")) else {
+            throw error(key, "expected a path prefix such as \"/app\" (no query, not percent-encoded), found \"\(s)\"")
+        }
+        return s
+    }
+
     /// secure_scheme_headers: a table of header name = value.
     func headerTable(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
         guard v.type == .table, let table = v.table else {
@@ -265,7 +306,7 @@ public struct ConfigLoader {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    public func trimmingSpaces() -> String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }

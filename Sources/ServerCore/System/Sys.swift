@@ -122,6 +122,20 @@ public enum Sys {
         _ = try check("dup2") { Glibc.dup2(from, to) }
     }
 
+    /// Whether this process may read `path`.
+    public static func isReadable(_ path: String) -> Bool {
+        Glibc.access(path, R_OK) == 0
+    }
+
+    /// A variable of this process's environment.
+    public static func environment(_ name: String) -> String? {
+        Glibc.getenv(name).map { String(cString: $0) }
+    }
+
+    public static func setenv(_ name: String, _ value: String) throws {
+        _ = try check("setenv", name) { Glibc.setenv(name, value, 1) }
+    }
+
     public static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws -> Int32 {
         try check("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
@@ -184,6 +198,13 @@ public enum Sys {
 
     public static func fork() throws -> pid_t {
         try check("fork") { gw_fork() }
+    }
+
+    /// Waits for the child `pid` to end; its wait status.
+    public static func waitChild(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        _ = retrying { Glibc.waitpid(pid, &status, 0) }
+        return status
     }
 
     public static func kill(_ pid: pid_t, _ sig: Int32) {

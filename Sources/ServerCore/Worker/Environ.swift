@@ -93,7 +93,7 @@ extension RequestContext {
         let buf = UnsafePointer(connection.buffer)
         let h = head
         environ.add(CKey.requestMethod, environ.copy(buf + h.method, h.methodLength))
-        environ.add(CKey.scriptName, CKey.empty)
+        environ.add(CKey.scriptName, mount.scriptName)
         environ.add(CKey.pathInfo, decodedPath(buf))
         environ.add(CKey.queryString, h.query >= 0 ? environ.copy(buf + h.query, h.queryLength) : CKey.empty)
         environ.add(CKey.requestURI, environ.copy(buf + h.target, h.targetLength))
@@ -115,9 +115,11 @@ extension RequestContext {
 
     /// PATH_INFO: the path percent-decoded. %00 stays encoded (C strings).
     func decodedPath(_ buf: UnsafePointer<UInt8>) -> UnsafePointer<CChar> {
-        let s = head.path, n = head.pathLength
-        // An absolute-form target without a path means "/" (RFC 9112 §3.2.2).
-        if n == 0 { return environ.copy("/") }
+        // Under script_name, PATH_INFO is what follows the prefix.
+        let s = head.path + mount.length, n = head.pathLength - mount.length
+        // An absolute-form target without a path means "/" (RFC 9112 §3.2.2);
+        // the mount point itself is PATH_INFO "" (PEP 3333).
+        if n == 0 { return mount.length > 0 ? CKey.empty : environ.copy("/") }
         let out = environ.reserve(n)
         var o = 0, i = 0
         while i < n {

@@ -18,6 +18,8 @@ public final class RequestContext {
     var listener: Listener!
     let identity: WorkerIdentity
     let limits: HTTPLimits
+    /// script_name (Mount.swift).
+    let mount: Mount
     /// forwarded_allow_ips and secure_scheme_headers (RequestContext+Forwarded.swift).
     let forwardedPolicy: ForwardedHeaders.Policy
 
@@ -37,7 +39,8 @@ public final class RequestContext {
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
-         appData: UnsafeMutableRawPointer?) {
+         scriptName: String = "", appData: UnsafeMutableRawPointer?) {
+        mount = Mount(scriptName)
         self.identity = identity
         self.limits = limits
         forwardedPolicy = ForwardedHeaders.Policy(trusted: trustedProxies, secureSchemeHeaders: secureSchemeHeaders)

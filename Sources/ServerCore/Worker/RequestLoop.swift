@@ -17,6 +17,7 @@ public final class RequestLoop {
         public var workerConnections: Int
         public var lingeringTime: Int
         public var lingeringTimeout: Int
+        public var scriptName: String
         public var initialBuffer = 8192
 
         public init(_ c: Config) {
@@ -26,6 +27,7 @@ public final class RequestLoop {
             workerConnections = c.workerConnections
             lingeringTime = c.lingeringTime
             lingeringTimeout = c.lingeringTimeout
+            scriptName = c.scriptName
         }
     }
 
@@ -77,7 +79,7 @@ public final class RequestLoop {
         epoll = try Sys.epollCreate()
         context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
                                  trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
-                                 appData: app.appData)
+                                 scriptName: settings.scriptName, appData: app.appData)
         context.scoreboard = scoreboard
         let log = logger
         context.errorLog = { [unowned context] level, message in
@@ -389,7 +391,13 @@ public final class RequestLoop {
             gw_score_begin(slot, c.fd, UnsafeRawPointer(c.buffer + h.method).assumingMemoryBound(to: CChar.self), h.methodLength,
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
         }
-        let result = app.descriptor.pointee.call(ctx.request)
+        let result: Int32
+        if ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
+            result = app.descriptor.pointee.call(ctx.request)
+        } else {
+            ctx.response.sendError(404, reason: "outside script_name (\(settings.scriptName))", end: .keepOpen)
+            result = GATEWAY_OK
+        }
         var end = ctx.finish(appResult: result)
         if stopReason != nil { end = max(end, .close) }
         let ended = Sys.monotonicNanos()

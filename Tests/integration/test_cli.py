@@ -1,0 +1,221 @@
+"""The command line as a Gunicorn user types it: `gatewayd module:app` with
+Gunicorn's flags and no config file, a native app by path, flags over a
+config file, --check-config that loads the app, script_name."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import APPS, GATEWAYD, ROOT, app_path, curl, free_port
+
+WSGI_SO = os.path.join(APPS, "wsgi.so")
+
+APP = '''
+import json, os, sys
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    print("printed by the app", flush=True)
+    sys.stderr.write("stderr of the app\\n"); sys.stderr.flush()
+    return [json.dumps({"script_name": environ["SCRIPT_NAME"], "path_info": environ["PATH_INFO"],
+                        "greeting": os.environ.get("GREETING"), "remote": environ["REMOTE_ADDR"],
+                        "cwd": os.getcwd(), "uid": os.getuid(), "sys_path0": sys.path[0]}).encode()]
+
+def factory():
+    return app
+'''
+
+
+@pytest.fixture
+def project(workdir):
+    d = os.path.join(workdir, "proj")
+    os.makedirs(os.path.join(d, "pkg"))
+    with open(os.path.join(d, "pkg", "__init__.py"), "w") as f:
+        f.write("")
+    with open(os.path.join(d, "pkg", "wsgi.py"), "w") as f:
+        f.write(APP)
+    with open(os.path.join(d, "broken.py"), "w") as f:
+        f.write("def app(:\n")
+    for root, dirs, files in os.walk(workdir):
+        for n in dirs + files:
+            os.chmod(os.path.join(root, n), 0o755)
+    return d
+
+
+class Daemon:
+    def __init__(self, args, cwd, env=None):
+        self.log = os.path.join(cwd, "daemon.out")
+        self.out = open(self.log, "wb")
+        self.proc = subprocess.Popen([GATEWAYD] + args, cwd=cwd, stdout=self.out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})}, start_new_session=True)
+
+    def wait_port(self, port, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    if "workers ready" in self.output():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("not ready:\n" + self.output())
+
+    def output(self):
+        return open(self.log, "rb").read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.out.close()
+
+
+@pytest.fixture
+def daemon():
+    started = []
+
+    def start(args, cwd, env=None):
+        d = Daemon(args, cwd, env)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+def wait_log(path, text, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and text in open(path).read():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+def get_json(port, path="/"):
+    r = curl(f"http://127.0.0.1:{port}{path}")
+    return json.loads(r.stdout)
+
+
+def test_gunicorn_command_line_runs_unchanged(daemon, project, workdir):
+    """gunicorn -w 4 -b 127.0.0.1:PORT pkg.wsgi:app --timeout 30 --access-logfile - -e K=V"""
+    port = free_port()
+    errlog = os.path.join(workdir, "error.log")
+    d = daemon(["-w", "3", "-b", f"127.0.0.1:{port}", "pkg.wsgi:app", "--timeout", "30",
+                "--graceful-timeout", "5", "--keep-alive", "2", "--max-requests", "1000",
+                "--max-requests-jitter", "10", "--access-logfile", "-", "--error-logfile", errlog,
+                "--log-level", "info", "-e", "GREETING=hello", "-p", os.path.join(workdir, "gw.pid"),
+                "--forwarded-allow-ips", "127.0.0.1, ::1"], cwd=project)
+    wait_log(errlog, "workers ready")
+    e = get_json(port, "/x?y=1")
+    assert e["greeting"] == "hello"
+    assert e["path_info"] == "/x"
+    assert e["sys_path0"] in (project, "")  # the working directory is on sys.path, as Gunicorn puts it
+    assert int(open(os.path.join(workdir, "gw.pid")).read()) == d.proc.pid
+    workers = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 3
+    time.sleep(0.3)
+    out = d.output()
+    assert '"GET /x?y=1 HTTP/1.1" 200' in out  # the access log on stdout
+    assert "workers ready" not in out           # the error log in its file
+    assert "3 workers ready" in open(errlog).read()
+
+
+def test_factory_and_native_app_by_path(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:factory()", "-b", f"127.0.0.1:{port}", "-w", "1"], cwd=project)
+    d.wait_port(port)
+    assert get_json(port)["path_info"] == "/"
+    d.stop()
+    port = free_port()
+    d = daemon([app_path("hello-c"), "-b", f"127.0.0.1:{port}", "-w", "1"], cwd=project)
+    d.wait_port(port)
+    assert curl(f"http://127.0.0.1:{port}/").stdout == b"Hello, World!"
+
+
+def test_flags_override_the_config_file(daemon, project, workdir):
+    port, other = free_port(), free_port()
+    conf = os.path.join(workdir, "gw.conf")
+    with open(conf, "w") as f:
+        f.write(f'bind = ["127.0.0.1:{other}"]\nworkers = 1\napp = "{WSGI_SO}"\n'
+                f'[app_args]\napp = "pkg.wsgi:app"\npythonpath = "{project}"\n')
+    d = daemon(["-c", conf, "-b", f"127.0.0.1:{port}", "-w", "2", "-e", "GREETING=flag"], cwd=workdir)
+    d.wait_port(port)
+    assert get_json(port)["greeting"] == "flag"
+    workers = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
+
+
+def test_capture_output_sends_prints_to_the_error_log(daemon, project, workdir):
+    port = free_port()
+    errlog = os.path.join(workdir, "error.log")
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1", "--error-logfile", errlog,
+                "--capture-output"], cwd=project)
+    wait_log(errlog, "workers ready")
+    get_json(port)
+    time.sleep(0.3)
+    log = open(errlog).read()
+    assert "printed by the app" in log and "stderr of the app" in log
+    assert "printed by the app" not in d.output()
+
+
+def test_without_capture_output_prints_stay_on_stdout(daemon, project, workdir):
+    port = free_port()
+    errlog = os.path.join(workdir, "error.log")
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1", "--error-logfile", errlog], cwd=project)
+    wait_log(errlog, "workers ready")
+    get_json(port)
+    time.sleep(0.3)
+    assert "printed by the app" in d.output()
+    assert "printed by the app" not in open(errlog).read()
+
+
+def test_check_config_loads_the_app(project):
+    ok = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([GATEWAYD, "--check-config", "broken:app"], cwd=project, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "SyntaxError" in bad.stderr and "broken.py" in bad.stderr
+    missing = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:nothing"], cwd=project, capture_output=True, text=True)
+    assert missing.returncode == 1 and "nothing" in missing.stderr
+    native = subprocess.run([GATEWAYD, "--check-config", app_path("broken-nosymbol")], cwd=project,
+                            capture_output=True, text=True)
+    assert native.returncode == 1 and "gateway_app" in native.stderr
+    initfail = subprocess.run([GATEWAYD, "--check-config", app_path("broken-initfail")], cwd=project,
+                              capture_output=True, text=True)
+    assert initfail.returncode == 1
+
+
+def test_script_name_mounts_the_app(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1"], cwd=project, env={"SCRIPT_NAME": "/api"})
+    d.wait_port(port)
+    e = get_json(port, "/api/items?x=1")
+    assert (e["script_name"], e["path_info"]) == ("/api", "/items")
+    e = get_json(port, "/api")
+    assert (e["script_name"], e["path_info"]) == ("/api", "")
+    r = curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/apiother")
+    assert r.stdout == b"404"
+    r = curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/")
+    assert r.stdout == b"404"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the workers drop to another user")
+def test_user_root_is_the_operators_choice(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1", "--user", "root"], cwd=project)
+    d.wait_port(port)
+    assert get_json(port)["uid"] == 0
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1"], cwd=project)
+    d.wait_port(port)
+    assert get_json(port)["uid"] != 0
