@@ -80,7 +80,7 @@ test-deb:
 deb:
 	@bash scripts/deps.sh deb
 	dpkg-buildpackage -us -uc -b
-	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb $(BUILD)/
+	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb ../gatewayd-wsgi_*.deb $(BUILD)/
 
 clean:
 	rm -rf $(BUILD) .build .build-apps
