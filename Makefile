@@ -3,7 +3,7 @@
 #   make run      build, then serve the Swift hello app with etc/gatewayd.conf
 #   make test     install what the tests need, build, run every test
 #   make bench    side-by-side benchmark (see docs/performance.md)
-#   make deb      the Debian package (dpkg-buildpackage)
+#   make deb      the Debian packages gatewayd and gatewayd-wsgi (dpkg-buildpackage)
 
 SWIFT      ?= swift
 CC         ?= cc
@@ -80,7 +80,8 @@ test-deb:
 deb:
 	@bash scripts/deps.sh deb
 	dpkg-buildpackage -us -uc -b
-	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb ../gatewayd-wsgi_*.deb $(BUILD)/
+	@v=$$(dpkg-parsechangelog -SVersion) a=$$(dpkg --print-architecture); mkdir -p $(BUILD) && \
+	    cp ../gatewayd_$${v}_$$a.deb ../gatewayd-wsgi_$${v}_$$a.deb $(BUILD)/ && ls $(BUILD)/*.deb
 
 clean:
 	rm -rf $(BUILD) .build .build-apps
