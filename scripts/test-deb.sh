@@ -181,9 +181,26 @@ inside_systemd() {
         bash -c "[ \"\$(systemctl show -p MainPID --value gatewayd)\" = $old_main ] &&
             for w in \$(ps -o pid= --ppid $old_main); do
                 [ \"\$(ps -o user= -p \$w | tr -d ' ')\" = gatewayd ] && grep -q libpython3 /proc/\$w/maps || exit 1; done"
+    # The test starts the service more often than StartLimitBurst (5 in
+    # 10 s) allows; reset-failed clears the count, as an operator would.
+    systemctl reset-failed gatewayd
     check "gatewayd-wsgi: systemctl restart (a cold start on the WSGI app)" systemctl restart gatewayd
     check "gatewayd-wsgi: active after restart, serving the WSGI app" \
         bash -c "systemctl is-active gatewayd && curl -s -m 10 http://127.0.0.1:8000/ | grep -qx '$WSGI_EXPECT'"
+
+    # README.Debian's Flask example, as written there.
+    local readme=/usr/share/doc/gatewayd-wsgi/README.Debian
+    check "Flask: apt-get install python3-flask" apt-get install -y -q --no-install-recommends python3-flask
+    awk '/^\/srv\/hello\/hello.py/ {on = 1; next} /^In \/etc\/gatewayd.conf/ {on = 0} on {sub(/^    /, ""); print}' \
+        "$readme" >/srv/hello/hello.py
+    chmod 644 /srv/hello/hello.py
+    sed -i '/^\[app_args\]/,$d' /etc/gatewayd.conf
+    awk '/^    \[app_args\]/ {on = 1} on && !NF {exit} on && sub(/^    /, "")' "$readme" >>/etc/gatewayd.conf
+    check "Flask: README.Debian's example config is valid" bash -c \
+        "grep -A2 '^\[app_args\]' /etc/gatewayd.conf; gatewayd --check-config -c /etc/gatewayd.conf"
+    check "Flask: systemctl reload" systemctl reload gatewayd
+    check "Flask: README.Debian's app served by the service" \
+        wait_for bash -c "curl -s -m 10 http://127.0.0.1:8000/ | grep -qx 'Hello from Flask'"
     check "gatewayd-wsgi: stop" systemctl stop gatewayd
     check "gatewayd-wsgi: stop, master exited 0" stopped_ok
     exit 0
@@ -205,9 +222,11 @@ SUITE=bookworm
 # No Python: gatewayd must not need it.
 ROOT_INCLUDE=systemd,systemd-sysv,dbus,curl,adduser,procps,libsystemd0,libstdc++6,libgcc-s1
 # Downloaded into the root's apt cache, not installed: what gatewayd-wsgi
-# pulls in, so that apt-get installs it inside the container (no network).
-ROOT_PREFETCH="python3 libpython3.11"
-CACHE_DIR="$ROOT/build/deb-root-cache"
+# pulls in (and Flask, for README.Debian's example), so that apt-get
+# installs them inside the container (no network).
+ROOT_PREFETCH="python3 libpython3.11 python3-flask"
+# DEB_ROOT_CACHE: keep it elsewhere (a fresh clone has no build/).
+CACHE_DIR=${DEB_ROOT_CACHE:-$ROOT/build/deb-root-cache}
 
 # Debian's mirror, as this machine's apt has it.
 debian_mirror() {
@@ -234,7 +253,7 @@ cached_root() {
     debootstrap --variant=minbase --include="$ROOT_INCLUDE" "$SUITE" "$dir.tmp" "$mirror" \
         >"$WORK/debootstrap.log" 2>&1 || { tail -5 "$WORK/debootstrap.log" >&2; return 1; }
     { chroot "$dir.tmp" apt-get clean && chroot "$dir.tmp" apt-get update -q &&
-      chroot "$dir.tmp" apt-get install -y -q --download-only $ROOT_PREFETCH; } \
+      chroot "$dir.tmp" apt-get install -y -q --download-only --no-install-recommends $ROOT_PREFETCH; } \
         >"$WORK/prefetch.log" 2>&1 || { tail -5 "$WORK/prefetch.log" >&2; return 1; }
     mv "$dir.tmp" "$dir"
     # Older roots (another package list) are not needed any more.
