@@ -62,7 +62,8 @@ deps:
 	@bash scripts/deps.sh
 
 # Every test: unit, integration against the real binary, a fuzz smoke run,
-# and the Debian package installed and exercised (scripts/test-deb.sh).
+# and the Debian packages installed and exercised, also booted under systemd
+# in systemd-nspawn where it can (scripts/test-deb.sh).
 test: deps all unit integration fuzz-smoke test-deb
 
 unit:
