@@ -263,7 +263,7 @@ cached_root() {
 
 python_absent() {
     local found
-    found=$(chroot "$1" sh -c 'ls /usr/bin/python* /usr/lib/*/libpython3* /usr/lib/python3* 2>/dev/null;
+    found=$(chroot "$1" sh -c 'ls -d /usr/bin/python* /usr/lib/*/libpython3* /usr/lib/python3* 2>/dev/null;
         dpkg-query -W -f="\${db:Status-Abbrev} \${Package}\n" "python3*" "libpython3*" 2>/dev/null | grep "^ii"')
     [ -z "$found" ] || { echo "in the root: $found"; return 1; }
 }
