@@ -81,8 +81,9 @@ test-deb:
 deb:
 	@bash scripts/deps.sh deb
 	dpkg-buildpackage -us -uc -b
+	@# gatewayd last: the newest .deb in build/ stays the daemon's.
 	@v=$$(dpkg-parsechangelog -SVersion) a=$$(dpkg --print-architecture); mkdir -p $(BUILD) && \
-	    cp ../gatewayd_$${v}_$$a.deb ../gatewayd-wsgi_$${v}_$$a.deb $(BUILD)/ && ls $(BUILD)/*.deb
+	    cp ../gatewayd-wsgi_$${v}_$$a.deb ../gatewayd_$${v}_$$a.deb $(BUILD)/ && ls -t $(BUILD)/*.deb
 
 clean:
 	rm -rf $(BUILD) .build .build-apps
