@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the Debian packages gatewayd and gatewayd-wsgi, as root
-# on a Debian 12 machine (a CI machine, with or without systemd as PID 1):
+# on a Debian 12 machine without systemd as PID 1 (a CI machine: on one
+# with systemd running, installing the package would start its service):
 #
 #     scripts/test-deb.sh [gatewayd_*.deb [gatewayd-wsgi_*.deb]]
 #
@@ -513,5 +514,27 @@ check "purged: binary, loader, conffile, units and logs gone" \
     test ! -e /usr/sbin/gatewayd -a ! -e /usr/lib/gatewayd/apps/wsgi.so -a ! -e /etc/gatewayd.conf \
          -a ! -e /lib/systemd/system/gatewayd.service -a ! -e /var/log/gatewayd
 check "purged: no gatewayd process left" bash -c '! pgrep -f "^/usr/sbin/gatewayd" && ! pgrep -u gatewayd'
+
+# --- upgrade from 0.1.0-1, whose gatewayd shipped wsgi.so --------------------
+# That package is remade from this one (gatewayd plus wsgi.so, version
+# 0.1.0-1): the upgrade must move the file to gatewayd-wsgi (Replaces).
+unsplit="$WORK/unsplit"
+mkdir -p "$unsplit"
+if dpkg-deb -R "$DEB" "$unsplit/pkg" && dpkg-deb -x "$WSGI_DEB" "$unsplit/wsgi" &&
+   cp "$unsplit/wsgi/usr/lib/gatewayd/apps/wsgi.so" "$unsplit/pkg/usr/lib/gatewayd/apps/" &&
+   sed -i 's/^Version: .*/Version: 0.1.0-1/' "$unsplit/pkg/DEBIAN/control" &&
+   (cd "$unsplit/pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | xargs -0 md5sum >DEBIAN/md5sums) &&
+   dpkg-deb -b "$unsplit/pkg" "$unsplit/gatewayd_0.1.0-1.deb" >/dev/null; then
+    check "upgrade: the unsplit gatewayd 0.1.0-1 (with wsgi.so) installed" \
+        bash -c "dpkg -i '$unsplit/gatewayd_0.1.0-1.deb' && dpkg -S /usr/lib/gatewayd/apps/wsgi.so | grep -qx 'gatewayd: .*'"
+    # In the order of `dpkg -i gatewayd*.deb` ('-' sorts before '_'):
+    # gatewayd-wsgi is unpacked while the old gatewayd still owns wsgi.so.
+    check "upgrade: dpkg -i gatewayd-wsgi_*.deb gatewayd_*.deb over it" dpkg -i "$WSGI_DEB" "$DEB"
+    check "upgrade: wsgi.so now belongs to gatewayd-wsgi" \
+        bash -c "test -f /usr/lib/gatewayd/apps/wsgi.so && dpkg -S /usr/lib/gatewayd/apps/wsgi.so | tee /dev/stderr | grep -qx 'gatewayd-wsgi: .*'"
+    check "upgrade: dpkg --purge gatewayd-wsgi gatewayd" dpkg --purge gatewayd-wsgi gatewayd
+else
+    fail "upgrade: remake the unsplit gatewayd 0.1.0-1"
+fi
 
 finish
