@@ -3,7 +3,7 @@
 #   make run      build, then serve the Swift hello app with etc/gatewayd.conf
 #   make test     install what the tests need, build, run every test
 #   make bench    side-by-side benchmark (see docs/performance.md)
-#   make deb      the Debian package (dpkg-buildpackage)
+#   make deb      the Debian packages gatewayd and gatewayd-wsgi (dpkg-buildpackage)
 
 SWIFT      ?= swift
 CC         ?= cc
@@ -62,7 +62,8 @@ deps:
 	@bash scripts/deps.sh
 
 # Every test: unit, integration against the real binary, a fuzz smoke run,
-# and the Debian package installed and exercised (scripts/test-deb.sh).
+# and the Debian packages installed and exercised, also booted under systemd
+# in systemd-nspawn where it can (scripts/test-deb.sh).
 test: deps all unit integration fuzz-smoke test-deb
 
 unit:
@@ -80,7 +81,9 @@ test-deb:
 deb:
 	@bash scripts/deps.sh deb
 	dpkg-buildpackage -us -uc -b
-	@mkdir -p $(BUILD) && cp ../gatewayd_*.deb $(BUILD)/
+	@# gatewayd last: the newest .deb in build/ stays the daemon's.
+	@v=$$(dpkg-parsechangelog -SVersion) a=$$(dpkg --print-architecture); mkdir -p $(BUILD) && \
+	    cp ../gatewayd-wsgi_$${v}_$$a.deb ../gatewayd_$${v}_$$a.deb $(BUILD)/ && ls -t $(BUILD)/*.deb
 
 clean:
 	rm -rf $(BUILD) .build .build-apps
