@@ -33,6 +33,8 @@ public final class Arbiter {
     var freeScores: [Int] = []
     var captured: [Int32: (fd: Int32, serial: UInt64)] = [:]
     var privileges: Privileges?
+    /// reload = true: the app's files, watched (development).
+    var codeWatcher: CodeWatcher?
     var pidfile: Pidfile?
     var exitCode: Int32?
     var lastStatus = ""
@@ -82,6 +84,7 @@ public final class Arbiter {
             waitForEvents(timeoutMs: 100)
             for s in signals.drain() { handle(signal: s) }
             readChannels()
+            reloadChangedCode()
             reapWorkers()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))
@@ -111,7 +114,27 @@ public final class Arbiter {
         }
         scoreboard = board
         if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
+        if config.reload { watchCode() }
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
+    }
+
+    /// reload = true: a reload whenever the app's files change.
+    func watchCode() {
+        do {
+            let watcher = try CodeWatcher(config: config, workingDirectory: ConfigLoader.absolute("."))
+            codeWatcher = watcher
+            logger.warning("reload = true (--reload) watches \(watcher.watchedFolders) folders and reloads on every change: for development, not production")
+        } catch {
+            logger.error("reload = true: cannot watch the app's files: \(error)")
+        }
+    }
+
+    func reloadChangedCode() {
+        guard let watcher = codeWatcher else { return }
+        watcher.readEvents(now: Self.now)
+        guard let path = watcher.due(now: Self.now) else { return }
+        logger.info("\(path) changed: reloading")
+        reload()
     }
 
     func tearDown() {
@@ -122,6 +145,7 @@ public final class Arbiter {
     func waitForEvents(timeoutMs: Int32) {
         var fds = [pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
         for ch in channels.values { fds.append(pollfd(fd: ch.fd, events: Int16(POLLIN), revents: 0)) }
+        if let w = codeWatcher { fds.append(pollfd(fd: w.fd, events: Int16(POLLIN), revents: 0)) }
         _ = poll(&fds, nfds_t(fds.count), timeoutMs)
     }
 
@@ -179,7 +203,7 @@ public final class Arbiter {
     /// beside the serving one (the Supervisor promotes or abandons it).
     func reload() {
         let serving = supervisor.generation
-        logger.info("SIGHUP: reloading \(configPath)")
+        logger.info("reloading \(configPath.isEmpty ? "the command line's configuration" : configPath)")
         SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicros())")
         var new: Config
         let listeners: [Listener]

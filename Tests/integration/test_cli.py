@@ -219,3 +219,53 @@ def test_user_root_is_the_operators_choice(daemon, project):
     d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1"], cwd=project)
     d.wait_port(port)
     assert get_json(port)["uid"] != 0
+
+
+def wait_for(check, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_reload_follows_edits_and_keeps_the_last_good_code(daemon, project, workdir):
+    port = free_port()
+    errlog = os.path.join(workdir, "error.log")
+    d = daemon(["pkg.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "1", "--reload", "--error-logfile", errlog],
+               cwd=project)
+    wait_log(errlog, "workers ready")
+    assert "for development" in open(errlog).read()
+    path = os.path.join(project, "pkg", "wsgi.py")
+    original = open(path).read()
+
+    def edit(text):
+        with open(path + ".tmp", "w") as f:   # as editors save: write, then rename over
+            f.write(text)
+        os.chmod(path + ".tmp", 0o755)
+        os.rename(path + ".tmp", path)
+
+    edit(original.replace('"greeting": os.environ.get("GREETING")', '"greeting": "edited"'))
+    assert wait_for(lambda: get_json(port)["greeting"] == "edited"), open(errlog).read()[-2000:]
+    edit("def app(:\n")   # a broken edit: the last good code keeps serving
+    assert wait_for(lambda: "SyntaxError" in open(errlog).read()), open(errlog).read()[-2000:]
+    time.sleep(0.5)
+    assert get_json(port)["greeting"] == "edited"
+    edit(original.replace('"greeting": os.environ.get("GREETING")', '"greeting": "fixed"'))
+    assert wait_for(lambda: get_json(port)["greeting"] == "fixed"), open(errlog).read()[-2000:]
+
+
+def test_reload_of_a_native_app_follows_its_so(daemon, workdir):
+    port = free_port()
+    so = os.path.join(workdir, "app.so")
+    subprocess.run(["cp", app_path("hello-c"), so], check=True)
+    d = daemon([so, "-b", f"127.0.0.1:{port}", "-w", "1", "--reload"], cwd=workdir)
+    d.wait_port(port)
+    assert curl(f"http://127.0.0.1:{port}/").stdout == b"Hello, World!"
+    subprocess.run(["cp", app_path("testapp"), so + ".new"], check=True)
+    os.rename(so + ".new", so)
+    assert wait_for(lambda: curl(f"http://127.0.0.1:{port}/pid").stdout.isdigit()), d.output()[-2000:]

@@ -122,6 +122,59 @@ public enum Sys {
         _ = try check("dup2") { Glibc.dup2(from, to) }
     }
 
+    // MARK: inotify (reload = true)
+
+    public struct InotifyEvent {
+        public let wd: Int32
+        public let mask: UInt32
+        public let name: String
+        public var isFolder: Bool { mask & UInt32(IN_ISDIR) != 0 }
+    }
+
+    public static func inotifyInit() throws -> Int32 {
+        try check("inotify_init1") { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
+    }
+
+    public static func inotifyAddWatch(_ fd: Int32, _ path: String, mask: UInt32) throws -> Int32 {
+        try check("inotify_add_watch", path) { inotify_add_watch(fd, path, mask) }
+    }
+
+    /// Every event queued on `fd` now (none when it would block).
+    public static func inotifyRead(_ fd: Int32) -> [InotifyEvent] {
+        var events: [InotifyEvent] = []
+        let size = 65536
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buf.deallocate() }
+        while let n = try? read(fd, buf, size), n > 0 {
+            var o = 0
+            while o + 16 <= n {
+                let wd = buf.load(fromByteOffset: o, as: Int32.self)
+                let mask = buf.load(fromByteOffset: o + 4, as: UInt32.self)
+                let length = Int(buf.load(fromByteOffset: o + 12, as: UInt32.self))
+                let namePtr = (buf + o + 16).assumingMemoryBound(to: CChar.self)
+                let name = length > 0 ? String(cString: namePtr) : ""
+                events.append(InotifyEvent(wd: wd, mask: mask, name: name))
+                o += 16 + length
+            }
+        }
+        return events
+    }
+
+    /// The names of the folders in `path` (not following links), or none.
+    public static func subfolders(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Whether this process may read `path`.
     public static func isReadable(_ path: String) -> Bool {
         Glibc.access(path, R_OK) == 0
