@@ -320,6 +320,8 @@ public final class Arbiter {
     }
 
     func spawn(slot: Int, generation: UInt32) {
+        // a reload abandoned while its own spawn actions were being executed
+        guard supervisor.wantsSpawn(generation: generation) else { return }
         guard let score = freeScores.popLast() else {
             logger.error("cannot spawn worker \(slot): scoreboard full")
             return
@@ -329,7 +331,7 @@ public final class Arbiter {
             pair = try Sys.seqpacketPair()
         } catch {
             freeScores.append(score)
-            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
         scoreboard[score] = gw_score_slot()
@@ -339,7 +341,7 @@ public final class Arbiter {
         } catch {
             Sys.close(pair.0); Sys.close(pair.1)
             freeScores.append(score)
-            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
         if child == 0 {
@@ -453,7 +455,7 @@ public final class Arbiter {
     func statusLine() -> String {
         let busy = busyWorkers().count
         let requests = supervisor.workers.values.reduce(UInt64(0)) { $0 + $1.requests }
-        return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, generation \(supervisor.generation)"
+        return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, \(supervisor.requestCrashes) request crashes, generation \(supervisor.generation)"
     }
 
     func reportStatus() {

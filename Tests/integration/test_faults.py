@@ -4,8 +4,9 @@ with SIGSTOP, stops while requests are queued, upgrades and reloads that
 fail half way, a log disk that fills up. Each scenario is bounded in time
 and asserts zero failed requests or the outcome SIGNALS.md documents; the
 figures it measures are printed (pytest -s shows them)."""
-import errno
+import ctypes
 import os
+import resource
 import re
 import signal
 import socket
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, app_path, read_response
+from conftest import GATEWAYD, Client, read_response
 
 
 def wait_until(fn, timeout=10, interval=0.05, what="condition"):
@@ -65,7 +66,55 @@ def busy_workers(s):
 
 
 def prlimit_nofile(pid, n):
-    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={n}:{n}"], check=True)
+    """Lowers (or raises back) the soft limit only: lowering the hard one is
+    for good, and here root may not touch the workers (they run as nobody)."""
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={n}:"], check=True)
+
+
+def start_with_nofile(s, n):
+    """Starts the server's master (and so its workers) with RLIMIT_NOFILE soft = n."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    s.logf = open(s.log_path, "ab")
+    s.proc = subprocess.Popen([GATEWAYD, "-c", s.conf], stdout=s.logf, stderr=subprocess.STDOUT, cwd=s.workdir,
+                              start_new_session=True,
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard)))
+    s.wait_ready()
+    return s
+
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def steal_fd(pid, fd):
+    """A duplicate of descriptor `fd` of process `pid` (pidfd_getfd(2)): the
+    same open socket, so options set on it apply to the process's own."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        new = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd (x86_64)
+        if new < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return new
+    finally:
+        os.close(pidfd)
+
+
+def health_channel_fd(pid):
+    """The worker's end of its health socketpair: its only SOCK_SEQPACKET socket."""
+    seqpacket = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if parts[4] == "0005":
+                seqpacket.add(parts[6])
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in seqpacket:
+            return int(fd)
+    raise AssertionError(f"no health channel in {pid}")
 
 
 def open_fds(pid):
@@ -155,10 +204,8 @@ def test_crash_flood_is_no_outage(gatewayd):
 # MARK: 2. descriptor exhaustion in accept
 
 def test_emfile_pauses_accept_without_spinning_or_flooding_the_log(gatewayd):
-    s = gatewayd(workers=2, header_timeout=60, keepalive_timeout=60)
+    s = start_with_nofile(gatewayd(workers=2, header_timeout=60, keepalive_timeout=60, start=False), 64)
     workers = s.wait_workers(2)
-    for w in workers:
-        prlimit_nofile(w, 64)
     held = []
     try:
         for _ in range(200):
@@ -299,7 +346,7 @@ def test_reload_that_cannot_spawn_is_abandoned_and_scaling_works_again(gatewayd)
     line = [x for x in s.log().splitlines() if "abandoned" in x][0]
     print(f"\nreload with EMFILE: abandoned after {took:.2f} s: {line}")
     assert "socketpair" in line
-    prlimit_nofile(s.pid, 1024)
+    prlimit_nofile(s.pid, 4096)
     assert get(s.port)[0] == 200
     s.signal(signal.SIGTTIN)
     s.wait_workers(3, timeout=10)
@@ -313,7 +360,7 @@ def test_spawn_failure_is_not_called_a_boot_crash(gatewayd):
     os.kill(workers[0], signal.SIGKILL)
     s.wait_log("cannot spawn worker", timeout=5)
     time.sleep(0.5)
-    prlimit_nofile(s.pid, 1024)
+    prlimit_nofile(s.pid, 4096)
     s.wait_workers(2, timeout=15)
     log = s.log()
     assert "socketpair" in log
@@ -345,11 +392,15 @@ def test_graceful_timeout_applies_to_workers_retiring_after_a_reload(gatewayd):
 def test_workers_serve_while_the_master_is_stopped(gatewayd):
     s = gatewayd(workers=2)
     workers = s.wait_workers(2)
+    # Shrink the workers' send buffers to the minimum (the same sockets, via
+    # pidfd_getfd), so a few heartbeats fill them instead of a few minutes' worth.
+    for w in workers:
+        fd = steal_fd(w, health_channel_fd(w))
+        socket.socket(fileno=fd).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
     os.kill(s.pid, signal.SIGSTOP)
     served, slowest = 0, 0.0
     try:
-        # the channel holds net.unix.max_dgram_qlen (10) heartbeats: go well past it
-        deadline = time.time() + 15
+        deadline = time.time() + 10
         while time.time() < deadline:
             t0 = time.time()
             assert get(s.port, timeout=3)[0] == 200
@@ -358,7 +409,7 @@ def test_workers_serve_while_the_master_is_stopped(gatewayd):
             time.sleep(0.2)
     finally:
         os.kill(s.pid, signal.SIGCONT)
-    print(f"\nmaster stopped 15 s: {served} requests served, slowest {slowest:.3f} s")
+    print(f"\nmaster stopped 10 s: {served} requests served, slowest {slowest:.3f} s")
     time.sleep(1.5)
     assert s.workers() == workers, s.log()[-2000:]
     assert get(s.port)[0] == 200
@@ -411,7 +462,7 @@ def test_worker_connections_reached_is_logged_once_and_the_next_client_waits(gat
         c.close()
 
 
-LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[\w+\] .*|127\.0\.0\.1 .*\" \d{3} .*)$")
+LINE = re.compile(r"^(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4} \[\w+\] \[\w+ \d+\] .*|127\.0\.0\.1 .*\" \d{3} \d+ .*\")$")
 
 
 def test_log_lines_are_whole_when_the_disk_is_full(gatewayd, workdir):
@@ -420,7 +471,10 @@ def test_log_lines_are_whole_when_the_disk_is_full(gatewayd, workdir):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", logs], check=True)
     try:
         os.chmod(logs, 0o777)
-        s = gatewayd(workers=1, error_log=os.path.join(logs, "error.log"), access_log=os.path.join(logs, "access.log"))
+        s = gatewayd(workers=1, error_log=os.path.join(logs, "error.log"), access_log=os.path.join(logs, "access.log"),
+                     start=False)
+        s.start(wait=False)
+        wait_until(lambda: "workers ready" in open(os.path.join(logs, "error.log")).read(), what="ready")
         with Client(s.port) as c:
             for i in range(2000):
                 assert c.request(path="/log?msg=" + "x" * (i % 37)).status == 200
