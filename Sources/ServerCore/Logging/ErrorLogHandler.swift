@@ -27,7 +27,7 @@ public struct ErrorLogHandler: LogHandler {
         if let explicit { all.merge(explicit) { $1 } }
         var text = "\(Self.timestamp()) [\(level)] [\(label) \(Sys.getpid())] \(message)"
         for key in all.keys.sorted() { text += " \(key)=\(all[key]!)" }
-        self.file.write(line: text)
+        LogRateLimiter.shared.write(line: text, to: self.file)
     }
 
     static func timestamp() -> String {
