@@ -187,7 +187,8 @@ def test_crash_flood_is_no_outage(gatewayd):
     log = s.log()
     request_crashes = len(re.findall(r"request crash", log))
     print(f"\ncrash flood: {served} healthy requests served in 6 s, {len(failed)} failed, slowest {slowest:.2f} s, "
-          f"{crashes[0]} /crash sent, {request_crashes} request crashes logged, first 200 after it {after:.2f} s")
+          f"{crashes[0]} /crash sent, {request_crashes} request crashes logged, first 200 after it {after:.2f} s, "
+          f"log {len(log)} bytes")
     assert s.proc.poll() is None
     # A healthy request fails only when it shares a worker with a crash;
     # each worker takes one connection per wakeup and reads it at once, so
