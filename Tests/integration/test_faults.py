@@ -333,6 +333,29 @@ def test_failed_upgrade_keeps_the_pidfile(gatewayd, workdir):
     assert get(s.port)[0] == 200
 
 
+def test_upgrade_whose_new_master_is_killed_half_way(gatewayd, workdir):
+    pidfile = os.path.join(workdir, "gw.pid")
+    s = gatewayd(pidfile=pidfile)
+    old = s.pid
+    old_workers = s.wait_workers(2)
+    # the new master's workers take 2 s to boot: kill it in the middle
+    s.write_config(app_args={"sleep_init": "2"})
+    s.signal(signal.SIGUSR2)
+    s.wait_log("started new master")
+    new = int(re.search(r"started new master (\d+)", s.log()).group(1))
+    orphans = wait_until(lambda: [int(p) for p in subprocess.run(["pgrep", "-P", str(new)], capture_output=True,
+                                                                  text=True).stdout.split()], what="its workers")
+    os.kill(new, signal.SIGKILL)
+    s.wait_log("binary upgrade failed", timeout=5)
+    # its workers notice (PR_SET_PDEATHSIG), finish booting and leave without serving
+    wait_until(lambda: not any(alive(p) for p in orphans), timeout=10, what="the new master's workers to go")
+    assert s.proc.poll() is None
+    assert int(open(pidfile).read()) == old
+    assert [p for p in s.workers() if p != new] == old_workers
+    for _ in range(5):
+        assert get(s.port)[0] == 200
+
+
 # MARK: 6. a reload whose workers cannot be spawned
 
 def test_reload_that_cannot_spawn_is_abandoned_and_scaling_works_again(gatewayd):
@@ -416,6 +439,30 @@ def test_workers_serve_while_the_master_is_stopped(gatewayd):
     time.sleep(1.5)
     assert s.workers() == workers, s.log()[-2000:]
     assert get(s.port)[0] == 200
+
+
+def test_a_stopped_worker_is_routed_around_then_replaced(gatewayd):
+    s = gatewayd(workers=2, timeout=5)
+    stopped = s.wait_workers(2)[0]
+    os.kill(stopped, signal.SIGSTOP)
+    served, slowest = 0, 0.0
+    try:
+        deadline = time.time() + 12  # silence is judged after max(timeout, 10 s)
+        while time.time() < deadline:
+            t0 = time.time()
+            assert get(s.port, timeout=3)[0] == 200
+            slowest = max(slowest, time.time() - t0)
+            served += 1
+            time.sleep(0.2)
+        wait_until(lambda: not alive(stopped), timeout=5, what="the stopped worker to be killed")
+    finally:
+        try:
+            os.kill(stopped, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    print(f"\nworker stopped: {served} requests served around it, slowest {slowest:.3f} s")
+    s.wait_log("sent no heartbeat")
+    s.wait_workers(2)
 
 
 # MARK: 9. smaller ones
