@@ -283,35 +283,33 @@ public final class RequestLoop {
         let l = listeners[index]
         var addr = sockaddr_storage()
         var len = socklen_t(0)
+        let fd: Int32
         do {
-            let fd: Int32
-            do {
-                guard let f = try Sys.accept(l.fd, &addr, &len) else { return false }
-                fd = f
-            } catch let e as SystemError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno.rawValue) {
-                // The connection stays queued; another worker or a later try takes it.
-                logger.error("\(e): not accepting for 0.1 s or until a connection closes")
-                stopListening(.exhausted(retryAt: Sys.monotonicNanos() + Self.exhaustedRetry))
-                return false
-            } catch let e as SystemError {
-                logger.error("\(e)")
-                return false
-            } catch { return false }
-            let now = Sys.monotonicNanos()
-            let c: Connection
-            if let reused = spare.popLast() {
-                reused.reuse(fd: fd, listener: index, now: now)
-                c = reused
-            } else {
-                c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
-            }
-            c.peer = addr
-            c.peerLength = len
-            register(c)
-            // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
-            // read the request now instead of waiting for another epoll round.
-            if readNow && l.defersAccept && !c.closed { readable(c) }
+            guard let f = try Sys.accept(l.fd, &addr, &len) else { return false }
+            fd = f
+        } catch let e as SystemError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno.rawValue) {
+            // The connection stays queued; another worker or a later try takes it.
+            logger.error("\(e): not accepting for 0.1 s or until a connection closes")
+            stopListening(.exhausted(retryAt: Sys.monotonicNanos() + Self.exhaustedRetry))
+            return false
+        } catch let e as SystemError {
+            logger.error("\(e)")
+            return false
+        } catch { return false }
+        let now = Sys.monotonicNanos()
+        let c: Connection
+        if let reused = spare.popLast() {
+            reused.reuse(fd: fd, listener: index, now: now)
+            c = reused
+        } else {
+            c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
         }
+        c.peer = addr
+        c.peerLength = len
+        register(c)
+        // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
+        // read the request now instead of waiting for another epoll round.
+        if readNow && l.defersAccept && !c.closed { readable(c) }
         return true
     }
 
