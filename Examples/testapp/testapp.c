@@ -22,14 +22,23 @@
  *   /replace               start_response twice, the second with GATEWAY_REPLACE
  *   /ignore-body           answers without reading the body
  *   /log?msg=M             logs M at WARNING
+ *   /read-then-environ     reads the whole body, logs its length, then
+ *                          answers the environ (an app that reads first)
+ *   /respond?status=S&h1=N:V&h2=..&h3=..&body=B&mode=last|write|none
+ *                          start_response(S) verbatim with up to three
+ *                          headers, then B with write_last (default),
+ *                          write, or no body call at all; a refused call
+ *                          answers nothing more (the server decides)
+ *   /sleep?seconds=S&once=1  one nanosleep, not resumed after a signal
  *
  * Generated bodies (/stream, /bytes) are the pattern: byte i of the body is
  * PATTERN_ALPHABET[i % 64], counted from the first body byte.
  *
  * app_args: fail_init=MSG makes init fail with MSG, crash_init makes init
- * abort(), sleep_init=S makes init sleep S seconds first, crash_idle_if=PATH
- * makes a worker die of SIGALRM one second after init, while idle, if PATH
- * exists then (a crash right after boot, without a request).
+ * abort(), sleep_init=S makes init sleep S seconds first, read_first makes
+ * every request /read-then-environ, with the body read before any getenv,
+ * crash_idle_if=PATH makes a worker die of SIGALRM one second after init,
+ * while idle, if PATH exists then (a crash right after boot, no request).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -364,7 +373,15 @@ static int route_sleep(gateway_request *r)
         free(arg);
         return bad_request(r, "seconds must be a non-negative number");
     }
-    sleep_seconds(seconds);
+    char *once = query_param(r, "once");
+    if (once != NULL) {
+        /* As an app blocked in one call would: a signal ends the wait early. */
+        struct timespec t = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+        nanosleep(&t, NULL);
+    } else {
+        sleep_seconds(seconds);
+    }
+    free(once);
     char body[128];
     snprintf(body, sizeof(body), "slept %s", arg);
     free(arg);
@@ -579,12 +596,31 @@ static int route_ignore_body(gateway_request *r)
     return respond_text(r, "200 OK", "ignored");
 }
 
+/* /log?msg=M[&level=N]: api->log(M) at level N (default WARNING; any
+ * integer, to check what the server does with unknown levels). */
 static int route_log(gateway_request *r)
 {
     char *msg = query_param(r, "msg");
-    r->api->log(r, GATEWAY_LOG_WARNING, msg ? msg : "");
+    char *level = query_param(r, "level");
+    r->api->log(r, level ? atoi(level) : GATEWAY_LOG_WARNING, msg ? msg : "");
+    free(level);
     free(msg);
     return respond_text(r, "200 OK", "logged");
+}
+
+/* /bad-header?name=N&value=V: start_response with the header N: V as given
+ * (percent-decoded), so a test can make the server refuse and quote it. */
+static int route_bad_header(gateway_request *r)
+{
+    char *name = query_param(r, "name");
+    char *value = query_param(r, "value");
+    const gateway_pair headers[] = { { name ? name : "", value ? value : "v" } };
+    int rc = r->api->start_response(r, "200 OK", headers, 1, 0);
+    free(name);
+    free(value);
+    if (rc != GATEWAY_OK)
+        return GATEWAY_ERROR;
+    return r->api->write_last(r, "bad header accepted", 19);
 }
 
 /* /getenv?name=N: the worker PROCESS environment variable N (not the
@@ -618,6 +654,58 @@ static int route_count(gateway_request *r)
     return respond_text(r, "200 OK", text);
 }
 
+static int route_read_then_environ(gateway_request *r)
+{
+    char buf[16384];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = r->api->read(r, buf, sizeof buf);
+        if (n < 0)
+            return GATEWAY_ERROR;
+        if (n == 0)
+            break;
+        total += (size_t)n;
+    }
+    char text[64];
+    snprintf(text, sizeof text, "read %zu body bytes", total);
+    r->api->log(r, GATEWAY_LOG_WARNING, text);
+    return route_environ(r);
+}
+
+static int route_respond(gateway_request *r)
+{
+    char *status = query_param(r, "status");
+    char *body = query_param(r, "body");
+    char *mode = query_param(r, "mode");
+    char *raw[3] = { query_param(r, "h1"), query_param(r, "h2"), query_param(r, "h3") };
+    gateway_pair headers[3];
+    size_t count = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char *colon = raw[i] ? strchr(raw[i], ':') : NULL;
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        headers[count].name = raw[i];
+        headers[count].value = colon + 1;
+        count++;
+    }
+    int rc = r->api->start_response(r, status ? status : "200 OK", headers, count, 0);
+    const char *b = body ? body : "";
+    if (rc == GATEWAY_OK) {
+        if (mode != NULL && strcmp(mode, "write") == 0)
+            rc = r->api->write(r, b, strlen(b));
+        else if (mode == NULL || strcmp(mode, "none") != 0)
+            rc = r->api->write_last(r, b, strlen(b));
+    }
+    free(status);
+    free(body);
+    free(mode);
+    for (size_t i = 0; i < 3; i++)
+        free(raw[i]);
+    (void)rc;   /* the server answers for a refused call: that is under test */
+    return GATEWAY_OK;
+}
+
 static int route_crash(gateway_request *r)
 {
     (void)r;
@@ -646,12 +734,23 @@ static const struct route {
     { "/replace", route_replace },
     { "/ignore-body", route_ignore_body },
     { "/log", route_log },
+    { "/bad-header", route_bad_header },
     { "/getenv", route_getenv },
     { "/count", route_count },
+    { "/read-then-environ", route_read_then_environ },
+    { "/respond", route_respond },
 };
+
+static const char *find_arg(const testapp *app, const char *name);
 
 static int testapp_call(gateway_request *r)
 {
+    /* app_arg read_first: read the whole body before anything else (no
+     * getenv yet), then answer the environ, as an app that parses the
+     * upload first would. */
+    const testapp *app = r->app_data;
+    if (app != NULL && find_arg(app, "read_first") != NULL)
+        return route_read_then_environ(r);
     const char *path = r->api->getenv(r, "PATH_INFO");
     if (path == NULL || *path == '\0')
         path = "/";

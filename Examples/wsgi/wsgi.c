@@ -132,6 +132,7 @@ static struct {
     int status_set;                /* start_response was called (and accepted) */
     int body_started;              /* headers went out: no more replacing */
     int finished;                  /* write_last was called */
+    int from_iterable;             /* sending the returned iterable, not write() */
     long long content_length;      /* of the response, -1 = not set by the app */
     unsigned long long sent;       /* response body bytes sent */
     long long request_length;      /* CONTENT_LENGTH of the request, -1 = unknown */
@@ -686,7 +687,8 @@ static PyTypeObject InputType = {
 static int send_body(const char *data, size_t len, int last)
 {
     if (G.finished) {
-        if (len == 0)
+        /* PEP 3333: an iterable past its Content-Length is cut there. */
+        if (len == 0 || G.from_iterable)
             return 0;
         PyErr_SetString(PyExc_RuntimeError,
                         "body bytes after the end of the response (more than its Content-Length?)");
@@ -698,6 +700,14 @@ static int send_body(const char *data, size_t len, int last)
     }
     if (len == 0 && !last)
         return 0;   /* PEP 3333: an empty chunk sends nothing, not even the headers */
+    /* PEP 3333: the server does not transmit more bytes than Content-Length
+     * allows and stops iterating once enough was sent (Gunicorn cuts the
+     * same way); write() past it is an error (the server refuses it). */
+    if (G.from_iterable && G.content_length >= 0 &&
+        G.sent + len >= (unsigned long long)G.content_length) {
+        len = (size_t)((unsigned long long)G.content_length - G.sent);
+        last = 1;
+    }
     if (!last && G.content_length >= 0 && G.sent + len == (unsigned long long)G.content_length)
         last = 1;
     int rc;
@@ -1352,6 +1362,8 @@ static int send_result(PyObject *result)
             Py_DECREF(it);
             return -1;
         }
+        if (G.finished)
+            break;   /* the Content-Length is reached: stop iterating */
     }
     Py_DECREF(it);
     if (PyErr_Occurred()) {
@@ -1398,7 +1410,10 @@ static int wsgi_call(gateway_request *r)
         log_exception(r, what);
         goto out;
     }
-    if (send_result(result) < 0) {
+    G.from_iterable = 1;
+    int sent = send_result(result);
+    G.from_iterable = 0;
+    if (sent < 0) {
         describe_request(r, what, sizeof what);
         log_exception(r, what);
     } else {
@@ -1412,11 +1427,10 @@ static int wsgi_call(gateway_request *r)
         } else {
             PyObject *res = PyObject_CallNoArgs(close);
             Py_DECREF(close);
-            if (res == NULL) {
+            /* The body was sent whole: the response stands; the
+             * exception is the app's bug, logged. */
+            if (res == NULL)
                 log_exception(r, "wsgi: exception in close() of the app's response");
-                if (!G.finished)
-                    rc = GATEWAY_ERROR;
-            }
             Py_XDECREF(res);
         }
     }

@@ -190,6 +190,7 @@ void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
     s->busy_since_ns = now;
     s->heartbeat_ns = now;
     s->request_serial++;
+    __atomic_store_n(&s->response_owner, s->request_serial << 2, __ATOMIC_RELEASE);
     __atomic_store_n(&s->state, GW_SCORE_BUSY, __ATOMIC_RELEASE);
 }
 
@@ -199,6 +200,23 @@ void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out) {
     s->bytes_out += out;
     s->heartbeat_ns = now;
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
+}
+
+int gw_score_claim_worker(gw_score_slot *s) {
+    uint64_t owner = __atomic_load_n(&s->response_owner, __ATOMIC_ACQUIRE);
+    if ((owner & 3) != GW_OWNER_NONE) return (owner & 3) == GW_OWNER_WORKER;
+    if (__atomic_compare_exchange_n(&s->response_owner, &owner, owner | GW_OWNER_WORKER, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        s->response_started = 1;
+        return 1;
+    }
+    return (owner & 3) == GW_OWNER_WORKER;
+}
+
+int gw_score_claim_master(gw_score_slot *s, uint64_t serial) {
+    uint64_t expected = serial << 2;
+    return __atomic_compare_exchange_n(&s->response_owner, &expected, (serial << 2) | GW_OWNER_MASTER, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 int gw_unix_path(const struct sockaddr_storage *addr, socklen_t len, char *buf, size_t buflen) {

@@ -8,7 +8,8 @@
 public struct Arguments: RandomAccessCollection, Sendable {
     public typealias Element = (name: String, value: String)
 
-    /// The app_args in file order.
+    /// The app_args in the order init received them: a table's sorted by
+    /// name, an array's in order (gateway.h).
     public let pairs: [Element]
     /// The worker's slot, 0 ..< workers.
     public let workerID: Int
@@ -38,7 +39,7 @@ public struct Arguments: RandomAccessCollection, Sendable {
         pairs.last { $0.name == name }?.value
     }
 
-    /// All values of app_args named `name`, in file order.
+    /// All values of app_args named `name`, in the order init received them.
     public func values(named name: String) -> [String] {
         pairs.filter { $0.name == name }.map(\.value)
     }

@@ -90,8 +90,11 @@ enum Exporter {
         guard boot.abi_version == GATEWAY_ABI_VERSION else {
             throw GatewayError.abiMismatch(server: boot.abi_version, sdk: GATEWAY_ABI_VERSION)
         }
-        guard let api = boot.api, Int(api.pointee.size) >= MemoryLayout<gateway_api>.size else {
-            throw GatewayError.message("the server's gateway_api is smaller than the SDK's (\(boot.api?.pointee.size ?? 0) < \(MemoryLayout<gateway_api>.size) bytes)")
+        // The first release of ABI v1 ends at write_last; later entries
+        // (last_error) are checked where they are used.
+        let base = MemoryLayout<gateway_api>.offset(of: \.last_error)!
+        guard let api = boot.api, Int(api.pointee.size) >= base else {
+            throw GatewayError.message("the server's gateway_api is smaller than ABI v1's (\(boot.api?.pointee.size ?? 0) < \(base) bytes)")
         }
         Exporter.api = api
         guard let factory else { throw GatewayError.message("no app exported") }
@@ -108,12 +111,14 @@ enum Exporter {
         Unmanaged<AppBox>.fromOpaque(data).takeRetainedValue().responder.shutdown()
     }
 
-    /// Logs an error the app threw. I/O failures are usually a client that
-    /// went away: info; anything else is the app's: error.
+    /// Logs an error the app threw. A client that went away, a body the
+    /// server refused (it answers 4xx) and a timeout (it answered 504) are
+    /// not the app's fault: info; anything else is the app's: error.
     static func report(_ error: Error, _ raw: UnsafeMutablePointer<gateway_request>) {
         let level: LogLevel
         switch error as? GatewayError {
-        case .writeFailed?, .sendFileFailed?, .readFailed?: level = .info
+        case .writeFailed?, .sendFileFailed?, .readFailed?, .clientGone?, .requestBodyTooLarge?,
+             .malformedRequestBody?, .requestBodyTimedOut?, .timedOut?: level = .info
         default: level = .error
         }
         Request(raw).log("app error: \(error)", level: level)

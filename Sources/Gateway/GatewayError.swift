@@ -1,3 +1,5 @@
+import CGateway
+
 /// The errors the SDK throws. Apps may throw them too (`.message` for a
 /// one-off text); any Swift error thrown from `respond(to:with:)` makes the
 /// call return GATEWAY_ERROR, and from `init(arguments:)` fails the boot with
@@ -25,6 +27,50 @@ public enum GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A free-form error message.
     case message(String)
 
+    // Why the server refused a call (api->last_error; a server without it
+    // gives the generic cases above).
+
+    /// The client closed the connection or stopped reading: nothing more reaches it.
+    case clientGone
+    /// The request body is above the server's max_body_size: the client gets 413.
+    case requestBodyTooLarge
+    /// The request body is malformed (chunked framing): the client gets 400.
+    case malformedRequestBody
+    /// The request body did not arrive within body_timeout: the client gets 408.
+    case requestBodyTimedOut
+    /// The call is not allowed now: a write before start or after writeLast,
+    /// a second start without `replacing`, a response after a refused body.
+    case notAllowedNow
+    /// start_response refused the status (200-599 only) or a header.
+    case invalidResponse
+    /// More body bytes than the declared Content-Length: nothing was sent.
+    case contentLengthExceeded
+    /// sendfile: the file is shorter than the count, or unreadable.
+    case fileError
+    /// The server timed the request out and answered 504 itself.
+    case timedOut
+
+    /// The typed reason of a refused call on `request`, or `fallback` when
+    /// the server does not say (an older server, or no reason recorded).
+    @usableFromInline
+    static func refusal(_ request: UnsafeMutablePointer<gateway_request>, fallback: GatewayError) -> GatewayError {
+        guard let api = request.pointee.api,
+              Int(api.pointee.size) >= MemoryLayout<gateway_api>.offset(of: \.last_error)! + MemoryLayout<Int>.size,
+              let lastError = api.pointee.last_error else { return fallback }
+        switch lastError(request) {
+        case GATEWAY_E_CLIENT_GONE: return .clientGone
+        case GATEWAY_E_BODY_TOO_LARGE: return .requestBodyTooLarge
+        case GATEWAY_E_BAD_BODY: return .malformedRequestBody
+        case GATEWAY_E_BODY_TIMEOUT: return .requestBodyTimedOut
+        case GATEWAY_E_NOT_NOW: return .notAllowedNow
+        case GATEWAY_E_BAD_RESPONSE: return .invalidResponse
+        case GATEWAY_E_LENGTH: return .contentLengthExceeded
+        case GATEWAY_E_FILE: return .fileError
+        case GATEWAY_E_TIMEOUT: return .timedOut
+        default: return fallback
+        }
+    }
+
     public var description: String {
         switch self {
         case .startResponseFailed:
@@ -45,6 +91,15 @@ public enum GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
             return "gateway ABI mismatch: server speaks version \(server), the app's Swift SDK version \(sdk)"
         case .message(let text):
             return text
+        case .clientGone: return "the client went away"
+        case .requestBodyTooLarge: return "the request body is larger than the server's max_body_size"
+        case .malformedRequestBody: return "the request body is malformed"
+        case .requestBodyTimedOut: return "the request body did not arrive within body_timeout"
+        case .notAllowedNow: return "the call is not allowed at this point of the response"
+        case .invalidResponse: return "start_response refused the status or a header"
+        case .contentLengthExceeded: return "more body bytes than the declared Content-Length"
+        case .fileError: return "sendfile: the file is shorter than the count, or unreadable"
+        case .timedOut: return "the request timed out: the server answered 504"
         }
     }
 }

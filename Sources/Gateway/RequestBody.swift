@@ -2,13 +2,14 @@
 extension Request {
     /// Reads up to `buffer.count` bytes of the body into `buffer`; returns
     /// how many, 0 at the end of the body. Blocks until some data is there.
-    /// Throws `GatewayError.readFailed` when the client went away, timed out
-    /// or sent a malformed body.
+    /// Throws why the server refused: `.clientGone`, `.requestBodyTooLarge`,
+    /// `.malformedRequestBody`, `.requestBodyTimedOut` (`.readFailed` from a
+    /// server that does not say).
     @inlinable
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         let n = api.pointee.read.unsafelyUnwrapped(raw, base, buffer.count)
-        guard n >= 0 else { throw GatewayError.readFailed }
+        guard n >= 0 else { throw GatewayError.refusal(raw, fallback: .readFailed) }
         return n
     }
 

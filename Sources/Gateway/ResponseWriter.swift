@@ -46,7 +46,7 @@ public struct ResponseWriter {
         if filter != nil { return try filteredStart(status: status, headers: headers, replacing: replacing) }
         let rc = api.pointee.start_response.unsafelyUnwrapped(
             raw, status, headers.baseAddress, headers.count, replacing ? GATEWAY_REPLACE : 0)
-        guard rc == GATEWAY_OK else { throw GatewayError.startResponseFailed }
+        guard rc == GATEWAY_OK else { throw GatewayError.refusal(raw, fallback: .startResponseFailed) }
     }
 
     /// Sends body bytes (api->write); the first write sends the head too.
@@ -54,7 +54,7 @@ public struct ResponseWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         if filter != nil { return try filter.unsafelyUnwrapped.write(bytes) }
         let rc = api.pointee.write.unsafelyUnwrapped(raw, bytes.baseAddress ?? ResponseWriter.noBytes, bytes.count)
-        guard rc == GATEWAY_OK else { throw GatewayError.writeFailed }
+        guard rc == GATEWAY_OK else { throw GatewayError.refusal(raw, fallback: .writeFailed) }
     }
 
     /// Sends `bytes` as the whole rest of the body and finishes the response
@@ -64,7 +64,7 @@ public struct ResponseWriter {
     public func writeLast(_ bytes: UnsafeRawBufferPointer) throws {
         if filter != nil { return try filter.unsafelyUnwrapped.writeLast(bytes) }
         let rc = api.pointee.write_last.unsafelyUnwrapped(raw, bytes.baseAddress ?? ResponseWriter.noBytes, bytes.count)
-        guard rc == GATEWAY_OK else { throw GatewayError.writeFailed }
+        guard rc == GATEWAY_OK else { throw GatewayError.refusal(raw, fallback: .writeFailed) }
     }
 
     /// Sends `count` bytes of the open file `fd` from `offset` (api->sendfile,
@@ -73,7 +73,7 @@ public struct ResponseWriter {
     public func sendFile(fd: Int32, offset: Int = 0, count: Int) throws {
         if filter != nil { return try filter.unsafelyUnwrapped.sendFile(fd: fd, offset: offset, count: count) }
         let rc = api.pointee.sendfile.unsafelyUnwrapped(raw, fd, off_t(offset), count)
-        guard rc == GATEWAY_OK else { throw GatewayError.sendFileFailed }
+        guard rc == GATEWAY_OK else { throw GatewayError.refusal(raw, fallback: .sendFileFailed) }
     }
 
     /// A valid pointer for empty writes (an empty buffer may have no address;

@@ -442,34 +442,39 @@ public final class Arbiter {
         }
     }
 
-    /// Dups the client socket of a timed-out worker (pidfd_getfd) so the
-    /// master can answer 504 once the worker is dead.
+    /// A request timed out: take its response from the worker (the
+    /// scoreboard claim; the worker then sends nothing more) and answer the
+    /// client 504 at once, through a dup of its socket (pidfd_getfd). When the
+    /// worker started its response first, its client sees the connection
+    /// closed when the worker dies.
     func captureClient(_ pid: Int32) {
         guard let i = scoreIndex[pid] else { return }
-        let s = scoreboard[i]
-        guard s.state == Int32(GW_SCORE_BUSY), s.response_started == 0, s.conn_fd >= 0 else { return }
+        let slot = scoreboard + i
+        let serial = slot.pointee.request_serial
+        let connection = slot.pointee.conn_fd
+        guard slot.pointee.state == Int32(GW_SCORE_BUSY), connection >= 0 else { return }
         let pidfd = gw_pidfd_open(pid)
         guard pidfd >= 0 else { return }
         defer { Sys.close(pidfd) }
-        let fd = gw_pidfd_getfd(pidfd, s.conn_fd)
+        let fd = gw_pidfd_getfd(pidfd, connection)
         guard fd >= 0 else {
             logger.warning("pidfd_getfd() on worker \(pid) failed (errno \(errno)): its client will see a closed connection")
             return
         }
-        captured[pid] = (fd, s.request_serial)
+        defer { Sys.close(fd) }
+        guard gw_score_claim_master(slot, serial) != 0 else { return }
+        var date = [CChar](repeating: 0, count: 30)
+        gw_http_date(&date)
+        let response = ServerResponse.bytes(status: 504, date: date.prefix(29).map { UInt8(bitPattern: $0) }, connection: .close)
+        // Best effort and never blocking: nothing of this response was sent,
+        // so the socket's buffer has room for these few bytes.
+        _ = response.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }
+        Sys.shutdownWrite(fd)
     }
 
+    /// The timed-out worker is gone: its client was answered when the timeout was decided.
     func answerTimeout(_ pid: Int32) {
-        guard let c = captured.removeValue(forKey: pid) else { return }
-        defer { Sys.close(c.fd) }
-        guard let i = scoreIndex[pid] else { return }
-        let s = scoreboard[i]
-        guard s.request_serial == c.serial, s.state == Int32(GW_SCORE_BUSY), s.response_started == 0 else { return }
-        let body = "504 Gateway Timeout\n"
-        let response = "HTTP/1.1 504 Gateway Timeout\r\nServer: gatewayd\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        try? Sys.setNonBlocking(c.fd, false)
-        try? Sys.writeAll(c.fd, response)
-        Sys.shutdownWrite(c.fd)
+        if let c = captured.removeValue(forKey: pid) { Sys.close(c.fd) }
     }
 
     // MARK: systemd status

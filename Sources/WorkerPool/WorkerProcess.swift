@@ -59,7 +59,8 @@ public struct WorkerProcess {
                 ? AccessLogWriter(format: AccessLogFormat(config.accessLogFormat), file: accessLog, identity: identity) : nil
             loop = try RequestLoop(settings: .init(config), limits: HTTPLimits(config), listeners: listeners, app: app,
                                    identity: identity, bodyTimeout: config.bodyTimeout,
-                                   trustedProxies: config.forwardedAllowIPs, accessLog: access, logger: logger,
+                                   trustedProxies: config.forwardedAllowIPs,
+                                   secureSchemeHeaders: config.secureSchemeHeaders, accessLog: access, logger: logger,
                                    scoreboard: scoreboard)
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)

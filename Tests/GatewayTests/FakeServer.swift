@@ -30,6 +30,8 @@ final class FakeServer {
     var readFailsAt: Int?
     /// Makes write and write_last fail.
     var writeFails = false
+    /// What api->last_error answers (GATEWAY_E_*).
+    var lastError: Int32 = GATEWAY_E_NONE
 
     private let environ: [(key: UnsafeMutablePointer<CChar>, value: UnsafeMutablePointer<CChar>)]
     private let body: [UInt8]
@@ -143,7 +145,8 @@ final class FakeServer {
             },
             write: { r, data, length in FakeServer.of(r).write(data, length, last: false) },
             sendfile: { r, fd, offset, count in FakeServer.of(r).sendFile(fd, offset, count) },
-            write_last: { r, data, length in FakeServer.of(r).write(data, length, last: true) }))
+            write_last: { r, data, length in FakeServer.of(r).write(data, length, last: true) },
+            last_error: { r in FakeServer.of(r).lastError }))
         return api
     }()
 }

@@ -167,4 +167,17 @@ import Testing
         server.readFailsAt = 6
         #expect(throws: GatewayError.readFailed) { try server.request.readAll() }
     }
+
+    @Test func readFailureCarriesTheServersReason() {
+        let reasons: [(Int32, GatewayError)] = [
+            (GATEWAY_E_BODY_TOO_LARGE, .requestBodyTooLarge), (GATEWAY_E_BAD_BODY, .malformedRequestBody),
+            (GATEWAY_E_BODY_TIMEOUT, .requestBodyTimedOut), (GATEWAY_E_CLIENT_GONE, .clientGone),
+        ]
+        for (code, error) in reasons {
+            let server = FakeServer(body: "hello world")
+            server.readFailsAt = 6
+            server.lastError = code
+            #expect(throws: error) { try server.request.readAll() }
+        }
+    }
 }

@@ -123,6 +123,16 @@ typealias Pair = FakeServer.Pair
         #expect(throws: GatewayError.writeFailed) { try server.response.write("after last") }
     }
 
+    @Test func writeFailuresCarryTheServersReason() throws {
+        let server = FakeServer()
+        server.lastError = GATEWAY_E_NOT_NOW
+        #expect(throws: GatewayError.notAllowedNow) { try server.response.write("before start") }
+        server.lastError = GATEWAY_E_BAD_RESPONSE
+        #expect(throws: GatewayError.invalidResponse) {
+            try server.response.respond(headers: ["Connection": "close"], body: "")
+        }
+    }
+
     @Test func addingHeadersAppendsToAPreparedHead() throws {
         let server = FakeServer()
         let hello = StaticResponse(headers: ["Content-Type": "text/plain"], body: "hi")

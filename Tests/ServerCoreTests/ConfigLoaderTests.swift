@@ -46,6 +46,8 @@ import Testing
         #expect(c.maxBodySize == 0)
         #expect(c.user == "" && c.group == "" && !c.allowRoot)
         #expect(c.forwardedAllowIPs == ["127.0.0.1", "::1", "unix"])
+        #expect(c.secureSchemeHeaders.map { "\($0.name)=\($0.value)" }
+                == ["X-Forwarded-Proto=https", "X-Forwarded-Protocol=ssl", "X-Forwarded-Ssl=on"])
         #expect(c.reloadStrategy == "generation")
 
         // A file with only the required key gives the defaults.
@@ -88,7 +90,8 @@ import Testing
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
                      "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
-                     "user", "group", "forwarded_allow_ips", "reload_strategy", "allow_root"]
+                     "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
+                     "lingering_time", "lingering_timeout"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))
@@ -195,6 +198,22 @@ import Testing
         #expect(e?.description.contains("test.conf:2") == true)
     }
 
+    @Test func secureSchemeHeaders() throws {
+        let inline = try parse("app = \"a.so\"\nsecure_scheme_headers = { \"X-Scheme\" = \"https\", Front-End-Https = \"on\" }\n")
+        #expect(inline.secureSchemeHeaders.map { "\($0.name)=\($0.value)" } == ["Front-End-Https=on", "X-Scheme=https"])
+        let table = try parse("app = \"a.so\"\n[secure_scheme_headers]\nX-Forwarded-Proto = \"https\"\n")
+        #expect(table.secureSchemeHeaders.map { "\($0.name)=\($0.value)" } == ["X-Forwarded-Proto=https"])
+        // An empty table believes no header.
+        #expect(try parse("app = \"a.so\"\nsecure_scheme_headers = {}\n").secureSchemeHeaders.isEmpty)
+        #expect(inline != table)
+    }
+
+    @Test func forwardedAllowIPsTakesAddresses() throws {
+        let c = try parse("app = \"a.so\"\nforwarded_allow_ips = [\"10.0.0.2\", \"2001:db8::1\", \"::ffff:10.0.0.3\", \"unix\"]\n")
+        #expect(c.forwardedAllowIPs == ["10.0.0.2", "2001:db8::1", "::ffff:10.0.0.3", "unix"])
+        #expect(try parse("app = \"a.so\"\nforwarded_allow_ips = []\n").forwardedAllowIPs.isEmpty)
+    }
+
     @Test(arguments: [
         ("allow_root = \"yes\"", "allow_root"),
         ("bind = 8000", "bind"),
@@ -203,6 +222,13 @@ import Testing
         ("log_level = 3", "log_level"),
         ("pidfile = false", "pidfile"),
         ("forwarded_allow_ips = { a = 1 }", "forwarded_allow_ips"),
+        ("secure_scheme_headers = \"X-Forwarded-Proto\"", "secure_scheme_headers"),
+        ("secure_scheme_headers = [\"X-Forwarded-Proto\", \"https\"]", "secure_scheme_headers"),
+        ("secure_scheme_headers = { \"Bad Name\" = \"https\" }", "secure_scheme_headers"),
+        ("secure_scheme_headers = { \"X:Y\" = \"https\" }", "secure_scheme_headers"),
+        ("secure_scheme_headers = { X-Scheme = 1 }", "secure_scheme_headers.X-Scheme"),
+        ("secure_scheme_headers = { X-Scheme = \"\" }", "secure_scheme_headers.X-Scheme"),
+        ("secure_scheme_headers = { X-Scheme = \"a b\" }", "secure_scheme_headers.X-Scheme"),
         ("app_args = 3", "app_args"),
     ])
     func otherWrongTypes(_ line: String, _ key: String) {
@@ -227,6 +253,9 @@ import Testing
         ("body_timeout = 0", "body_timeout"),
         ("log_level = \"verbose\"", "log_level"),
         ("reload_strategy = \"fast\"", "reload_strategy"),
+        ("forwarded_allow_ips = [\"127.0.0.1\", \"localhost\"]", "forwarded_allow_ips"),
+        ("forwarded_allow_ips = [\"10.0.0.0/8\"]", "forwarded_allow_ips"),
+        ("forwarded_allow_ips = [\"127.0.0.1:80\"]", "forwarded_allow_ips"),
         ("bind = [\"nonsense\"]", "bind"),
         ("bind = \"nonsense\"", "bind"),
         ("bind = []", "bind"),
@@ -272,6 +301,18 @@ import Testing
         """)
         let args = Dictionary(uniqueKeysWithValues: c.appArgs.map { ($0.name, $0.value) })
         #expect(args == ["greeting": "Hello", "count": "3", "ratio": "0.5", "debug": "true", "names": "a,b,3"])
+    }
+
+    /// The order init sees (docs/gateway-interface.md, gateway.h): a table's
+    /// names sorted, whatever the file's order; an array's elements in order.
+    @Test func appArgsOrder() throws {
+        let table = try parse("app = \"a.so\"\n[app_args]\nzeta = 1\nalpha = 2\nMid = 3\nbeta = 4\n")
+        #expect(table.appArgs.map { $0.name } == ["Mid", "alpha", "beta", "zeta"])
+        let inline = try parse("app = \"a.so\"\napp_args = { zeta = 1, alpha = 2 }\n")
+        #expect(inline.appArgs.map { $0.name } == ["alpha", "zeta"])
+        let array = try parse("app = \"a.so\"\napp_args = [" + (0..<12).map { "\"v\($0)\"" }.joined(separator: ", ") + "]\n")
+        #expect(array.appArgs.map { $0.name } == (0..<12).map(String.init))
+        #expect(array.appArgs.map { $0.value } == (0..<12).map { "v\($0)" })
     }
 
     @Test func appArgsAsAnInlineTable() throws {

@@ -548,6 +548,13 @@ enum HTTPCases {
         bad(400, "LF only ending a trailer field", chunkedPost("0\r\nX-T: 1\n\r\n")),
         bad(400, "NUL in a trailer field", chunkedPost("0\r\nX-T: \u{0}\r\n\r\n")),
         bad(400, "bare CR in a trailer field", chunkedPost("0\r\nX-T: a\rb\r\n\r\n")),
+        // A front end that ends the body at "0\r\n" would see a second request here.
+        bad(400, "a request line as a trailer", chunkedPost("0\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")),
+        bad(400, "a trailer that is not a field", chunkedPost("5\r\nhello\r\n0\r\nnot a field\r\n\r\n")),
+        bad(400, "obs-fold in the trailers", chunkedPost("0\r\nX-T: 1\r\n folded\r\n\r\n")),
+        bad(400, "a trailer with an empty name", chunkedPost("0\r\n: v\r\n\r\n")),
+        bad(400, "a trailer with a space before the colon", chunkedPost("0\r\nX-T : 1\r\n\r\n")),
+        bad(400, "a control character in a trailer value", chunkedPost("0\r\nX-T: \u{1}\r\n\r\n")),
     ]
 
     // MARK: Expect (RFC 9110 §10.1.1)

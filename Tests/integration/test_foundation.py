@@ -193,6 +193,14 @@ def test_app_args_reach_init(gatewayd):
     assert args == {"count": "3", "flag": "true", "greeting": "hi", "list": "a,b"}
 
 
+def test_app_args_reach_init_sorted_by_name(gatewayd):
+    # gateway.h and docs/gateway-interface.md: a table's names sorted (byte
+    # order), whatever the order of the file.
+    s = gatewayd(app_args={"zeta": "1", "alpha": "2", "Mid": "3", "beta": "4"})
+    pairs = json.loads(Client(s.port).request(path="/args").body, object_pairs_hook=list)
+    assert [k for k, _ in pairs] == ["Mid", "alpha", "beta", "zeta"]
+
+
 def test_idle_keepalive_connections_do_not_block_new_clients(gatewayd):
     s = gatewayd(workers=2)
     idle = []

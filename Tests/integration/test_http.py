@@ -145,3 +145,23 @@ def test_access_log_custom_format(gatewayd, workdir):
     method, p, status, micros, gen = open(path).read().split()
     assert (method, p, status, gen) == ("GET", "/sleep", "200", "gen=1")
     assert int(micros) >= 50000
+
+
+def test_a_trailer_that_is_not_a_field_is_a_400_and_a_close(gatewayd):
+    # A front end that ends the body at "0\r\n" would read the trailer as a
+    # second request: gatewayd must refuse it, not answer one request.
+    s = gatewayd()
+    for trailer in (b"GET /x HTTP/1.1\r\nHost: a\r\n", b"not a field\r\n", b"X-T: 1\r\n folded\r\n",
+                    b": v\r\n", b"X-T : 1\r\n"):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+            sock.sendall(b"POST /count HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n0\r\n" + trailer + b"\r\n" + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = read_all(sock, 5)
+        assert status_of(data) == 400, (trailer, data[:200])
+        assert data.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in data, (trailer, data)
+    # valid trailers still end the body
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+        sock.sendall(b"POST /count HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\nX-Checksum: 1\r\nX-Empty:\r\n\r\n")
+        data = read_all(sock, 5)
+    assert status_of(data) == 200 and data.endswith(b"5"), data

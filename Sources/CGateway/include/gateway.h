@@ -13,6 +13,12 @@
  * request at a time (gateway.multithread = 0, gateway.multiprocess = 1), so
  * an app needs no locking. Every pointer the server hands to `call` is valid
  * only until `call` returns.
+ *
+ * Signals: the worker's handlers are installed without SA_RESTART, so a
+ * blocking call in the app (read, recv, poll, sleep, connect, ...) may fail
+ * with EINTR when the server signals the worker: to stop it (SIGTERM,
+ * SIGQUIT, SIGINT: shutdown, reload, a request past `timeout`) or to reopen
+ * its logs (SIGUSR1). Retry on EINTR. Apps install no signal handlers.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -46,6 +52,27 @@ extern "C" {
 /* Return values of the api functions and of gateway_app_descriptor.call. */
 #define GATEWAY_OK     0
 #define GATEWAY_ERROR (-1)
+
+/* Why the last refused call on a request failed: api->last_error(r), for
+ * the calls that return GATEWAY_ERROR (read returns -1). The value stays
+ * until another call fails. */
+#define GATEWAY_E_NONE           0 /* no call has failed on this request */
+#define GATEWAY_E_CLIENT_GONE    1 /* the client closed the connection or stopped reading */
+#define GATEWAY_E_BODY_TOO_LARGE 2 /* the request body is above max_body_size: the client gets 413 */
+#define GATEWAY_E_BAD_BODY       3 /* the request body is malformed (chunked framing): the client gets 400 */
+#define GATEWAY_E_BODY_TIMEOUT   4 /* the body did not arrive within body_timeout: the client gets 408 */
+#define GATEWAY_E_NOT_NOW        5 /* not allowed at this point: write before start_response or after
+                                      write_last, start_response twice without GATEWAY_REPLACE or
+                                      after the head was sent, a response after a refused body */
+#define GATEWAY_E_BAD_RESPONSE   6 /* start_response refused the status or a header */
+#define GATEWAY_E_LENGTH         7 /* more body bytes than the Content-Length the app declared */
+#define GATEWAY_E_FILE           8 /* sendfile: the file is shorter than the count, or unreadable */
+#define GATEWAY_E_TIMEOUT        9 /* the server timed the request out: the client gets 504 */
+
+/* Whether the server's function table has `member` (entries appended
+ * within ABI v1 after its first release, such as last_error). */
+#define GATEWAY_API_HAS(api, member) \
+    ((api)->size >= offsetof(gateway_api, member) + sizeof((api)->member))
 
 /* A name/value pair of NUL-terminated strings: a response header, an
  * app_args entry. */
@@ -85,7 +112,11 @@ typedef struct gateway_api {
 
     /* Writes one message (a NUL-terminated string, without trailing
      * newline) to the error log at `level`. `r` may be the request being
-     * served or NULL (during init and shutdown). */
+     * served or NULL (during init and shutdown). One call is one log line:
+     * CR, LF, other bytes below 0x20, DEL, '\' and bytes from 0x80 up are
+     * written as \xHH (nginx's escaping), so "a\nb" is logged as a\x0Ab.
+     * Messages below log_level are dropped; a level other than the four
+     * GATEWAY_LOG_* is logged as GATEWAY_LOG_ERROR. */
     void (*log)(gateway_request *r, int level, const char *message);
 
     /* --- response --- */
@@ -98,7 +129,10 @@ typedef struct gateway_api {
      * Trailer, Upgrade, Proxy-Connection) are refused: the call returns
      * GATEWAY_ERROR and the client gets a 500. Framing is the server's job:
      * it honours a Content-Length header the app sets, and otherwise uses
-     * chunked encoding (HTTP/1.1) or closes the connection (HTTP/1.0). */
+     * chunked encoding (HTTP/1.1) or closes the connection (HTTP/1.0).
+     * 204 and 304 responses have no body: the server adds no framing
+     * header and drops body bytes the app writes; a 204 must carry no
+     * Content-Length (a 304 may carry the one of the 200). */
     int (*start_response)(gateway_request *r, const char *status,
                           const gateway_pair *headers, size_t count, int flags);
 
@@ -119,6 +153,11 @@ typedef struct gateway_api {
      * Content-Length, the server sets Content-Length itself, so a response
      * built in memory needs no chunked framing. Further writes fail. */
     int (*write_last)(gateway_request *r, const void *data, size_t len);
+
+    /* --- appended within ABI v1: check GATEWAY_API_HAS(api, last_error) --- */
+
+    /* Why the last failed call on `r` failed: a GATEWAY_E_* value. */
+    int (*last_error)(gateway_request *r);
 } gateway_api;
 
 /* One request. The server owns it; the app reads `api` and `app_data`. */
@@ -134,7 +173,8 @@ typedef struct gateway_init {
     uint32_t abi_version;        /* GATEWAY_ABI_VERSION of the server */
     uint32_t reserved;
     const gateway_api *api;      /* api->log(NULL, ...) works during init */
-    const gateway_pair *args;    /* app_args from the config, sorted by name; valid during init only */
+    const gateway_pair *args;    /* app_args from the config: a table sorted by name (byte order),
+                                  * an array in order (names "0", "1", ...); valid during init only */
     size_t arg_count;
     int worker_id;               /* the worker's slot: 0 .. workers-1 */
     uint32_t generation;         /* the worker generation (bumps on reload) */

@@ -75,6 +75,10 @@ typedef struct gw_score_slot {
     volatile uint64_t requests;
     volatile uint64_t bytes_in;
     volatile uint64_t bytes_out;
+    /* Who answers the request in progress: (request_serial << 2) | GW_OWNER_*.
+     * The worker claims it before its first response byte, the master before
+     * answering a timeout with 504; whoever loses sends nothing. */
+    volatile uint64_t response_owner;
     char method[GW_SCORE_METHOD];
     char path[GW_SCORE_PATH];
 } gw_score_slot;
@@ -83,5 +87,13 @@ gw_score_slot *gw_scoreboard_create(int count);
 void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
                     const char *path, size_t plen, uint64_t now);
 void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out);
+enum { GW_OWNER_NONE = 0, GW_OWNER_WORKER = 1, GW_OWNER_MASTER = 2 };
+/* The worker, before the first byte of a response: 1 when the response is
+ * the worker's to send, 0 when the master took it (a timeout). */
+int gw_score_claim_worker(gw_score_slot *s);
+/* The master, deciding a timeout of request `serial`: 1 when the 504 is
+ * the master's to send, 0 when the worker started its response first or
+ * moved on to another request. */
+int gw_score_claim_master(gw_score_slot *s, uint64_t serial);
 
 #endif

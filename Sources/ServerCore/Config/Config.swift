@@ -16,6 +16,10 @@ public struct Config: Equatable, Sendable {
     public var bootTimeout: Int = 30
     public var headerTimeout: Int = 10
     public var bodyTimeout: Int = 30
+    /// Lingering close (nginx's lingering_time/lingering_timeout): how long
+    /// unread input is drained after a response that closes the connection.
+    public var lingeringTime: Int = 30
+    public var lingeringTimeout: Int = 5
     public var maxRequests: Int = 0
     public var maxRequestsJitter: Int = 0
     public var maxWorkerMemory: Int = 0
@@ -35,8 +39,15 @@ public struct Config: Equatable, Sendable {
     public var user: String = ""
     public var group: String = ""
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
+    /// Header and value that make a request from a trusted peer https.
+    public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
     public var reloadStrategy: String = "generation"
     public var allowRoot: Bool = false
+
+    /// Gunicorn's secure_scheme_headers.
+    public static let defaultSecureSchemeHeaders: [(name: String, value: String)] = [
+        ("X-Forwarded-Proto", "https"), ("X-Forwarded-Protocol", "ssl"), ("X-Forwarded-Ssl", "on"),
+    ]
 
     public init() {}
 
@@ -47,6 +58,7 @@ public struct Config: Equatable, Sendable {
             && a.timeout == b.timeout && a.gracefulTimeout == b.gracefulTimeout
             && a.keepaliveTimeout == b.keepaliveTimeout && a.bootTimeout == b.bootTimeout
             && a.headerTimeout == b.headerTimeout && a.bodyTimeout == b.bodyTimeout
+            && a.lingeringTime == b.lingeringTime && a.lingeringTimeout == b.lingeringTimeout
             && a.maxRequests == b.maxRequests && a.maxRequestsJitter == b.maxRequestsJitter
             && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
             && a.pidfile == b.pidfile && a.accessLog == b.accessLog
@@ -56,6 +68,8 @@ public struct Config: Equatable, Sendable {
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
+            && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
+            && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
             && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
     }
 }

@@ -66,6 +66,8 @@ public struct ConfigLoader {
         case "boot_timeout": c.bootTimeout = try int(key, value, min: 1)
         case "header_timeout": c.headerTimeout = try int(key, value, min: 1)
         case "body_timeout": c.bodyTimeout = try int(key, value, min: 1)
+        case "lingering_time": c.lingeringTime = try int(key, value, min: 0)
+        case "lingering_timeout": c.lingeringTimeout = try int(key, value, min: 1)
         case "max_requests": c.maxRequests = try int(key, value, min: 0)
         case "max_requests_jitter": c.maxRequestsJitter = try int(key, value, min: 0)
         case "max_worker_memory": c.maxWorkerMemory = try int(key, value, min: 0)
@@ -85,6 +87,7 @@ public struct ConfigLoader {
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
+        case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
         case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
         case "allow_root": c.allowRoot = try bool(key, value)
         default:
@@ -100,6 +103,11 @@ public struct ConfigLoader {
             do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
                 throw error("bind", e.description)
             }
+        }
+        // An entry that is no address would never match a peer: refuse it
+        // rather than leave a proxy silently untrusted.
+        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
+            throw error("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
         }
         if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
             throw error("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
@@ -182,8 +190,8 @@ public struct ConfigLoader {
         }
     }
 
-    /// app_args: a table of scalars or arrays (name = value), or an array
-    /// (argv style, names "0", "1", ...). Values become strings.
+    /// app_args: a table of scalars or arrays (name = value), sorted by name,
+    /// or an array (argv style, names "0", "1", ..., in order). Values become strings.
     func appArgs(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
         if v.type == .array, let array = v.array {
             return try array.enumerated().map { (i, e) in (String(i), try scalarText(key, e)) }
@@ -191,8 +199,27 @@ public struct ConfigLoader {
         guard v.type == .table, let table = v.table else {
             throw error(key, "expected a table (name = value) or an array, found \(typeName(v))")
         }
-        return try table.keys.map { name in
+        // Sorted by name (byte order): the order init sees, documented in
+        // gateway.h and docs/gateway-interface.md (TOML tables have none).
+        return try table.keys.sorted().map { name in
             (name, try scalarText("\(key).\(name)", table[name]!))
+        }
+    }
+
+    /// secure_scheme_headers: a table of header name = value.
+    func headerTable(_ key: String, _ v: TOMLValueConvertible) throws -> [(name: String, value: String)] {
+        guard v.type == .table, let table = v.table else {
+            throw error(key, "expected a table (\"Header-Name\" = \"value\"), found \(typeName(v))")
+        }
+        return try table.keys.sorted().map { name in
+            guard !name.isEmpty, name.utf8.allSatisfy(CharClass.isToken) else {
+                throw error(key, "\"\(name)\" is not a header field name")
+            }
+            let value = try string("\(key).\(name)", table[name]!)
+            guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw error("\(key).\(name)", "expected a value of visible ASCII without spaces, found \"\(value)\"")
+            }
+            return (name, value)
         }
     }
 

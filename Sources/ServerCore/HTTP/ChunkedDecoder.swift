@@ -1,9 +1,13 @@
 /// Decodes a chunked request body (RFC 9112 §7.1) from bytes that arrive in
 /// pieces. Strict: hex digits only, sizes bounded, CRLF required after the
-/// size line and after the data, extensions and trailers bounded.
+/// size line and after the data, extensions and trailers bounded. Trailer
+/// lines must be fields as in the head (token, ":", field-value; no obs-fold):
+/// a front end that ends the body at "0\r\n" would read anything else as the
+/// next request.
 public struct ChunkedDecoder {
     enum State {
-        case size, sizeCR, extensions, data, dataCR, dataLF, trailerLineStart, trailerLine, trailerCR, finalLF, done
+        case size, sizeCR, extensions, data, dataCR, dataLF
+        case trailerLineStart, trailerName, trailerValue, trailerCR, finalLF, done
     }
 
     var state = State.size
@@ -92,16 +96,24 @@ public struct ChunkedDecoder {
                 if b == 0x0D { state = .finalLF; break }
                 trailerLines += 1
                 if trailerLines > limits.fields { return .failed(HTTPError(431, "too many trailer fields")) }
-                state = .trailerLine
-                fallthrough
-            case .trailerLine:
+                if b == 0x20 || b == 0x09 { return .failed(HTTPError(400, "obsolete line folding in the trailers")) }
+                guard CharClass.isToken(b) else { return .failed(HTTPError(400, "invalid trailer field name")) }
+                trailerBytes = 1
+                state = .trailerName
+            case .trailerName:
                 // Bounded as head fields are: limit_request_field_size bytes, CRLF not counted.
+                trailerBytes += 1
+                if trailerBytes > limits.fieldSize { return .failed(HTTPError(431, "trailer field too long")) }
+                if b == 0x3A { state = .trailerValue; break }
+                if b == 0x20 || b == 0x09 {
+                    return .failed(HTTPError(400, "whitespace between a trailer field name and the colon"))
+                }
+                guard CharClass.isToken(b) else { return .failed(HTTPError(400, "invalid trailer field name")) }
+            case .trailerValue:
                 if b == 0x0D { state = .trailerCR; break }
                 trailerBytes += 1
                 if trailerBytes > limits.fieldSize { return .failed(HTTPError(431, "trailer field too long")) }
-                if b == 0x0A || b == 0 {
-                    return .failed(HTTPError(400, "invalid trailer field"))
-                }
+                guard CharClass.isFieldValue(b) else { return .failed(HTTPError(400, "invalid trailer field value")) }
             case .trailerCR:
                 guard b == 0x0A else { return .failed(HTTPError(400, "bare CR in a trailer field")) }
                 trailerBytes = 0

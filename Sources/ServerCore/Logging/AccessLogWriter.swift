@@ -1,7 +1,8 @@
 import CSupport
 
 /// Renders one access log line per request from a compiled format and
-/// writes it with one write(2).
+/// writes it with one write(2). Every byte that comes from the client (the
+/// request line, header values) is escaped (`LogEscape.access`).
 public final class AccessLogWriter {
     let format: AccessLogFormat
     let file: LogFile
@@ -24,10 +25,10 @@ public final class AccessLogWriter {
         line.removeAll(keepingCapacity: true)
         let buf = ctx.connection.buffer
         let h = ctx.head
-        func bytes(_ start: Int, _ n: Int) { line.append(contentsOf: UnsafeBufferPointer(start: buf + start, count: n)) }
+        func bytes(_ start: Int, _ n: Int) { LogEscape.access.append(UnsafeBufferPointer(start: buf + start, count: n), to: &line) }
         func text(_ s: String) { line.append(contentsOf: s.utf8) }
         func header(_ name: StaticString) {
-            if let v = ctx.headerValue(name) { text(v) } else { text("-") }
+            if let f = field(h, UnsafePointer(buf), name) { bytes(f.value, f.valueLength) } else { text("-") }
         }
         for segment in format.segments {
             switch segment {
@@ -65,5 +66,14 @@ public final class AccessLogWriter {
         }
         line.append(0x0A)
         line.withUnsafeBytes { file.write($0.baseAddress!, $0.count) }
+    }
+
+    /// The first field named `name` (lowercase), as nginx's $http_NAME.
+    func field(_ h: RequestHead, _ buf: UnsafePointer<UInt8>, _ name: StaticString) -> RequestHead.Field? {
+        let n = name.utf8CodeUnitCount
+        for i in 0..<h.fieldCount where h.fields[i].nameLength == n && HeadParser.equalsLower(buf, h.fields[i].name, n, name) {
+            return h.fields[i]
+        }
+        return nil
     }
 }

@@ -3,7 +3,10 @@ import CSupport
 
 /// swift-log handler for the error log: one line per message,
 /// `2026-11-25 10:00:00 [info] [pid 123] message key=value`, written
-/// with one write(2) to the shared LogFile.
+/// with one write(2) to the shared LogFile. The message and the metadata
+/// values are escaped here (`LogEscape.errorLog`), once for every logger
+/// call: they quote requests, app messages and app headers, and none of
+/// those may start a line of its own.
 public struct ErrorLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -25,8 +28,9 @@ public struct ErrorLogHandler: LogHandler {
                     source: String, file: String, function: String, line: UInt) {
         var all = metadata
         if let explicit { all.merge(explicit) { $1 } }
-        var text = "\(Self.timestamp()) [\(level)] [\(label) \(Sys.getpid())] \(message)"
-        for key in all.keys.sorted() { text += " \(key)=\(all[key]!)" }
+        let escape = LogEscape.errorLog
+        var text = "\(Self.timestamp()) [\(level)] [\(label) \(Sys.getpid())] \(escape.escaped(message.description))"
+        for key in all.keys.sorted() { text += " \(escape.escaped(key))=\(escape.escaped(all[key]!.description))" }
         LogRateLimiter.shared.write(line: text, to: self.file)
     }
 

@@ -20,7 +20,16 @@ public final class Connection {
     var requests = 0
     var peer = sockaddr_storage()
     var peerLength = socklen_t(0)
-    var closed = false
+
+    enum Phase: Equatable {
+        case open
+        /// Lingering close: our side is shut down; input is read and dropped
+        /// until the client closes, or lingering_time since `since`.
+        case lingering(since: UInt64)
+        case closed
+    }
+    var phase = Phase.open
+    var closed: Bool { phase == .closed }
 
     init(fd: Int32, listener: Int, capacity: Int, now: UInt64) {
         self.fd = fd
@@ -41,7 +50,7 @@ public final class Connection {
         lastActive = now
         headSince = 0
         requests = 0
-        closed = false
+        phase = .open
     }
 
     var buffered: Int { end - start }

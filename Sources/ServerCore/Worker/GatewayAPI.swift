@@ -37,7 +37,7 @@ public enum GatewayAPI {
             },
             read: { r, buf, len in
                 guard let c = context(r), let buf else { return -1 }
-                return c.readBody(buf, len)
+                return c.read(buf, len)
             },
             log: { r, level, message in
                 let text = message.map { String(cString: $0) } ?? ""
@@ -45,21 +45,29 @@ public enum GatewayAPI {
             },
             start_response: { r, status, headers, count, flags in
                 guard let c = context(r) else { return GATEWAY_ERROR }
-                return c.startResponse(status, headers, count, flags)
+                if let refused = c.responseAllowed("start_response()") { return refused }
+                return c.response.start(status, headers, count, flags)
             },
             write: { r, data, len in
                 guard let c = context(r) else { return GATEWAY_ERROR }
-                if len > 0 && data == nil { return GATEWAY_ERROR }
-                return c.writeBody(data, len, last: false)
+                if len > 0 && data == nil { return c.response.refuse(.badResponse, "write(): NULL data with a length") }
+                if let refused = c.responseAllowed("write()") { return refused }
+                return c.response.write(data, len, last: false)
             },
             sendfile: { r, fd, offset, count in
                 guard let c = context(r) else { return GATEWAY_ERROR }
-                return c.sendFile(fd, offset, count)
+                if let refused = c.responseAllowed("sendfile()") { return refused }
+                return c.response.sendFile(fd, offset, count)
             },
             write_last: { r, data, len in
                 guard let c = context(r) else { return GATEWAY_ERROR }
-                if len > 0 && data == nil { return GATEWAY_ERROR }
-                return c.writeBody(data, len, last: true)
+                if len > 0 && data == nil { return c.response.refuse(.badResponse, "write_last(): NULL data with a length") }
+                if let refused = c.responseAllowed("write_last()") { return refused }
+                return c.response.write(data, len, last: true)
+            },
+            last_error: { r in
+                guard let c = context(r) else { return GatewayFailure.none.rawValue }
+                return c.response.failure.rawValue
             }
         ))
         return t

@@ -6,10 +6,11 @@ import CSupport
 
 /// Everything about the request being served: one instance per worker,
 /// reset for each request (a worker serves one request at a time). The
-/// `gateway_request` handed to the app points back here.
+/// `gateway_request` handed to the app points back here. The request side
+/// is the head (offsets into the connection's buffer) and `body`; the
+/// response side is `response`, whose bytes go to `output`.
 public final class RequestContext {
     enum Scheme { case http, https }
-    enum BodyMode { case none, length, chunked }
 
     // set per request
     var connection: Connection!
@@ -17,57 +18,34 @@ public final class RequestContext {
     var listener: Listener!
     let identity: WorkerIdentity
     let limits: HTTPLimits
-    let bodyTimeoutMs: Int32
-    let trustedProxies: [String]
+    /// forwarded_allow_ips and secure_scheme_headers (RequestContext+Forwarded.swift).
+    let forwardedPolicy: ForwardedHeaders.Policy
 
-    // the request body
-    var bodyMode = BodyMode.none
-    var bodyRemaining = 0
-    var decoder = ChunkedDecoder()
-    var bodyDone = true
-    var sentContinue = false
-    var bodyError: HTTPError?
-    var bytesIn = 0
-
-    // the response
-    var status = 0
-    var statusLine = [UInt8]()
-    /// Serialized app headers ("Name: value\r\n" ...), kept until commit.
-    var appHeaders: UnsafeMutablePointer<UInt8>
-    var appHeadersCapacity: Int
-    var appHeadersLength = 0
-    var appContentLength = -1
-    var started = false
-    var committed = false
-    var finished = false
-    var chunkedResponse = false
-    var noBody = false
-    var closeAfter = false
-    var failed = false
-    var clientGone = false
-    var bodySent = 0
-    var bytesOut = 0
-
-    let out: UnsafeMutablePointer<UInt8>
-    var outLength = 0
-    public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
-    let outCapacity = 65536
-    var date: [UInt8] = Array(repeating: 0, count: 29)
+    let body: RequestBody
+    let output: SocketOutput
+    public let response: ResponseEncoder
+    public var scoreboard: UnsafeMutablePointer<gw_score_slot>? {
+        didSet { response.scoreboard = scoreboard }
+    }
 
     var environ = Environ(capacity: 64, arenaCapacity: 16384)
     let request: UnsafeMutablePointer<gateway_request>
-    var errorLog: (Int32, String) -> Void = { _, _ in }
+    var errorLog: (Int32, String) -> Void = { _, _ in } {
+        didSet { response.setLog(errorLog); output.log = errorLog }
+    }
     var stopping = false
 
-    init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String], appData: UnsafeMutableRawPointer?) {
+    init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
+         secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
+         appData: UnsafeMutableRawPointer?) {
         self.identity = identity
         self.limits = limits
-        self.bodyTimeoutMs = Int32(min(bodyTimeout, 1_000_000) * 1000)
-        self.trustedProxies = trustedProxies
+        forwardedPolicy = ForwardedHeaders.Policy(trusted: trustedProxies, secureSchemeHeaders: secureSchemeHeaders)
+        let timeoutMs = Int32(min(bodyTimeout, 1_000_000) * 1000)
+        body = RequestBody(limits: limits, timeoutMs: timeoutMs)
+        output = SocketOutput(timeoutMs: timeoutMs)
+        response = ResponseEncoder(output: output)
         head = RequestHead(fieldCapacity: limits.fields)
-        appHeadersCapacity = 4096
-        appHeaders = .allocate(capacity: appHeadersCapacity)
-        out = .allocate(capacity: 65536)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
@@ -77,7 +55,7 @@ public final class RequestContext {
     func refreshDate() {
         var d = [CChar](repeating: 0, count: 30)
         gw_http_date(&d)
-        for i in 0..<29 { date[i] = UInt8(bitPattern: d[i]) }
+        d.withUnsafeBytes { response.setDate(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 29)) }
     }
 
     /// Prepares for a request whose head was parsed into `head`.
@@ -86,56 +64,66 @@ public final class RequestContext {
         self.connection = connection
         self.listener = listener
         environ.reset()
-        status = 0
-        appHeadersLength = 0
-        appContentLength = -1
-        started = false; committed = false; finished = false
-        chunkedResponse = false; noBody = false; failed = false; clientGone = false
-        closeAfter = !head.keepAlive || stopping
-        bodySent = 0; bytesOut = 0; bytesIn = 0
-        sentContinue = false; bodyError = nil
-        if head.chunked {
-            bodyMode = .chunked; decoder = ChunkedDecoder(); bodyDone = false
-        } else if head.contentLength > 0 {
-            bodyMode = .length; bodyRemaining = head.contentLength; bodyDone = false
-        } else {
-            bodyMode = .none; bodyDone = true
+        output.fd = connection.fd
+        output.bytesOut = 0
+        body.begin(head, connection: connection)
+        response.begin(.init(isHead: head.isHead, http10: head.version == .http10, close: !head.keepAlive || stopping))
+    }
+
+    /// A request the parser refused (400, 413, 414, 431, ...): the error
+    /// response, and the connection closes (lingering: the rest is unread).
+    func reject(connection: Connection, listener: Listener, _ e: HTTPError) {
+        self.connection = connection
+        self.listener = listener
+        head.reset()
+        head.methodLength = 0
+        output.fd = connection.fd
+        output.bytesOut = 0
+        response.begin(.init(close: true))
+        response.sendError(e.status, reason: "\(e.reason)", end: .close)
+    }
+
+    // What the access log and the loop read of the request just served.
+    var status: Int { response.status }
+    var bodySent: Int { response.bodySent }
+    var bytesIn: Int { body.bytesIn }
+    var bytesOut: Int { output.bytesOut }
+
+    /// The app returned `result`: complete the response, drop what it left
+    /// of the body (up to a bound), and say how the connection ends.
+    func finish(appResult: Int32) -> ConnectionEnd {
+        if body.phase == .clientGone {
+            response.clientGone()
+            errorLog(GATEWAY_LOG_INFO, "client went away before the whole request body was received")
         }
+        response.finish(appResult: appResult, bodyError: body.error)
+        if response.end < .drop && !body.drain(budget: Self.drainBudget, output: output, responseStarted: response.wireBytes > 0) {
+            response.endAtLeast(body.phase == .clientGone ? .drop : .close)
+        }
+        return response.end
     }
 
-    // MARK: forwarded headers from trusted proxies
+    /// How much of an unread body is read and dropped to keep the
+    /// connection open; past it the connection closes, lingering.
+    static let drainBudget = 4 << 20
 
-    var peerIsTrusted: Bool {
-        if trustedProxies.contains("*") { return true }
-        if listener.isUnix { return trustedProxies.contains("unix") }
-        var host = [CChar](repeating: 0, count: 64)
-        let port = withUnsafePointer(to: &connection.peer) { gw_format_addr($0, connection.peerLength, &host, 64) }
-        guard port >= 0 else { return false }
-        return trustedProxies.contains(String(cString: host))
-    }
+    // The gateway interface's calls that touch both sides.
 
-    func headerValue(_ name: StaticString) -> String? {
-        let buf = UnsafePointer(connection.buffer)
-        let n = name.utf8CodeUnitCount
-        for i in 0..<head.fieldCount {
-            let f = head.fields[i]
-            if f.nameLength == n && HeadParser.equalsLower(buf, f.name, n, name) {
-                return String(decoding: UnsafeBufferPointer(start: buf + f.value, count: f.valueLength), as: UTF8.self)
+    func read(_ dest: UnsafeMutableRawPointer, _ len: Int) -> Int {
+        let n = body.read(dest, len, output: output, responseStarted: response.wireBytes > 0)
+        if n < 0 {
+            switch body.phase {
+            case .clientGone: response.note(.clientGone)
+            default: response.note(body.error.map(GatewayFailure.body) ?? .badBody)
             }
         }
-        return nil
+        return n
     }
 
-    var scheme: Scheme {
-        if head.authority >= 0 && connection.buffer[head.target + 4] == 0x73 { return .https }
-        guard let proto = headerValue("x-forwarded-proto"), peerIsTrusted else { return .http }
-        return proto.lowercased() == "https" ? .https : .http
-    }
-
-    /// The client address a trusted proxy reports (the last X-Forwarded-For entry).
-    var forwardedFor: String? {
-        guard let xff = headerValue("x-forwarded-for"), peerIsTrusted else { return nil }
-        let last = xff.split(separator: ",").last.map { String($0).trimmingSpaces() }
-        return (last?.isEmpty ?? true) ? nil : last
+    /// Once the server refused the body, its error response is the answer.
+    @inline(__always)
+    func responseAllowed(_ call: StaticString) -> Int32? {
+        guard body.phase == .failed, let e = body.error else { return nil }
+        return response.refuse(.notNow, "\(call) after the request body was refused (\(e.status) \(StatusPhrase.text(e.status)))")
     }
 }

@@ -15,6 +15,8 @@ public final class RequestLoop {
         public var headerTimeout: Int
         public var gracefulTimeout: Int
         public var workerConnections: Int
+        public var lingeringTime: Int
+        public var lingeringTimeout: Int
         public var initialBuffer = 8192
 
         public init(_ c: Config) {
@@ -22,6 +24,8 @@ public final class RequestLoop {
             headerTimeout = c.headerTimeout
             gracefulTimeout = c.gracefulTimeout
             workerConnections = c.workerConnections
+            lingeringTime = c.lingeringTime
+            lingeringTimeout = c.lingeringTimeout
         }
     }
 
@@ -61,6 +65,7 @@ public final class RequestLoop {
 
     public init(settings: Settings, limits: HTTPLimits, listeners: [Listener], app: AppHandle,
                 identity: WorkerIdentity, bodyTimeout: Int, trustedProxies: [String],
+                secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
                 accessLog: AccessLogWriter?, logger: Logger,
                 scoreboard: UnsafeMutablePointer<gw_score_slot>?) throws {
         self.settings = settings
@@ -71,7 +76,8 @@ public final class RequestLoop {
         self.logger = logger
         epoll = try Sys.epollCreate()
         context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
-                                 trustedProxies: trustedProxies, appData: app.appData)
+                                 trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
+                                 appData: app.appData)
         context.scoreboard = scoreboard
         let log = logger
         context.errorLog = { [unowned context] level, message in
@@ -242,7 +248,10 @@ public final class RequestLoop {
         let keepalive = stopReason != nil ? Self.stopIdleGrace : UInt64(settings.keepaliveTimeout) * 1_000_000_000
         let header = UInt64(settings.headerTimeout) * 1_000_000_000
         for case let c? in connections where !c.closed {
-            if c.isIdle {
+            if case .lingering(let since) = c.phase {
+                if now &- since >= UInt64(settings.lingeringTime) * 1_000_000_000
+                    || now &- c.lastActive >= UInt64(settings.lingeringTimeout) * 1_000_000_000 { close(c) }
+            } else if c.isIdle {
                 // A connection accepted during the stop (the queue drained)
                 // that has not sent its request yet gets header_timeout, not
                 // the keep-alive grace: it was accepted, so it is served.
@@ -330,7 +339,7 @@ public final class RequestLoop {
 
     func close(_ c: Connection) {
         guard !c.closed else { return }
-        c.closed = true
+        c.phase = .closed
         // close(2) takes the fd out of the epoll set: no EPOLL_CTL_DEL needed.
         Sys.close(c.fd)
         connections[Int(c.fd)] = nil
@@ -344,8 +353,44 @@ public final class RequestLoop {
         closeListeners()
     }
 
+    /// Ends a connection after a response, as `end` says.
+    func finish(_ c: Connection, _ end: ConnectionEnd, unread: Bool) {
+        switch end {
+        case .keepOpen: return
+        case .close: if unread { linger(c) } else { close(c) }
+        case .drop, .handOver: close(c)
+        }
+    }
+
+    /// Lingering close (nginx): the response is out; shut down our side and
+    /// read and drop what the client still sends, so that closing with
+    /// unread input does not reset the connection under the response.
+    func linger(_ c: Connection) {
+        guard settings.lingeringTime > 0, stopReason != .fast else { return close(c) }
+        Sys.shutdownWrite(c.fd)
+        let now = Sys.monotonicNanos()
+        c.phase = .lingering(since: now)
+        c.lastActive = now
+        c.start = 0; c.end = 0
+        c.headSince = 0
+    }
+
+    /// Input on a lingering connection: dropped; EOF or an error closes it.
+    func discard(_ c: Connection) {
+        while true {
+            do {
+                guard let n = try Sys.read(c.fd, c.buffer, c.capacity) else { return }
+                if n == 0 { return close(c) }
+                c.lastActive = Sys.monotonicNanos()
+            } catch {
+                return close(c)
+            }
+        }
+    }
+
     /// Reads what arrived and serves every complete request in the buffer.
     func readable(_ c: Connection) {
+        if case .lingering = c.phase { return discard(c) }
         if c.end == c.capacity {
             c.compact()
             if c.end == c.capacity && !c.grow(limit: limits.maxHead) {
@@ -390,7 +435,8 @@ public final class RequestLoop {
                 }
                 c.start = end
                 serve(c)
-                if c.closed { return }
+                // closed, or lingering after a response that closed it
+                if c.phase != .open { return }
                 c.headSince = 0
                 if c.start == c.end {
                     c.start = 0; c.end = 0
@@ -406,14 +452,9 @@ public final class RequestLoop {
     }
 
     func reject(_ c: Connection, _ e: HTTPError) {
-        context.connection = c
-        context.listener = listeners[c.listener]
-        context.head.reset()
-        context.head.methodLength = 0
-        context.head.isHead = false
-        context.clientGone = false
-        context.sendError(e.status, reason: "\(e.reason)")
-        close(c)
+        context.reject(connection: c, listener: listeners[c.listener], e)
+        // The rest of what the client sent is unknown: linger.
+        finish(c, context.response.end, unread: true)
     }
 
     /// Calls the app for the parsed request and completes the response.
@@ -429,8 +470,8 @@ public final class RequestLoop {
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
         }
         let result = app.descriptor.pointee.call(ctx.request)
-        ctx.finish(appResult: result)
-        ctx.drainBody()
+        var end = ctx.finish(appResult: result)
+        if stopReason != nil { end = max(end, .close) }
         let ended = Sys.monotonicNanos()
         c.lastActive = ended
         c.requests += 1
@@ -441,6 +482,6 @@ public final class RequestLoop {
         if let log = accessLog { log.write(ctx, durationNs: ended &- started) }
         onRequestDone?(self)
         if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
-        if ctx.closeAfter || stopReason != nil { close(c) }
+        finish(c, end, unread: !ctx.body.isDone || c.buffered > 0)
     }
 }

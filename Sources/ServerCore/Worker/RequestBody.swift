@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The input stream of one request (wsgi.input): the body de-chunked, read
+/// on demand from the connection, never past its end. The request head
+/// stays where it is in the connection's buffer: body bytes are refilled
+/// only after it (`floor`), so everything built from the head (environ,
+/// access log, error-log labels) reads the head, whatever the body does.
+final class RequestBody {
+    enum Phase: Equatable {
+        /// No body, or read to its end.
+        case done
+        case length(remaining: Int)
+        case chunked
+        /// Refused by the server: `error` says why (400, 408, 413).
+        case failed
+        /// The client closed the connection or reset it.
+        case clientGone
+    }
+
+    /// Expect: 100-continue.
+    enum Continue { case notExpected, owed, sent }
+
+    private(set) var phase = Phase.done
+    private(set) var continuePhase = Continue.notExpected
+    private(set) var error: HTTPError?
+    private(set) var bytesIn = 0
+    var decoder = ChunkedDecoder()
+    var connection: Connection!
+    /// Where body bytes may be refilled in the buffer: just past the head.
+    var floor = 0
+    let limits: HTTPLimits
+    let timeoutMs: Int32
+
+    static let continueLine: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"
+    /// Room a chunked refill needs after the head before the buffer grows.
+    static let minimumRefill = 4096
+
+    init(limits: HTTPLimits, timeoutMs: Int32) {
+        self.limits = limits
+        self.timeoutMs = timeoutMs
+    }
+
+    @inline(__always)
+    func begin(_ head: RequestHead, connection: Connection) {
+        self.connection = connection
+        floor = connection.start
+        error = nil
+        bytesIn = 0
+        continuePhase = head.expectContinue ? .owed : .notExpected
+        if head.chunked {
+            phase = .chunked
+            decoder = ChunkedDecoder()
+        } else if head.contentLength > 0 {
+            phase = .length(remaining: head.contentLength)
+        } else {
+            phase = .done
+        }
+    }
+
+    var isDone: Bool { phase == .done }
+    /// The server refused the body or the client left: the app's response is moot.
+    var isBroken: Bool { phase == .failed || phase == .clientGone }
+
+    /// Up to `len` body bytes into `dest`: the count, 0 at the end, -1 when
+    /// refused (`phase` says why). `output` sends the 100 Continue first.
+    func read(_ dest: UnsafeMutableRawPointer, _ len: Int, output: ResponseOutput, responseStarted: Bool) -> Int {
+        if len == 0 { return 0 }
+        switch phase {
+        case .done: return 0
+        case .failed, .clientGone: return -1
+        case .length, .chunked: break
+        }
+        if continuePhase == .owed {
+            continuePhase = .sent
+            // After the response started, the client's wait is over anyway.
+            if !responseStarted {
+                let line = Self.continueLine
+                guard output.send(UnsafeRawPointer(line.utf8Start), line.utf8CodeUnitCount) else { return gone() }
+            }
+        }
+        if case .length(let remaining) = phase { return readLength(dest, min(len, remaining), remaining) }
+        return readChunked(dest, len)
+    }
+
+    func readLength(_ dest: UnsafeMutableRawPointer, _ want: Int, _ remaining: Int) -> Int {
+        let c = connection!
+        let n: Int
+        if c.buffered > 0 {
+            n = min(want, c.buffered)
+            dest.copyMemory(from: c.buffer + c.start, byteCount: n)
+            c.start += n
+        } else {
+            // Nothing buffered: read straight into the app's buffer, never past the body.
+            guard let got = receive(into: dest, want) else { return -1 }
+            n = got
+        }
+        bytesIn += n
+        phase = n == remaining ? .done : .length(remaining: remaining - n)
+        return n
+    }
+
+    func readChunked(_ dest: UnsafeMutableRawPointer, _ len: Int) -> Int {
+        let c = connection!
+        while true {
+            if c.buffered == 0 {
+                guard refill(c) else { return -1 }
+            }
+            let avail = min(c.buffered, max(len, 1))
+            switch decoder.step(UnsafePointer(c.buffer + c.start), avail, limits: limits) {
+            case .data(let n):
+                dest.copyMemory(from: c.buffer + c.start, byteCount: n)
+                c.start += n
+                bytesIn += n
+                return n
+            case .framing(let n):
+                c.start += n
+            case .needMore:
+                c.start += avail
+            case .done(let n):
+                c.start += n
+                phase = .done
+                return 0
+            case .failed(let e):
+                return fail(e)
+            }
+        }
+    }
+
+    /// Reads more of a chunked body into the buffer after the head.
+    func refill(_ c: Connection) -> Bool {
+        if c.capacity - floor < Self.minimumRefill { _ = c.grow(limit: floor + 4 * Self.minimumRefill) }
+        c.start = floor
+        c.end = floor
+        guard let n = receive(into: c.buffer + floor, c.capacity - floor) else { return false }
+        c.end = floor + n
+        return true
+    }
+
+    /// recv() with a poll for body_timeout; nil on EOF, error or timeout.
+    func receive(into dest: UnsafeMutableRawPointer, _ len: Int) -> Int? {
+        let fd = connection.fd
+        while true {
+            do {
+                if let n = try Sys.read(fd, dest, len) {
+                    if n == 0 { _ = gone(); return nil }
+                    return n
+                }
+                if try !Sys.poll(fd, events: Int16(POLLIN), timeoutMs: timeoutMs) {
+                    _ = fail(HTTPError(408, "request body not received within body_timeout"))
+                    return nil
+                }
+            } catch {
+                _ = gone()
+                return nil
+            }
+        }
+    }
+
+    func fail(_ e: HTTPError) -> Int {
+        error = e
+        phase = .failed
+        return -1
+    }
+
+    func gone() -> Int {
+        phase = .clientGone
+        return -1
+    }
+
+    /// After the app returned: reads and drops what it left of the body, up
+    /// to `budget` bytes, so the next request starts at the right byte.
+    /// False when the body was not read to its end (the connection then
+    /// closes, lingering).
+    func drain(budget: Int, output: ResponseOutput, responseStarted: Bool) -> Bool {
+        switch phase {
+        case .done: return true
+        case .failed, .clientGone: return false
+        case .length, .chunked: break
+        }
+        // The client still waits for 100 Continue: it has not sent the body.
+        if continuePhase == .owed { return false }
+        var left = budget
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 16384, alignment: 8)
+        defer { scratch.deallocate() }
+        while left > 0 {
+            let n = read(scratch, min(16384, left), output: output, responseStarted: responseStarted)
+            if n <= 0 { break }
+            left -= n
+        }
+        return phase == .done
+    }
+}

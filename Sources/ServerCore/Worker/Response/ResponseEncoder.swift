@@ -1,0 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGateway
+import CSupport
+
+/// The response of one request, from the app's start_response to the last
+/// byte: its phase, its framing, and the bytes it puts on the output. One
+/// per worker, reset for each request. The head is encoded into `out` and
+/// sent with the first body bytes (one send for a small response).
+///
+/// Phases: pending → headersSet (start_response) → committed (the head is
+/// encoded; framing decided) → finished (write_last); aborted from anywhere
+/// once the response can no longer be completed as declared.
+public final class ResponseEncoder {
+    public enum Phase: Equatable { case pending, headersSet, committed, finished, aborted }
+
+    /// How the body is delimited on the wire.
+    public enum Framing: Equatable {
+        /// No body follows the head: HEAD, 204, 304.
+        case none
+        /// Content-Length, with the bytes still owed.
+        case length(remaining: Int)
+        case chunked
+        /// HTTP/1.0 without a length: the body ends when the connection closes.
+        case closeDelimited
+    }
+
+    /// What the request says about its response.
+    public struct Request: Equatable {
+        public var isHead: Bool
+        public var http10: Bool
+        /// The client (or the server: stopping, max_requests) wants the connection closed.
+        public var close: Bool
+
+        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false) {
+            self.isHead = isHead
+            self.http10 = http10
+            self.close = close
+        }
+    }
+
+    public internal(set) var phase = Phase.pending
+    public internal(set) var framing = Framing.none
+    public internal(set) var end = ConnectionEnd.keepOpen
+    /// The reason of the last refused call (api->last_error).
+    public internal(set) var failure = GatewayFailure.none
+    public internal(set) var status = 0
+    /// Body bytes put on the wire (HEAD: 0), for the access log.
+    public internal(set) var bodySent = 0
+    /// Bytes handed to the output, head included: 0 means the client has
+    /// seen nothing yet and an error response can still replace this one.
+    public internal(set) var wireBytes = 0
+    var request = Request()
+
+    /// The status line after "HTTP/1.1 ": "200 OK".
+    var statusLine = [UInt8]()
+    /// The app's headers, validated and encoded ("Name: value\r\n"...).
+    var appHeaders: UnsafeMutablePointer<UInt8>
+    var appHeadersCapacity = 4096
+    var appHeadersLength = 0
+    /// The app's Content-Length, -1 when it set none.
+    var appContentLength = -1
+    var appSetsDate = false
+    var appSetsServer = false
+
+    let out: UnsafeMutablePointer<UInt8>
+    let outCapacity = 65536
+    var outLength = 0
+    var date = [UInt8](repeating: 0x20, count: 29)
+
+    let output: ResponseOutput
+    /// The worker's scoreboard slot: the response is claimed there before
+    /// its first byte, so that a timeout's 504 and the app never both answer.
+    public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
+    var log: (Int32, String) -> Void = { _, _ in }
+
+    public init(output: ResponseOutput) {
+        self.output = output
+        appHeaders = .allocate(capacity: appHeadersCapacity)
+        out = .allocate(capacity: outCapacity)
+    }
+
+    deinit {
+        appHeaders.deallocate()
+        out.deallocate()
+    }
+
+    public func setLog(_ log: @escaping (Int32, String) -> Void) { self.log = log }
+
+    /// Today's IMF-fixdate, refreshed by the worker once a second.
+    public func setDate(_ bytes: UnsafeBufferPointer<UInt8>) {
+        for i in 0..<min(29, bytes.count) { date[i] = bytes[i] }
+    }
+
+    @inline(__always)
+    public func begin(_ request: Request) {
+        self.request = request
+        phase = .pending
+        framing = .none
+        end = request.close ? .close : .keepOpen
+        failure = .none
+        status = 0
+        bodySent = 0
+        wireBytes = 0
+        outLength = 0
+        appHeadersLength = 0
+        appContentLength = -1
+        appSetsDate = false
+        appSetsServer = false
+    }
+
+    /// The connection ends at least this abruptly.
+    @inline(__always)
+    func endAtLeast(_ e: ConnectionEnd) { if end < e { end = e } }
+
+    /// A refused call: its reason for last_error, and one log line.
+    @discardableResult
+    func refuse(_ reason: GatewayFailure, _ message: String) -> Int32 {
+        failure = reason
+        // A gone client or a timeout was logged once when it happened.
+        if reason != .clientGone && reason != .timeout { log(GATEWAY_LOG_ERROR, message) }
+        return GATEWAY_ERROR
+    }
+
+    /// A refused call outside the response (a body read): its reason.
+    func note(_ reason: GatewayFailure) { failure = reason }
+
+    // MARK: sending
+
+    /// Hands bytes to the output; the first ones claim the response on the
+    /// scoreboard. False (and aborted) when the master took the response or
+    /// the client is gone.
+    @inline(__always)
+    func emit(_ p: UnsafeRawPointer, _ n: Int) -> Bool {
+        guard claim() else { return false }
+        guard output.send(p, n) else { return lostClient() }
+        wireBytes += n
+        return true
+    }
+
+    @inline(__always)
+    func emit(_ a: UnsafeRawPointer, _ an: Int, _ b: UnsafeRawPointer, _ bn: Int) -> Bool {
+        guard claim() else { return false }
+        guard output.send(a, an, b, bn) else { return lostClient() }
+        wireBytes += an + bn
+        return true
+    }
+
+    @inline(__always)
+    func claim() -> Bool {
+        if phase == .aborted { return false }
+        guard wireBytes == 0, let slot = scoreboard else { return true }
+        if gw_score_claim_worker(slot) != 0 { return true }
+        // The master decided a timeout and answers 504 itself: the client
+        // gets exactly that, nothing from the app.
+        phase = .aborted
+        failure = .timeout
+        status = 504
+        outLength = 0
+        endAtLeast(.handOver)
+        log(GATEWAY_LOG_INFO, "the request timed out and the master answered 504: the app's response is dropped")
+        return false
+    }
+
+    func lostClient() -> Bool {
+        phase = .aborted
+        failure = .clientGone
+        outLength = 0
+        endAtLeast(.drop)
+        return false
+    }
+
+    /// Sends what `out` holds.
+    @inline(__always)
+    @discardableResult
+    func flush() -> Bool {
+        let n = outLength
+        outLength = 0
+        return n == 0 || emit(out, n)
+    }
+
+    /// The client went away (seen while reading the body): nothing more is sent.
+    public func clientGone() {
+        _ = lostClient()
+    }
+}

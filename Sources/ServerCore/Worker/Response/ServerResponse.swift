@@ -1,0 +1,28 @@
+/// The responses the server makes itself (400, 413, 500, 504, ...), built in
+/// one place for the worker and the master alike: a status line from the one
+/// phrase table, Server and Date, a short text body, and the connection's
+/// fate. Not on the hot path: a String is fine here.
+public enum ServerResponse {
+    public enum Connection { case close, keepAlive, keepAliveHTTP10 }
+
+    /// The bytes of an error response. `date` is an IMF-fixdate (29 bytes);
+    /// `bodyless` (a HEAD request) sends the head alone, with the length
+    /// the body would have had.
+    public static func bytes(status: Int, date: some Collection<UInt8>, connection: Connection,
+                             bodyless: Bool = false) -> [UInt8] {
+        let phrase = StatusPhrase.text(status)
+        let body = "\(status) \(phrase)\n"
+        var text = "HTTP/1.1 \(status) \(phrase)\r\nServer: gatewayd\r\nDate: "
+        text += String(decoding: date, as: UTF8.self)
+        text += "\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
+        if status == 405 { text += "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n" }
+        switch connection {
+        case .close: text += "Connection: close\r\n"
+        case .keepAlive: break
+        case .keepAliveHTTP10: text += "Connection: keep-alive\r\n"
+        }
+        text += "\r\n"
+        if !bodyless { text += body }
+        return Array(text.utf8)
+    }
+}

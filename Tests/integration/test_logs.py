@@ -1,0 +1,98 @@
+"""Logs are one event per line: every byte that comes from a client or an
+app is escaped as nginx's escape=default does (\\xHH for `"`, `\\`, bytes
+below 0x20 and from 0x7F up), so no input can start a log line or forge a
+field. The error log keeps `"` as is: its own messages quote with it."""
+import os
+import time
+
+from conftest import Client, http
+
+
+def wait_lines(path, n, timeout=5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            data = open(path, "rb").read()
+            if data.count(b"\n") >= n and data.endswith(b"\n"):
+                break
+        time.sleep(0.05)
+    time.sleep(0.2)  # nothing more must come
+    return open(path, "rb").read().split(b"\n")[:-1]
+
+
+def request_lines(server, marker):
+    """The error-log lines (bytes) of the server's log that hold `marker`."""
+    with open(server.log_path, "rb") as f:
+        return [line for line in f.read().split(b"\n") if marker in line]
+
+
+def test_access_log_escapes_client_bytes(gatewayd, workdir):
+    path = os.path.join(workdir, "access.log")
+    s = gatewayd(access_log=path, workers=1)
+    raw = (b'GET /bytes?n=1&q="x\\y HTTP/1.1\r\nHost: t\r\n'
+           b'User-Agent: a"b\\c\td\xe9\r\n'
+           b'Referer: " 200 0 "-" "forged\r\n\r\n')
+    reply = http(s.port, raw + b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 200") == 2, reply
+    # A bare CR in a header value is refused: no line of it may hold the value raw.
+    assert http(s.port, b"GET / HTTP/1.1\r\nHost: t\r\nUser-Agent: a\rforged\r\n\r\n").startswith(b"HTTP/1.1 400")
+    lines = wait_lines(path, 2)
+    assert len(lines) == 2, lines
+    first = lines[0].decode("ascii")
+    assert '"GET /bytes?n=1&q=\\x22x\\x5Cy HTTP/1.1" 200 1 ' in first, first
+    assert first.endswith('"\\x22 200 0 \\x22-\\x22 \\x22forged" "a\\x22b\\x5Cc\\x09d\\xE9"'), first
+    assert all(b"forged" not in line for line in lines[1:])
+    assert all(b < 0x80 for b in b"".join(lines)), lines
+
+
+def test_app_log_message_with_a_newline_is_one_line(gatewayd):
+    s = gatewayd(workers=1)
+    with Client(s.port) as c:
+        r = c.request(path="/log?msg=first%0Asecond%0D%0A2026-01-01%2000:00:00%20[error]%20forged%5C%22%09%C3%A9")
+        assert r.status == 200
+    s.wait_log("first")
+    time.sleep(0.2)
+    lines = request_lines(s, b"first")
+    assert len(lines) == 1, lines
+    line = lines[0].decode("ascii")
+    assert '[warning]' in line
+    assert 'first\\x0Asecond\\x0D\\x0A2026-01-01 00:00:00 [error] forged\\x5C"\\x09\\xC3\\xA9 (GET /log?msg=' in line, line
+    assert not request_lines(s, b"second\n") and not any(
+        line.startswith(b"2026-01-01") for line in open(s.log_path, "rb").read().split(b"\n"))
+
+
+def test_a_refused_app_header_is_quoted_on_one_line(gatewayd):
+    s = gatewayd(workers=1)
+    with Client(s.port) as c:
+        r = c.request(path="/bad-header?name=X%0AForged:%201%1B[31m")
+        assert r.status == 500
+    s.wait_log("invalid header name")
+    time.sleep(0.2)
+    lines = request_lines(s, b"invalid header name")
+    assert len(lines) == 1, lines
+    assert b'invalid header name "X\\x0AForged: 1\\x1B[31m" (GET /bad-header?name=' in lines[0], lines
+    assert not request_lines(s, b"\nForged")
+    assert b"\x1b" not in open(s.log_path, "rb").read()
+
+
+def test_request_label_is_escaped(gatewayd):
+    s = gatewayd(workers=1)
+    http(s.port, b'GET /log?msg=labelled&x="\\ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+    s.wait_log("labelled")
+    time.sleep(0.2)
+    lines = request_lines(s, b"labelled")
+    assert len(lines) == 1 and b'(GET /log?msg=labelled&x="\\x5C) gen=1' in lines[0], lines
+
+
+def test_app_log_levels(gatewayd):
+    # docs/gateway-interface.md: below log_level dropped; an unknown level is an error.
+    s = gatewayd(workers=1)
+    with Client(s.port) as c:
+        for msg, level in (("lvl-debug", 0), ("lvl-info", 1), ("lvl-unknown-7", 7), ("lvl-minus-1", -1)):
+            assert c.request(path=f"/log?msg={msg}&level={level}").status == 200
+    s.wait_log("lvl-minus-1")
+    time.sleep(0.2)
+    assert not request_lines(s, b"lvl-debug")
+    assert b"[info]" in request_lines(s, b"lvl-info")[0]
+    assert b"[error]" in request_lines(s, b"lvl-unknown-7")[0]
+    assert b"[error]" in request_lines(s, b"lvl-minus-1")[0]
