@@ -230,6 +230,7 @@ public final class RequestLoop {
             let now = Sys.monotonicNanos()
             if now &- lastTick >= 1_000_000_000 {
                 lastTick = now
+                acceptMissed()
                 tick(now)
             } else if stopReason != nil {
                 sweep(now)
@@ -284,6 +285,17 @@ public final class RequestLoop {
             return
         }
         _ = acceptOne(listener: index, readNow: true)
+    }
+
+    /// EPOLLEXCLUSIVE wakes one waiter per new connection, and a worker
+    /// stopped inside epoll_wait (SIGSTOP, a debugger) still counts as one:
+    /// the connection would wait in the queue until some later wakeup came
+    /// here. Trying the listeners once a second bounds that wait to a second.
+    func acceptMissed() {
+        guard accepting == .on, stopReason == nil, !Sys.listenersClosed else { return }
+        for i in listeners.indices where connectionCount < settings.workerConnections {
+            _ = acceptOne(listener: i, readNow: true)
+        }
     }
 
     /// Accepts one connection; false when there was none (or no descriptor).
