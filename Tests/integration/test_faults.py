@@ -450,7 +450,7 @@ def test_a_stopped_worker_is_routed_around_then_replaced(gatewayd):
         deadline = time.time() + 12  # silence is judged after max(timeout, 10 s)
         while time.time() < deadline:
             t0 = time.time()
-            assert get(s.port, timeout=3)[0] == 200
+            assert get(s.port, timeout=6)[0] == 200
             slowest = max(slowest, time.time() - t0)
             served += 1
             time.sleep(0.2)
@@ -463,7 +463,7 @@ def test_a_stopped_worker_is_routed_around_then_replaced(gatewayd):
     print(f"\nworker stopped: {served} requests served around it, slowest {slowest:.3f} s")
     # a connection whose wakeup went to the stopped worker waits for the
     # others' once-a-second look at the listeners, not for the kill
-    assert slowest < 2
+    assert slowest < 3
     s.wait_log("sent no heartbeat")
     s.wait_workers(2)
 
