@@ -67,7 +67,11 @@ extension Supervisor {
             // once, so a flood of them costs a fork each, never a backoff.
             requestCrashes += 1
             crashes[w.slot] = 0
-            actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status) while serving \(request): request crash (\(requestCrashes) since start), not retried; respawning at once"))
+            let line = "worker \(pid) (slot \(w.slot)) \(status) while serving \(request)"
+            actions += requestCrashSummary(now: now)
+            if requestCrashLog.admit(line, now: now) {
+                actions.append(.log(level: .error, message: "\(line): request crash (\(requestCrashes) since start), not retried; respawning at once"))
+            }
         case .bootCrash:
             actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)"))
             cause = .bootCrash
@@ -108,6 +112,12 @@ extension Supervisor {
         return actions
     }
 
+    /// The line for the request crashes folded in a second that is over.
+    mutating func requestCrashSummary(now: UInt64) -> [Action] {
+        guard let (count, last) = requestCrashLog.due(now: now) else { return [] }
+        return [.log(level: .error, message: "\(count) more request crash\(count == 1 ? "" : "es") in the last second, each respawned at once; the last: \(last)")]
+    }
+
     /// 0 for the first crash, then base * 2^(n-2), capped.
     public func backoff(_ count: Int) -> UInt64 {
         guard count > 1 else { return 0 }
@@ -118,5 +128,40 @@ extension Supervisor {
     static func seconds(_ ns: UInt64) -> String {
         let ms = ns / 1_000_000
         return "\(ms / 1000).\(String(ms % 1000 + 1000).dropFirst())s"
+    }
+}
+
+/// One line per second for a kind of event that can come in floods: the
+/// first is written in full, the rest of that second are counted, and a
+/// summary with the last of them follows when the second is over.
+struct FoldedLog: Equatable {
+    static let window: UInt64 = 1_000_000_000
+    var windowStart: UInt64?
+    var folded = 0
+    var last = ""
+
+    /// True: log `line` in full. False: it was counted (call `due` first,
+    /// so that a window that is over is summarised before a new one opens).
+    mutating func admit(_ line: String, now: UInt64) -> Bool {
+        if let start = windowStart, now &- start < Self.window {
+            folded += 1
+            last = line
+            return false
+        }
+        windowStart = now
+        folded = 0
+        return true
+    }
+
+    func isFolding(now: UInt64) -> Bool {
+        guard let start = windowStart else { return false }
+        return folded > 0 && now &- start < Self.window
+    }
+
+    /// The count and last line of a window that is over, once.
+    mutating func due(now: UInt64) -> (Int, String)? {
+        guard let start = windowStart, now &- start >= Self.window else { return nil }
+        defer { self = FoldedLog() }
+        return folded > 0 ? (folded, last) : nil
     }
 }

@@ -112,6 +112,8 @@ public struct Supervisor {
     /// Workers that died while serving a request, since start (the metric of
     /// poisonous requests: each kills one worker and is never retried).
     public internal(set) var requestCrashes: UInt64 = 0
+    /// The request crashes of the current second, logged as one line.
+    var requestCrashLog = FoldedLog()
 
     public init(settings: Settings) {
         self.settings = settings
@@ -169,7 +171,11 @@ public struct Supervisor {
         w.appName = appName
         workers[pid] = w
         spawnFailures[w.slot] = nil
-        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)")]
+        var actions: [Action] = []
+        // during a flood of request crashes, the replacements' boots are part of its summary
+        if !(requestCrashLog.isFolding(now: now) && w.generation == generation) {
+            actions.append(.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)"))
+        }
         if let r = reload, w.generation == r.generation {
             return actions + reloadBooted(w, now: now)
         }
@@ -252,6 +258,7 @@ public struct Supervisor {
             return actions
         }
         if phase == .halted { return [] }
+        actions += requestCrashSummary(now: now)
         for (slot, at) in pending.sorted(by: { $0.key < $1.key }) where at <= now && at != 0 {
             if live(slot: slot) == nil && (phase == .running || phase == .starting) {
                 // a zero marks a spawn already issued

@@ -40,6 +40,25 @@ fileprivate let ok = ExitStatus(code: 0)
         #expect(sim.sup.pending.values.allSatisfy { $0 <= sim.now })
     }
 
+    @Test func aFloodOfRequestCrashesIsLoggedOncePerSecond() {
+        var sim = Sim(workers: 2)
+        sim.running()
+        var lines: [String] = []
+        for i in 0..<40 {
+            sim.advance(20 * msec)             // 40 crashes in 0.8 s
+            lines += sim.exit(sim.pid(i % 2), abrt, request: "GET /crash").messages
+            lines += sim.bootAll().messages
+        }
+        #expect(lines.filter { $0.contains("request crash") }.count == 1, "\(lines)")
+        #expect(lines.filter { $0.contains("booted") }.count == 1, "only the first replacement's boot is logged")
+        let summary = sim.advance(300 * msec).messages
+        #expect(summary == ["39 more request crashes in the last second, each respawned at once; the last: worker 1039 (slot 1) was killed by SIGABRT (core dumped) while serving GET /crash"])
+        #expect(sim.sup.requestCrashes == 40)
+        // a crash after the window is logged in full again
+        sim.advance(sec)
+        #expect(sim.exit(sim.pid(0), abrt, request: "GET /x").errors.first?.contains("request crash (41 since start)") == true)
+    }
+
     @Test func requestCrashResetsABootCrashBackoff() {
         var sim = Sim(workers: 1)
         sim.running()
