@@ -36,7 +36,9 @@
  *
  * app_args: fail_init=MSG makes init fail with MSG, crash_init makes init
  * abort(), sleep_init=S makes init sleep S seconds first, read_first makes
- * every request /read-then-environ, with the body read before any getenv.
+ * every request /read-then-environ, with the body read before any getenv,
+ * crash_idle_if=PATH makes a worker die of SIGALRM one second after init,
+ * while idle, if PATH exists then (a crash right after boot, no request).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -825,6 +827,8 @@ static int testapp_init(gateway_init *init)
         abort();
     if ((value = find_arg(app, "fail_init")) != NULL)
         return init_error(init, app, value);
+    if ((value = find_arg(app, "crash_idle_if")) != NULL && access(value, F_OK) == 0)
+        alarm(1);
 
     if (init->api != NULL && init->api->log != NULL) {
         char message[128];

@@ -88,6 +88,7 @@ public final class Arbiter {
             reapWorkers()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))
+            LogRateLimiter.shared.flush()
             reportStatus()
         }
         tearDown()
@@ -104,7 +105,9 @@ public final class Arbiter {
         }
         if !config.pidfile.isEmpty {
             let p = Pidfile(path: config.pidfile)
-            try p.create(pid: pid, replacing: upgradeFrom)
+            // The new master of an upgrade takes the file only once it is
+            // ready: until then (and if it fails) it names the old master.
+            if upgradeFrom == nil { try p.create(pid: pid) } else { try p.check(pid: pid, replacing: upgradeFrom) }
             pidfile = p
         }
         let listeners = try pool.openInitial(config: config, logger: logger)
@@ -138,6 +141,7 @@ public final class Arbiter {
     }
 
     func tearDown() {
+        LogRateLimiter.shared.flush(now: .max)
         pool.closeAll()
         pidfile?.remove(ifOwnedBy: pid)
     }
@@ -262,6 +266,18 @@ public final class Arbiter {
         }
     }
 
+    /// After a failed upgrade: the pidfile names this master again (a new
+    /// master of an older gatewayd may have taken it early).
+    func restorePidfile() {
+        guard let p = pidfile, !p.names(pid) else { return }
+        do {
+            try p.write(pid: pid)
+            logger.info("pidfile \(p.path) names this master \(pid) again")
+        } catch {
+            logger.error("cannot restore the pidfile: \(error)")
+        }
+    }
+
     // MARK: health channels
 
     func readChannels() {
@@ -304,6 +320,7 @@ public final class Arbiter {
                 upgradeChild = nil
                 pool.handedOff = false
                 logger.error("binary upgrade failed: the new master \(pid) \(ExitStatus(waitStatus: status)); this master keeps serving")
+                restorePidfile()
                 continue
             }
             // Messages it sent just before exiting (booted, exiting) come first.
@@ -345,6 +362,8 @@ public final class Arbiter {
     }
 
     func spawn(slot: Int, generation: UInt32) {
+        // a reload abandoned while its own spawn actions were being executed
+        guard supervisor.wantsSpawn(generation: generation) else { return }
         guard let score = freeScores.popLast() else {
             logger.error("cannot spawn worker \(slot): scoreboard full")
             return
@@ -354,7 +373,7 @@ public final class Arbiter {
             pair = try Sys.seqpacketPair()
         } catch {
             freeScores.append(score)
-            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
         scoreboard[score] = gw_score_slot()
@@ -364,7 +383,7 @@ public final class Arbiter {
         } catch {
             Sys.close(pair.0); Sys.close(pair.1)
             freeScores.append(score)
-            execute(supervisor.spawnFailed(slot: slot, reason: "\(error)", now: Self.now))
+            execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
         if child == 0 {
@@ -375,7 +394,7 @@ public final class Arbiter {
             let g = generations[generation] ?? (config, generations[supervisor.generation]?.listeners ?? [], privileges)
             WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
                           channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
-                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog).run()
+                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
@@ -407,6 +426,11 @@ public final class Arbiter {
             case .ready:
                 SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(pid)")
                 if let old = upgradeFrom {
+                    do {
+                        try pidfile?.write(pid: pid)
+                    } catch {
+                        logger.error("binary upgrade: cannot take over the pidfile: \(error)")
+                    }
                     logger.info("binary upgrade: new master ready; stopping the old master \(old)")
                     Sys.kill(old, Signals.term)
                 }
@@ -483,7 +507,7 @@ public final class Arbiter {
     func statusLine() -> String {
         let busy = busyWorkers().count
         let requests = supervisor.workers.values.reduce(UInt64(0)) { $0 + $1.requests }
-        return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, generation \(supervisor.generation)"
+        return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, \(supervisor.requestCrashes) request crashes, generation \(supervisor.generation)"
     }
 
     func reportStatus() {

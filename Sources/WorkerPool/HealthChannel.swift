@@ -9,7 +9,9 @@ public struct HealthChannel {
 
     public init(fd: Int32) { self.fd = fd }
 
-    /// Sends a message; errors (master gone) are ignored: EOF tells the rest.
+    /// Sends a message. The worker's end is non-blocking: a message that
+    /// finds the channel full (a stalled master) is dropped, as heartbeats
+    /// may be; errors (master gone) are ignored: EOF tells the rest.
     public func send(_ m: HealthMessage) {
         let bytes = m.encode()
         bytes.withUnsafeBytes { p in _ = try? Sys.send(fd, p.baseAddress!, p.count) }

@@ -18,14 +18,23 @@ public struct Pidfile {
 
     public init(path: String) { self.path = path }
 
-    /// `replacing`: the old master of a binary upgrade, whose file we take over.
-    public func create(pid: Int32, replacing: Int32? = nil) throws {
+    public func create(pid: Int32) throws {
+        try check(pid: pid, replacing: nil)
+        try write(pid: pid)
+    }
+
+    /// Throws AlreadyRunning if the file names another live process than
+    /// `replacing` (the old master of a binary upgrade, whose file we take over).
+    public func check(pid: Int32, replacing: Int32?) throws {
         if let text = try? FileReader.readText(path),
            let old = Int32(text.trimmingCharacters()), old > 0, old != pid, old != replacing,
            kill(old, 0) == 0 || errno == EPERM {
             throw AlreadyRunning(path: path, pid: old)
         }
-        try write(pid: pid)
+    }
+
+    public func names(_ pid: Int32) -> Bool {
+        (try? FileReader.readText(path)).flatMap { Int32($0.trimmingCharacters()) } == pid
     }
 
     /// Writes atomically (temp file + rename).

@@ -13,7 +13,7 @@ extension Supervisor {
         }
         let g = nextGeneration
         nextGeneration += 1
-        var r = Reload(generation: g, settings: newSettings, rolling: rolling, startedAt: now)
+        var r = Reload(generation: g, settings: newSettings, rolling: rolling, startedAt: now, lastProgress: now)
         actions.append(.log(level: .info, message: "reload: booting generation \(g) (\(newSettings.workers) workers, \(rolling ? "rolling" : "all at once")) beside generation \(generation)"))
         if rolling {
             r.nextSlot = 1
@@ -27,13 +27,15 @@ extension Supervisor {
 
     mutating func reloadBooted(_ w: Worker, now: UInt64) -> [Action] {
         guard var r = reload else { return [] }
+        r.lastProgress = now
+        reload = r
         if !r.rolling {
             let ready = workers.values.filter { $0.generation == r.generation && $0.state == .ready }.count
             return ready >= r.settings.workers ? promote(now: now) : []
         }
         var actions: [Action] = []
         if let old = live(slot: w.slot) {
-            actions += retire(old.pid)
+            actions += retire(old.pid, now: now)
         }
         r.switched.insert(w.slot)
         if r.nextSlot < r.settings.workers {
@@ -46,9 +48,9 @@ extension Supervisor {
         return actions + promote(now: now)
     }
 
-    mutating func retire(_ pid: Int32) -> [Action] {
+    mutating func retire(_ pid: Int32, now: UInt64) -> [Action] {
         guard var w = workers[pid], !w.isLeaving else { return [] }
-        w.state = .retiring
+        w.state = retiringState(now: now)
         w.expectedExit = true
         workers[pid] = w
         return [.signal(pid: pid, signal: Signals.term)]
@@ -60,13 +62,14 @@ extension Supervisor {
         reload = nil
         var actions: [Action] = []
         for w in workers.values.sorted(by: { $0.pid < $1.pid }) where w.generation != r.generation {
-            actions += retire(w.pid)
+            actions += retire(w.pid, now: now)
         }
         let old = generation
         generation = r.generation
         settings = r.settings
         pending.removeAll()
         crashes.removeAll()
+        spawnFailures.removeAll()
         let ms = (now &- r.startedAt) / 1_000_000
         actions.append(.log(level: .info, message: "reload: generation \(r.generation) serving (\(r.settings.workers) workers, booted in \(ms) ms); generation \(old) retiring"))
         actions.append(.promoted(generation: r.generation))
@@ -86,7 +89,7 @@ extension Supervisor {
                 workers[w.pid]!.expectedExit = true
                 actions.append(.signal(pid: w.pid, signal: Signals.kill))
             } else {
-                actions += retire(w.pid)
+                actions += retire(w.pid, now: now)
             }
         }
         // Rolling: slots already handed to the new generation get the old one back.

@@ -29,8 +29,9 @@ public struct Supervisor {
     public enum WorkerState: Equatable {
         case booting
         case ready
-        /// Told to stop (SIGTERM sent) or announced its own exit.
-        case retiring
+        /// Told to stop (SIGTERM sent) or announced its own exit; SIGKILL
+        /// at `killAt` (graceful_timeout later) if it is still there.
+        case retiring(killAt: UInt64)
         /// Timed out: grace signal sent, SIGKILL due at the deadline.
         case timingOut(killAt: UInt64)
         case killed
@@ -87,6 +88,8 @@ public struct Supervisor {
         public let settings: Settings
         public let rolling: Bool
         public let startedAt: UInt64
+        /// Start, or the last worker of it that booted: boot_timeout counts from here.
+        public var lastProgress: UInt64
         /// Rolling: slots whose new worker booted and whose old one was retired.
         public var switched: Set<Int> = []
         public var nextSlot = 0
@@ -104,6 +107,13 @@ public struct Supervisor {
     public internal(set) var pending: [Int: UInt64] = [:]
     /// Consecutive boot crashes per slot.
     public internal(set) var crashes: [Int: Int] = [:]
+    /// Consecutive failed spawns (socketpair, fork) per slot.
+    public internal(set) var spawnFailures: [Int: Int] = [:]
+    /// Workers that died while serving a request, since start (the metric of
+    /// poisonous requests: each kills one worker and is never retried).
+    public internal(set) var requestCrashes: UInt64 = 0
+    /// The request crashes of the current second, logged as one line.
+    var requestCrashLog = FoldedLog()
 
     public init(settings: Settings) {
         self.settings = settings
@@ -131,8 +141,25 @@ public struct Supervisor {
         workers[pid] = Worker(pid: pid, slot: slot, generation: generation, state: .booting, spawnedAt: now, lastHeartbeat: now)
     }
 
-    public mutating func spawnFailed(slot: Int, reason: String, now: UInt64) -> [Action] {
-        scheduleRespawn(slot: slot, now: now, crashed: true, log: "cannot spawn worker \(slot): \(reason)")
+    /// Whether a `.spawn` for `generation` is still wanted: an action list
+    /// being executed may hold spawns of a reload abandoned half way through it.
+    public func wantsSpawn(generation g: UInt32) -> Bool {
+        switch phase {
+        case .starting, .running: return g == generation || g == reload?.generation
+        default: return false
+        }
+    }
+
+    /// The spawn itself failed (socketpair, fork: no process exists). During
+    /// a reload for the new generation, the reload is abandoned at once; for
+    /// the serving generation the slot is retried with the backoff.
+    public mutating func spawnFailed(slot: Int, generation g: UInt32, reason: String, now: UInt64) -> [Action] {
+        let message = "cannot spawn worker \(slot) of generation \(g): \(reason)"
+        if let r = reload, r.generation == g {
+            return abandonReload(reason: message, now: now)
+        }
+        guard g == generation, phase == .running || phase == .starting else { return [] }
+        return scheduleRespawn(slot: slot, now: now, cause: .spawnFailed, log: message)
     }
 
     public mutating func booted(pid: Int32, appName: String, now: UInt64) -> [Action] {
@@ -143,7 +170,12 @@ public struct Supervisor {
         w.lastHeartbeat = now
         w.appName = appName
         workers[pid] = w
-        var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)")]
+        spawnFailures[w.slot] = nil
+        var actions: [Action] = []
+        // during a flood of request crashes, the replacements' boots are part of its summary
+        if !(requestCrashLog.isFolding(now: now) && w.generation == generation) {
+            actions.append(.log(level: .info, message: "worker \(pid) (slot \(w.slot), generation \(w.generation)) booted \(appName)"))
+        }
         if let r = reload, w.generation == r.generation {
             return actions + reloadBooted(w, now: now)
         }
@@ -194,7 +226,7 @@ public struct Supervisor {
     /// memory): its replacement starts now, before it is gone.
     public mutating func exiting(pid: Int32, reason: HealthMessage.ExitReason, now: UInt64) -> [Action] {
         guard var w = workers[pid], !w.isLeaving else { return [] }
-        w.state = .retiring
+        w.state = retiringState(now: now)
         w.expectedExit = true
         workers[pid] = w
         var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot)) is \(reason == .shutdown || reason == .masterGone ? "stopping" : "recycling"): \(reason)")]
@@ -211,88 +243,14 @@ public struct Supervisor {
         return [.spawn(slot: w.slot, generation: generation)]
     }
 
-    /// A child was reaped. `status` describes how it ended; `request` is the
-    /// request it was serving when it died, if any (from the scoreboard).
-    public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64, request: String? = nil) -> [Action] {
-        guard let w = workers.removeValue(forKey: pid) else { return [] }
-        var actions: [Action] = []
-        if case .timingOut = w.state { actions.append(.answerTimeout(pid: pid)) }
-        if case .stopping = phase {
-            if workers.isEmpty { actions.append(.exit(code: 0)) }
-            return actions
-        }
-        if phase == .halted { return actions }
-        if let r = reload, w.generation == r.generation, !w.expectedExit {
-            return actions + abandonReload(reason: "worker \(pid) of the new generation \(status) before it was promoted", now: now)
-        }
-        if let r = reload, r.rolling, w.generation == generation, r.switched.contains(w.slot) {
-            return actions
-        }
-        if phase == .starting && !w.expectedExit {
-            if status.code == WorkerExit.appLoadFailed || status.code == WorkerExit.bootFailed || w.state == .booting {
-                return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(pid) failed to boot: \(status)")
-            }
-        }
-        if phase == .starting && status.code == WorkerExit.appLoadFailed {
-            return actions
-        }
-        // A booted worker exiting with code 0 did not crash (SIGNALS.md: a
-        // crash is a signal or a non-zero code), even if its announcement
-        // never reached us. One that never booted (crashed, exited or was
-        // killed for boot_timeout while booting) is a boot crash.
-        let cleanAfterBoot = status.isClean && w.hasBooted
-        let bootCrash = !cleanAfterBoot && (!w.hasBooted || now &- w.bootedAt < settings.crashWindow)
-        if w.expectedExit && status.isClean {
-            crashes[w.slot] = 0
-        } else if w.expectedExit {
-            // killed by us (timeout, memory): not a crash of the app's boot
-        } else if cleanAfterBoot {
-            actions.append(.log(level: .info, message: "worker \(pid) (slot \(w.slot)) exited with code 0 without announcing it"))
-        } else {
-            let serving = request.map { " while serving \($0)" } ?? ""
-            actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)\(serving)"))
-        }
-        if w.generation != generation || w.slot >= settings.workers { return actions }
-        if live(slot: w.slot) != nil || pending[w.slot] != nil { return actions }
-        return actions + scheduleRespawn(slot: w.slot, now: now, crashed: bootCrash && !w.expectedExit, log: nil)
-    }
-
-    mutating func scheduleRespawn(slot: Int, now: UInt64, crashed: Bool, log: String?) -> [Action] {
-        var actions: [Action] = []
-        if let log { actions.append(.log(level: .error, message: log)) }
-        guard crashed else {
-            crashes[slot] = 0
-            pending[slot] = now
-            return actions + [.spawn(slot: slot, generation: generation)]
-        }
-        let count = (crashes[slot] ?? 0) + 1
-        crashes[slot] = count
-        let delay = backoff(count)
-        pending[slot] = now + delay
-        actions.append(.log(level: .warning, message: "worker slot \(slot) crashed \(count) time\(count == 1 ? "" : "s") in a row right after boot: next spawn in \(Self.seconds(delay))"))
-        if delay == 0 { actions.append(.spawn(slot: slot, generation: generation)) }
-        return actions
-    }
-
-    /// 0 for the first crash, then base * 2^(n-2), capped.
-    public func backoff(_ count: Int) -> UInt64 {
-        guard count > 1 else { return 0 }
-        let shift = UInt64(min(count - 2, 30))
-        return min(settings.backoffBase << shift, settings.backoffCap)
-    }
-
-    static func seconds(_ ns: UInt64) -> String {
-        let ms = ns / 1_000_000
-        return "\(ms / 1000).\(String(ms % 1000 + 1000).dropFirst())s"
-    }
-
     /// Periodic checks: due spawns, boot timeouts, request timeouts, silence, graceful deadline.
     public mutating func tick(now: UInt64, busy: [Int32: Busy]) -> [Action] {
         var actions: [Action] = []
-        if case let .stopping(deadline, _) = phase {
+        if case let .stopping(deadline, fast) = phase {
             if now >= deadline {
-                for w in workers.values where w.state != .killed {
-                    actions.append(.log(level: .warning, message: "worker \(w.pid) still running after graceful_timeout: killed"))
+                let window = fast ? "2s after the fast stop" : "after graceful_timeout (\(settings.gracefulTimeout)s)"
+                for w in workers.values.sorted(by: { $0.pid < $1.pid }) where w.state != .killed {
+                    actions.append(.log(level: .warning, message: "worker \(w.pid) still running \(window): killed"))
                     actions.append(.signal(pid: w.pid, signal: Signals.kill))
                     workers[w.pid]!.state = .killed
                 }
@@ -300,6 +258,7 @@ public struct Supervisor {
             return actions
         }
         if phase == .halted { return [] }
+        actions += requestCrashSummary(now: now)
         for (slot, at) in pending.sorted(by: { $0.key < $1.key }) where at <= now && at != 0 {
             if live(slot: slot) == nil && (phase == .running || phase == .starting) {
                 // a zero marks a spawn already issued
@@ -307,10 +266,19 @@ public struct Supervisor {
                 actions.append(.spawn(slot: slot, generation: generation))
             }
         }
+        if let r = reload, now &- r.lastProgress > UInt64(r.settings.bootTimeout) * 1_000_000_000,
+           !workers.values.contains(where: { $0.generation == r.generation && $0.state == .booting }) {
+            // No worker of it is booting (its spawns failed): the reload itself times out.
+            return actions + abandonReload(reason: "generation \(r.generation) not ready within boot_timeout (\(r.settings.bootTimeout)s)", now: now)
+        }
         let timeout = UInt64(settings.timeout) * 1_000_000_000
         let bootTimeout = UInt64(settings.bootTimeout) * 1_000_000_000
         for w in workers.values.sorted(by: { $0.pid < $1.pid }) {
             switch w.state {
+            case let .retiring(killAt) where now >= killAt:
+                actions.append(.log(level: .warning, message: "worker \(w.pid) (generation \(w.generation)) still running graceful_timeout (\(settings.gracefulTimeout)s) after it was told to stop: killed"))
+                actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                workers[w.pid]!.state = .killed
             case .booting where now &- w.spawnedAt > bootTimeout:
                 if let r = reload, w.generation == r.generation {
                     return actions + abandonReload(reason: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s)", now: now)
@@ -393,8 +361,9 @@ public struct Supervisor {
             for slot in target..<settings.workers {
                 pending[slot] = nil
                 crashes[slot] = nil
+                spawnFailures[slot] = nil
                 if let w = live(slot: slot) {
-                    workers[w.pid]!.state = .retiring
+                    workers[w.pid]!.state = retiringState(now: now)
                     workers[w.pid]!.expectedExit = true
                     actions.append(.signal(pid: w.pid, signal: Signals.term))
                 }
@@ -402,6 +371,11 @@ public struct Supervisor {
         }
         settings.workers = target
         return actions
+    }
+
+    /// A worker told to stop gets graceful_timeout, like at a graceful stop.
+    func retiringState(now: UInt64) -> WorkerState {
+        .retiring(killAt: now + UInt64(settings.gracefulTimeout) * 1_000_000_000)
     }
 
     mutating func halt(code: Int32, reason: String) -> [Action] {

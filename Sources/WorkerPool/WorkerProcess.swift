@@ -18,6 +18,9 @@ public struct WorkerProcess {
     public let privileges: Privileges?
     public let errorLog: LogFile
     public let accessLog: LogFile
+    /// The master's pid: when it dies, this worker closes its listeners at
+    /// once and exits within `timeout` (it is no longer supervised).
+    public let master: pid_t
 
     public func run() -> Never {
         let pid = Sys.getpid()
@@ -32,6 +35,11 @@ public struct WorkerProcess {
             signals = try SignalQueue(catching: [Signals.term, Signals.quit, Signals.int, Signals.usr1],
                                       ignoring: [Signals.pipe, Signals.hup, Signals.ttin, Signals.ttou, Signals.usr2, Signals.winch])
             try privileges?.drop()
+            // after the drop: a change of credentials clears PR_SET_PDEATHSIG
+            try Sys.watchMaster(master, alarmSeconds: UInt32(max(config.timeout > 0 ? config.timeout : config.gracefulTimeout, 1)))
+            // Never block on the master (a stopped master must not stop us):
+            // a message that finds the channel full is dropped.
+            try Sys.setNonBlocking(channel.fd)
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
@@ -113,6 +121,7 @@ public struct WorkerProcess {
             m.pssKB = usage.pssKB
             channel.send(m)
             scoreboard?.pointee.heartbeat_ns = Sys.monotonicNanos()
+            LogRateLimiter.shared.flush()
             if memoryLimitKB > 0 && usage.ussKB > memoryLimitKB && loop.stopReason == nil {
                 logger.warning("worker uses \(usage.ussKB / 1024) MB (USS), above max_worker_memory (\(config.maxWorkerMemory) MB): recycling")
                 announce(.memoryLimit)
@@ -136,6 +145,7 @@ public struct WorkerProcess {
         }
         if reason == .shutdown || reason == .masterGone { announce(reason == .shutdown ? .shutdown : .masterGone) }
         AppLoader.shutdown(app)
+        LogRateLimiter.shared.flush(now: .max)
         Sys.exit(WorkerExit.ok)
     }
 

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <netinet/in.h>
 #include <sys/un.h>
+#include "listeners.h" /* a worker's listeners and its master's death */
 
 /* --- wait status --- */
 int gw_wifexited(int status);

@@ -31,7 +31,7 @@ public struct ErrorLogHandler: LogHandler {
         let escape = LogEscape.errorLog
         var text = "\(Self.timestamp()) [\(level)] [\(label) \(Sys.getpid())] \(escape.escaped(message.description))"
         for key in all.keys.sorted() { text += " \(escape.escaped(key))=\(escape.escaped(all[key]!.description))" }
-        self.file.write(line: text)
+        LogRateLimiter.shared.write(line: text, to: self.file)
     }
 
     static func timestamp() -> String {

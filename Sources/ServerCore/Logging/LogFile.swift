@@ -4,14 +4,22 @@ import Glibc
 
 /// A log destination: "-" (stderr), "" (off) or a path opened O_APPEND.
 /// Lines are written with one write(2) each so concurrent workers never
-/// interleave inside a line. `reopen()` is for SIGUSR1 (logrotate).
+/// interleave inside a line. A line is written whole or not at all: when a
+/// full disk cuts a write short, the fragment is taken back, so the file
+/// never holds a torn line that the next one would be glued to.
+/// `reopen()` is for SIGUSR1 (logrotate).
 public final class LogFile {
     public let path: String
     public private(set) var fd: Int32
+    /// A regular file (fragments can be truncated away), not a pipe or tty.
+    private var isRegular: Bool
+    /// Lines not written (disk full, I/O error) since the start.
+    public private(set) var dropped = 0
 
     public init(path: String) throws {
         self.path = path
         fd = try Self.open(path)
+        isRegular = fd >= 0 && Sys.isRegularFile(fd)
     }
 
     static func open(_ path: String) throws -> Int32 {
@@ -31,19 +39,44 @@ public final class LogFile {
         let new = try Self.open(path)
         let old = fd
         fd = new
+        isRegular = Sys.isRegularFile(new)
         Sys.close(old)
     }
 
+    /// Writes `n` bytes that end in a newline: all of them, or none.
     @inline(__always)
     public func write(_ p: UnsafeRawPointer, _ n: Int) {
         guard fd >= 0 else { return }
-        try? Sys.writeAll(fd, p, n)
+        let written: Int
+        do {
+            guard let w = try Sys.write(fd, p, n) else {
+                // a non-blocking pipe that is full: wait for it, as before
+                try? Sys.writeAll(fd, p, n)
+                return
+            }
+            written = w
+        } catch {
+            dropped += 1  // nothing was written (ENOSPC, EIO)
+            return
+        }
+        if written == n { return }
+        if isRegular {
+            // Short on a file: the disk is full. Take the fragment back; if
+            // another process appended after it, end it so lines stay apart.
+            dropped += 1
+            if !Sys.truncateOwnTail(fd, count: written) {
+                var nl: UInt8 = 10
+                _ = try? Sys.write(fd, &nl, 1)
+            }
+            return
+        }
+        try? Sys.writeAll(fd, p + written, n - written)
     }
 
     public func write(line: String) {
         guard fd >= 0 else { return }
         var s = line
         s.append("\n")
-        try? Sys.writeAll(fd, s)
+        s.withUTF8 { write($0.baseAddress!, $0.count) }
     }
 }

@@ -193,6 +193,22 @@ public enum Sys {
         try check("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
 
+    /// Whether `fd` is a regular file (a log file, not a pipe or a tty).
+    public static func isRegularFile(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Takes back the last `count` bytes this process appended to `fd`
+    /// (O_APPEND) if nothing was appended after them: a line cut short by a
+    /// full disk leaves no fragment. False when another writer came after.
+    public static func truncateOwnTail(_ fd: Int32, count: Int) -> Bool {
+        let end = lseek(fd, 0, SEEK_CUR)
+        var st = stat()
+        guard end >= count, fstat(fd, &st) == 0, st.st_size == end else { return false }
+        return retrying { ftruncate(fd, end - off_t(count)) } == 0
+    }
+
     public static func poll(_ fd: Int32, events: Int16, timeoutMs: Int32) throws -> Bool {
         var p = pollfd(fd: fd, events: events, revents: 0)
         let n = try check("poll") { Glibc.poll(&p, 1, timeoutMs) }
@@ -273,6 +289,29 @@ public enum Sys {
     }
 
     public static func getpid() -> pid_t { Glibc.getpid() }
+
+    public static func getppid() -> pid_t { Glibc.getppid() }
+
+    // MARK: a worker's listeners and its master (listeners.h)
+
+    /// The listening descriptors to close once (loop or master's death, whichever is first).
+    public static func registerListeners(epoll: Int32, fds: [Int32]) {
+        fds.withUnsafeBufferPointer { gw_listeners_register(epoll, $0.baseAddress, Int32($0.count)) }
+    }
+
+    /// Closes the registered listeners unless already closed; true if this call did.
+    @discardableResult
+    public static func closeListeners() -> Bool { gw_listeners_close() != 0 }
+
+    public static var listenersClosed: Bool { gw_listeners_closed() != 0 }
+
+    /// PR_SET_PDEATHSIG: when `master` dies, close the listeners at once and
+    /// end this process `alarmSeconds` later unless it exited by then.
+    public static func watchMaster(_ master: pid_t, alarmSeconds: UInt32) throws {
+        _ = try check("prctl", "PR_SET_PDEATHSIG") { gw_master_watch(master, alarmSeconds) }
+    }
+
+    public static var masterGone: Bool { gw_master_gone() != 0 }
 
     public static func exit(_ code: Int32) -> Never { Glibc._exit(code) }
 

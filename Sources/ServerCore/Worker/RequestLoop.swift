@@ -50,7 +50,7 @@ public final class RequestLoop {
     /// Closed connections kept for reuse (their buffers), so a new connection costs no malloc.
     var spare: [Connection] = []
     var connectionCount = 0
-    var listening = false
+    var accepting = Accepting.off
     public private(set) var stopReason: StopReason?
     var stopDeadline: UInt64 = 0
     public private(set) var requestsServed = 0
@@ -109,18 +109,69 @@ public final class RequestLoop {
         controls.append((fd, handler))
     }
 
+    /// Whether the listeners are in the epoll set, and if not, why.
+    enum Accepting: Equatable {
+        case off
+        case on
+        /// worker_connections reached: back on when a connection closes.
+        case full
+        /// accept() found no descriptor (EMFILE, ENFILE): back on when a
+        /// connection closes or at `retryAt`, as nginx does. A level-triggered
+        /// listener left armed would wake this worker in a busy loop.
+        case exhausted(retryAt: UInt64)
+        /// Stopping: this worker's listening descriptors are closed, for good.
+        case closed
+    }
+
+    /// How long accepting pauses after EMFILE/ENFILE when no connection closes.
+    static let exhaustedRetry: UInt64 = 100_000_000
+
     func startListening() throws {
+        guard accepting != .on, accepting != .closed, !Sys.listenersClosed else { return }
+        if accepting == .off { Sys.registerListeners(epoll: epoll, fds: listeners.map(\.fd)) }
+        if Sys.masterGone {
+            closeListeners()  // it died while we booted: serve nobody new
+            return
+        }
         for (i, l) in listeners.enumerated() {
             let events = UInt32(EPOLLIN.rawValue) | UInt32(EPOLLEXCLUSIVE.rawValue)
             try Sys.epollAdd(epoll, l.fd, events: events, data: Self.listenerTag | UInt64(i))
         }
-        listening = true
+        accepting = .on
     }
 
-    func stopListening() {
-        guard listening else { return }
-        for l in listeners { Sys.epollDelete(epoll, l.fd) }
-        listening = false
+    /// Takes the listeners out of the epoll set; `reason` says when they come back.
+    func stopListening(_ reason: Accepting) {
+        if accepting == .on && !Sys.listenersClosed {
+            for l in listeners { Sys.epollDelete(epoll, l.fd) }
+        }
+        if accepting != .closed { accepting = reason }
+    }
+
+    /// After a connection closed or the retry time passed.
+    func resumeAccepting() {
+        guard stopReason == nil, connectionCount < settings.workerConnections else { return }
+        switch accepting {
+        case .full, .exhausted: try? startListening()
+        default: break
+        }
+    }
+
+    /// Closes this worker's listening descriptors: once every process has,
+    /// the kernel refuses new connections (with socket activation, systemd
+    /// keeps the socket and queues them for the next master).
+    func closeListeners() {
+        stopListening(.closed)
+        Sys.closeListeners()
+    }
+
+    /// Accepts what is already in the listen queues (up to worker_connections)
+    /// so that it is served rather than reset when the last holder closes.
+    func drainAcceptQueues() {
+        guard !Sys.listenersClosed else { return }
+        for i in listeners.indices {
+            while connectionCount < settings.workerConnections && acceptOne(listener: i, readNow: false) {}
+        }
     }
 
     /// Asks the loop to stop: no new connections; idle ones are closed; the
@@ -135,7 +186,11 @@ public final class RequestLoop {
         if stopDeadline == 0 {
             stopDeadline = Sys.monotonicNanos() + UInt64(max(settings.gracefulTimeout, 1)) * 1_000_000_000
         }
-        stopListening()
+        // A graceful stop serves what is queued at this moment, then closes
+        // the listeners. A recycling worker just closes them (the others keep
+        // accepting), as does one whose master is gone (nobody supervises it).
+        if reason == .shutdown { drainAcceptQueues() }
+        closeListeners()
         // Idle keep-alive connections are not closed at once: a client may
         // have a request on the wire. Each gets its next request answered
         // with Connection: close, or is closed after a short idle grace.
@@ -158,7 +213,12 @@ public final class RequestLoop {
                     return reason
                 }
             }
-            let n = try Sys.epollWait(epoll, datas, events, max: max, timeoutMs: stopReason == nil ? 1000 : 50)
+            var waitMs: Int32 = stopReason == nil ? 1000 : 50
+            if case let .exhausted(retryAt) = accepting {
+                let now = Sys.monotonicNanos()
+                if now >= retryAt { resumeAccepting() } else { waitMs = Int32((retryAt - now) / 1_000_000) + 1 }
+            }
+            let n = try Sys.epollWait(epoll, datas, events, max: max, timeoutMs: waitMs)
             for i in 0..<n {
                 let data = datas[i]
                 if data & Self.listenerTag != 0 {
@@ -172,6 +232,7 @@ public final class RequestLoop {
             let now = Sys.monotonicNanos()
             if now &- lastTick >= 1_000_000_000 {
                 lastTick = now
+                acceptMissed()
                 tick(now)
             } else if stopReason != nil {
                 sweep(now)
@@ -194,7 +255,11 @@ public final class RequestLoop {
                 if now &- since >= UInt64(settings.lingeringTime) * 1_000_000_000
                     || now &- c.lastActive >= UInt64(settings.lingeringTimeout) * 1_000_000_000 { close(c) }
             } else if c.isIdle {
-                if now &- c.lastActive >= keepalive { close(c) }
+                // A connection accepted during the stop (the queue drained)
+                // that has not sent its request yet gets header_timeout, not
+                // the keep-alive grace: it was accepted, so it is served.
+                let grace = c.requests == 0 && stopReason != nil ? header : keepalive
+                if now &- c.lastActive >= grace { close(c) }
             } else if c.headSince > 0 && now &- c.headSince >= header {
                 logger.info("closing connection: request head not received within header_timeout (\(settings.headerTimeout)s)")
                 close(c)
@@ -204,41 +269,71 @@ public final class RequestLoop {
 
     // MARK: connections
 
+    /// A listener is readable. One connection per wakeup, as nginx without
+    /// multi_accept: while this worker serves it, the next connection wakes
+    /// another (EPOLLEXCLUSIVE), so a burst spreads over the workers.
     func accept(listener index: Int) {
+        if Sys.listenersClosed {
+            // closed by the master's death signal while the app was running
+            accepting = .closed
+            return
+        }
+        guard accepting == .on, stopReason == nil else { return }
+        if connectionCount >= settings.workerConnections {
+            // Logged once per second at most (LogRateLimiter): new clients wait
+            // in the listen queue (backlog) until this or another worker has room.
+            logger.warning("worker_connections (\(settings.workerConnections)) reached: not accepting until a connection closes")
+            stopListening(.full)
+            return
+        }
+        _ = acceptOne(listener: index, readNow: true)
+    }
+
+    /// EPOLLEXCLUSIVE wakes one waiter per new connection, and a worker
+    /// stopped inside epoll_wait (SIGSTOP, a debugger) still counts as one:
+    /// the connection would wait in the queue until some later wakeup came
+    /// here. Trying the listeners once a second bounds that wait to a second.
+    func acceptMissed() {
+        guard accepting == .on, stopReason == nil, !Sys.listenersClosed else { return }
+        for i in listeners.indices where connectionCount < settings.workerConnections {
+            _ = acceptOne(listener: i, readNow: true)
+        }
+    }
+
+    /// Accepts one connection; false when there was none (or no descriptor).
+    /// `readNow`: read its request at once (it has data: TCP_DEFER_ACCEPT).
+    func acceptOne(listener index: Int, readNow: Bool) -> Bool {
         let l = listeners[index]
         var addr = sockaddr_storage()
         var len = socklen_t(0)
-        // One per wakeup, as nginx without multi_accept: while this worker
-        // serves it, the next connection wakes another (EPOLLEXCLUSIVE), so a
-        // burst of connections spreads over the workers instead of landing on one.
-        for _ in 0..<1 {
-            if connectionCount >= settings.workerConnections || stopReason != nil {
-                stopListening()
-                return
-            }
-            let fd: Int32
-            do {
-                guard let f = try Sys.accept(l.fd, &addr, &len) else { return }
-                fd = f
-            } catch let e as SystemError {
-                logger.error("\(e)")
-                return
-            } catch { return }
-            let now = Sys.monotonicNanos()
-            let c: Connection
-            if let reused = spare.popLast() {
-                reused.reuse(fd: fd, listener: index, now: now)
-                c = reused
-            } else {
-                c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
-            }
-            c.peer = addr
-            c.peerLength = len
-            register(c)
-            // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
-            // read the request now instead of waiting for another epoll round.
-            if l.defersAccept && !c.closed { readable(c) }
+        let fd: Int32
+        do {
+            guard let f = try Sys.accept(l.fd, &addr, &len) else { return false }
+            fd = f
+        } catch let e as SystemError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno.rawValue) {
+            // The connection stays queued; another worker or a later try takes it.
+            logger.error("\(e): not accepting for 0.1 s or until a connection closes")
+            stopListening(.exhausted(retryAt: Sys.monotonicNanos() + Self.exhaustedRetry))
+            return false
+        } catch let e as SystemError {
+            logger.error("\(e)")
+            return false
+        } catch { return false }
+        let now = Sys.monotonicNanos()
+        let c: Connection
+        if let reused = spare.popLast() {
+            reused.reuse(fd: fd, listener: index, now: now)
+            c = reused
+        } else {
+            c = Connection(fd: fd, listener: index, capacity: settings.initialBuffer, now: now)
         }
+        c.peer = addr
+        c.peerLength = len
+        register(c)
+        // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
+        // read the request now instead of waiting for another epoll round.
+        if readNow && l.defersAccept && !c.closed { readable(c) }
+        return true
     }
 
     func register(_ c: Connection) {
@@ -264,14 +359,12 @@ public final class RequestLoop {
         connections[Int(c.fd)] = nil
         connectionCount -= 1
         if c.capacity == settings.initialBuffer && spare.count < 64 { spare.append(c) }
-        if !listening && stopReason == nil && connectionCount < settings.workerConnections {
-            try? startListening()
-        }
+        resumeAccepting()
     }
 
     func closeAll() {
         for case let c? in connections { close(c) }
-        stopListening()
+        closeListeners()
     }
 
     /// Ends a connection after a response, as `end` says.
