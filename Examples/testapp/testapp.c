@@ -28,7 +28,9 @@
  *                          start_response(S) verbatim with up to three
  *                          headers, then B with write_last (default),
  *                          write, or no body call at all; a refused call
- *                          answers nothing more (the server decides)
+ *                          answers nothing more (the server decides);
+ *                          retry=1: after a refused start_response, a
+ *                          second one with "200 OK" (which must fail too)
  *   /sleep?seconds=S&once=1  one nanosleep, not resumed after a signal
  *
  * Generated bodies (/stream, /bytes) are the pattern: byte i of the body is
@@ -691,6 +693,10 @@ static int route_respond(gateway_request *r)
         count++;
     }
     int rc = r->api->start_response(r, status ? status : "200 OK", headers, count, 0);
+    char *retry = query_param(r, "retry");
+    if (rc != GATEWAY_OK && retry != NULL)   /* an app that tries again after a refusal */
+        rc = r->api->start_response(r, "200 OK", NULL, 0, 0);
+    free(retry);
     const char *b = body ? body : "";
     if (rc == GATEWAY_OK) {
         if (mode != NULL && strcmp(mode, "write") == 0)

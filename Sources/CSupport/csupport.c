@@ -12,6 +12,7 @@
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 
 int gw_wifexited(int s) { return WIFEXITED(s); }
 int gw_wexitstatus(int s) { return WEXITSTATUS(s); }
@@ -228,4 +229,10 @@ int gw_unix_path(const struct sockaddr_storage *addr, socklen_t len, char *buf, 
     memcpy(buf, u->sun_path, n);
     buf[n] = 0;
     return n > 0 ? 0 : -1;
+}
+
+long long gw_regular_file_size(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+    return (long long)st.st_size;
 }

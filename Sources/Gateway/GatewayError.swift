@@ -49,6 +49,8 @@ public enum GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
     case fileError
     /// The server timed the request out and answered 504 itself.
     case timedOut
+    /// A NULL pointer or an impossible argument was passed to the server.
+    case badArgument
 
     /// The typed reason of a refused call on `request`, or `fallback` when
     /// the server does not say (an older server, or no reason recorded).
@@ -67,6 +69,7 @@ public enum GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
         case GATEWAY_E_LENGTH: return .contentLengthExceeded
         case GATEWAY_E_FILE: return .fileError
         case GATEWAY_E_TIMEOUT: return .timedOut
+        case GATEWAY_E_ARGUMENT: return .badArgument
         default: return fallback
         }
     }
@@ -100,6 +103,7 @@ public enum GatewayError: Error, Hashable, Sendable, CustomStringConvertible {
         case .contentLengthExceeded: return "more body bytes than the declared Content-Length"
         case .fileError: return "sendfile: the file is shorter than the count, or unreadable"
         case .timedOut: return "the request timed out: the server answered 504"
+        case .badArgument: return "a NULL pointer or an impossible argument passed to the server"
         }
     }
 }

@@ -490,7 +490,9 @@ public final class Arbiter {
         guard gw_score_claim_master(slot, serial) != 0 else { return }
         var date = [CChar](repeating: 0, count: 30)
         gw_http_date(&date)
-        let response = ServerResponse.bytes(status: 504, date: date.prefix(29).map { UInt8(bitPattern: $0) }, connection: .close)
+        let isHead = withUnsafeBytes(of: slot.pointee.method) { $0.starts(with: "HEAD\0".utf8) }
+        let response = ServerResponse.bytes(status: 504, date: date.prefix(29).map { UInt8(bitPattern: $0) },
+                                            connection: .close, bodyless: isHead)
         // Best effort and never blocking: nothing of this response was sent,
         // so the socket's buffer has room for these few bytes.
         _ = response.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }

@@ -25,12 +25,12 @@ final class BufferOutput: ResponseOutput {
         send(a, an) && send(b, bn)
     }
 
-    func sendFile(_ fd: Int32, offset: off_t, count: Int) -> SendFileResult {
+    func sendFile(_ fd: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int) {
         var buf = [UInt8](repeating: 0, count: count)
         let n = pread(fd, &buf, count, offset)
-        if n < count { if n > 0 { bytes.append(contentsOf: buf[0..<n]) }; return .fileShort }
+        if n < count { if n > 0 { bytes.append(contentsOf: buf[0..<n]) }; return (.fileShort, max(n, 0)) }
         bytes.append(contentsOf: buf)
-        return .sent
+        return (.sent, count)
     }
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
@@ -415,11 +415,47 @@ struct Harness {
         #expect(h.encoder.sendFile(fd, 0, 6) == GATEWAY_OK)
         h.finish()
         #expect(h.body == "abcdef")
-        let short = Harness()
-        short.start("200 OK")
-        #expect(short.encoder.sendFile(fd, 0, 10) == GATEWAY_ERROR)
-        #expect(short.encoder.failure == .file)
-        #expect(short.encoder.end == .drop)
+        // A file shorter than the count, or no file at all: refused before
+        // the head goes out, so the client gets a 500, not a broken 200.
+        for (file, count) in [(fd, 10), (Int32(9999), 1)] {
+            let short = Harness()
+            short.start("200 OK", [("Content-Length", "\(count)")])
+            #expect(short.encoder.sendFile(file, 0, count) == GATEWAY_ERROR)
+            #expect(short.encoder.failure == .file)
+            #expect(short.wire == "")
+            short.finish(GATEWAY_ERROR)
+            #expect(short.headLines[0] == "HTTP/1.1 500 Internal Server Error")
+        }
+    }
+
+    @Test func aRefusedStartStaysRefused() {
+        let h = Harness()
+        #expect(h.start("200 OK", [("Connection", "x")]) == GATEWAY_ERROR)
+        #expect(h.start("200 OK") == GATEWAY_ERROR)
+        #expect(h.start("200 OK", flags: GATEWAY_REPLACE) == GATEWAY_ERROR)
+        #expect(h.write("d", last: true) == GATEWAY_ERROR)
+        h.finish()
+        #expect(h.headLines[0] == "HTTP/1.1 500 Internal Server Error")
+        let twice = Harness()
+        twice.start("200 OK")
+        #expect(twice.start("201 Created") == GATEWAY_ERROR)
+        #expect(twice.write("x", last: true) == GATEWAY_ERROR)
+        twice.finish()
+        #expect(twice.headLines[0] == "HTTP/1.1 500 Internal Server Error")
+    }
+
+    @Test func resetContentHasNoBody() {
+        let h = Harness()
+        h.start("205 Reset Content", [("Content-Length", "4")])
+        h.write("body", last: true)
+        #expect(h.header("Content-Length") == ["0"])
+        #expect(h.body == "")
+    }
+
+    @Test func serverResponsesCountTheirBody() {
+        let h = Harness()
+        h.finish(GATEWAY_ERROR)
+        #expect(h.encoder.bodySent == "500 Internal Server Error\n".utf8.count)
     }
 
     @Test func largeHeadersGoOutAhead() {

@@ -322,3 +322,66 @@ def test_body_bytes_cannot_forge_remote_addr_behind_nginx_streaming_uploads(gate
             assert env["REQUEST_METHOD"] == "POST"
     finally:
         stop()
+
+
+def test_a_refused_start_response_stays_refused(gatewayd):
+    s = gatewayd(workers=1)
+    for bad in ({"h1": "Connection:x"}, {"status": "600 X"}, {"h1": "Content-Length:x"}):
+        raw = respond(s.port, retry="1", body="d", **bad)
+        assert status_line(raw) == "HTTP/1.1 500 Internal Server Error", (bad, raw[:200])
+
+
+def test_a_body_left_unread_announces_the_close(gatewayd):
+    """A 200 that is followed by a close says Connection: close, so a
+    keep-alive client does not send its next request into the void."""
+    s = gatewayd(workers=1)
+    body = b"x" * (6 << 20)
+    head = b"POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    data, err = send_then_read(s.port, head, body)
+    assert status_line(data) == "HTTP/1.1 200 OK"
+    assert [v for k, v in headers_of(data) if k.lower() == "connection"] == ["close"], data[:300]
+    # within the drain budget the connection stays open and says nothing
+    with Client(s.port) as c:
+        r = c.request("POST", "/ignore-body", body=b"y" * 100_000)
+        assert r.status == 200 and r.header("connection") is None
+        assert c.request(path="/").body == b"Hello, World!"
+    # Expect: 100-continue, never read: the client has not sent the body
+    raw = http(s.port, b"POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+    assert b"100 Continue" not in raw
+    assert [v for k, v in headers_of(raw) if k.lower() == "connection"] == ["close"], raw
+
+
+def test_head_gets_no_body_from_the_servers_own_responses(gatewayd):
+    s = gatewayd(workers=1, timeout=2)
+    for bad in (b"HEAD /a%00 HTTP/1.1\r\nHost: t\r\n\r\n", b"HEAD / HTTP/1.1\r\nHost: t\r\nExpect: x\r\n\r\n"):
+        raw = http(s.port, bad)
+        assert status_line(raw).split(" ")[1] in ("400", "417"), raw
+        assert raw.endswith(b"\r\n\r\n"), raw
+    raw = http(s.port, b"HEAD /sleep?seconds=4&once=1 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=10)
+    assert status_line(raw) == "HTTP/1.1 504 Gateway Timeout"
+    assert raw.endswith(b"\r\n\r\n"), raw
+
+
+def test_refused_requests_are_in_the_access_log_with_their_line(gatewayd):
+    s = gatewayd(workers=1, access_log="access.log", access_log_format="$request $status $body_bytes_sent")
+    http(s.port, b"GET /a%00b HTTP/1.1\r\nHost: t\r\n\r\n")
+    http(s.port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    http(s.port, b"GET /error HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    time.sleep(0.3)
+    lines = open(os.path.join(s.workdir, "access.log")).read().splitlines()
+    assert lines[0] == "GET /a%00b HTTP/1.1 400 16", lines
+    assert lines[1] == "POST / HTTP/1.1 400 16", lines
+    assert lines[2] == "GET /error HTTP/1.1 500 26", lines
+    log = s.log()
+    assert "400 Bad Request: both Transfer-Encoding and Content-Length (client 127.0.0.1: POST / HTTP/1.1)" in log, log[-1500:]
+
+
+def test_after_a_timeout_the_same_worker_still_answers_a_refused_request(gatewayd):
+    """The master's claim on the timed-out request must not silence the
+    worker's next answers (a 400 is given outside any request)."""
+    s = gatewayd(workers=1, timeout=2)
+    for _ in range(3):
+        raw = http(s.port, b"GET /sleep?seconds=4&once=1 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=10)
+        assert status_line(raw) == "HTTP/1.1 504 Gateway Timeout"
+        raw = http(s.port, b"GET /a%00 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert status_line(raw) == "HTTP/1.1 400 Bad Request", raw

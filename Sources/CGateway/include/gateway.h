@@ -68,6 +68,7 @@ extern "C" {
 #define GATEWAY_E_LENGTH         7 /* more body bytes than the Content-Length the app declared */
 #define GATEWAY_E_FILE           8 /* sendfile: the file is shorter than the count, or unreadable */
 #define GATEWAY_E_TIMEOUT        9 /* the server timed the request out: the client gets 504 */
+#define GATEWAY_E_ARGUMENT      10 /* a NULL pointer or an impossible argument (read into NULL) */
 
 /* Whether the server's function table has `member` (entries appended
  * within ABI v1 after its first release, such as last_error). */

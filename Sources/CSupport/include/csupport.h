@@ -53,6 +53,10 @@ int gw_bind_unix(int fd, const char *path);
 /* The path of a bound AF_UNIX address into buf; -1 if not a unix address. */
 int gw_unix_path(const struct sockaddr_storage *addr, socklen_t len, char *buf, size_t buflen);
 
+/* The size of the regular file open as fd; -1 for a bad descriptor or
+ * another kind of file (fstat, whose struct Swift imports poorly). */
+long long gw_regular_file_size(int fd);
+
 /* --- time --- */
 uint64_t gw_monotonic_ns(void);
 /* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes) for now. */

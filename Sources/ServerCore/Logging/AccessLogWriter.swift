@@ -42,8 +42,12 @@ public final class AccessLogWriter {
                     gw_clf_date(&d)
                     text(String(cString: d))
                 case .request:
-                    bytes(h.method, h.methodLength); text(" "); bytes(h.target, h.targetLength)
-                    text(h.version == .http11 ? " HTTP/1.1" : " HTTP/1.0")
+                    if let raw = ctx.rejectedLine {
+                        raw.withUnsafeBufferPointer { LogEscape.access.append($0, to: &line) }
+                    } else {
+                        bytes(h.method, h.methodLength); text(" "); bytes(h.target, h.targetLength)
+                        text(h.version == .http11 ? " HTTP/1.1" : " HTTP/1.0")
+                    }
                 case .status: text(String(ctx.status))
                 case .body_bytes_sent: text(String(ctx.bodySent))
                 case .http_referer: header("referer")
@@ -56,9 +60,9 @@ public final class AccessLogWriter {
                 case .pid: text(pid)
                 case .generation: text(generation)
                 case .worker: text(worker)
-                case .method: bytes(h.method, h.methodLength)
-                case .path: bytes(h.path, h.pathLength)
-                case .query: if h.query >= 0 { bytes(h.query, h.queryLength) } else { text("-") }
+                case .method: if h.methodLength > 0 { bytes(h.method, h.methodLength) } else { text("-") }
+                case .path: if ctx.rejectedLine == nil { bytes(h.path, h.pathLength) } else { text("-") }
+                case .query: if h.query >= 0 && ctx.rejectedLine == nil { bytes(h.query, h.queryLength) } else { text("-") }
                 }
             }
         }

@@ -175,6 +175,13 @@ public enum Sys {
         return names
     }
 
+    /// The size of the regular file open as `fd`; nil for a bad descriptor
+    /// or anything else than a regular file.
+    public static func regularFileSize(_ fd: Int32) -> Int? {
+        let size = gw_regular_file_size(fd)
+        return size >= 0 ? Int(size) : nil
+    }
+
     /// Whether this process may read `path`.
     public static func isReadable(_ path: String) -> Bool {
         Glibc.access(path, R_OK) == 0

@@ -54,6 +54,16 @@ public final class Connection {
     }
 
     var buffered: Int { end - start }
+
+    /// The bytes from `offset` to the first CR or LF (at most `limit`): a
+    /// request line as received, for logging a request that was refused.
+    func firstLine(from offset: Int, limit: Int = 512) -> [UInt8] {
+        var i = max(0, min(offset, end))
+        let stop = min(end, i + limit)
+        var line: [UInt8] = []
+        while i < stop && buffer[i] != 0x0D && buffer[i] != 0x0A { line.append(buffer[i]); i += 1 }
+        return line
+    }
     var isIdle: Bool { start == end }
 
     /// Moves unconsumed bytes to the front to make room at the end.

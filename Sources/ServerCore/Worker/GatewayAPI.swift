@@ -48,7 +48,8 @@ public enum GatewayAPI {
                 return GATEWAY_OK
             },
             read: { r, buf, len in
-                guard let c = context(r), let buf else { return -1 }
+                guard let c = context(r) else { return -1 }
+                guard let buf else { c.response.note(.argument); return -1 }
                 return c.read(buf, len)
             },
             log: { r, level, message in
@@ -60,7 +61,7 @@ public enum GatewayAPI {
             },
             write: { r, data, len in
                 response(r) {
-                    if len > 0 && data == nil { return $0.refuse(.badResponse, "write(): NULL data with a length") }
+                    if len > 0 && data == nil { return $0.refuse(.argument, "write(): NULL data with a length") }
                     return $0.write(data, len, last: false)
                 }
             },
@@ -69,7 +70,7 @@ public enum GatewayAPI {
             },
             write_last: { r, data, len in
                 response(r) {
-                    if len > 0 && data == nil { return $0.refuse(.badResponse, "write_last(): NULL data with a length") }
+                    if len > 0 && data == nil { return $0.refuse(.argument, "write_last(): NULL data with a length") }
                     return $0.write(data, len, last: true)
                 }
             },

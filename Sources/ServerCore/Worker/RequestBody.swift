@@ -169,6 +169,16 @@ final class RequestBody {
         return -1
     }
 
+    /// Whether `drain(budget:)` would read the rest of the body: a known
+    /// length within the budget, not waiting for 100 Continue.
+    func willDrain(budget: Int) -> Bool {
+        switch phase {
+        case .done: return true
+        case .failed, .clientGone, .chunked: return false
+        case .length(let remaining): return remaining <= budget && continuePhase != .owed
+        }
+    }
+
     /// After the app returned: reads and drops what it left of the body, up
     /// to `budget` bytes, so the next request starts at the right byte.
     /// False when the body was not read to its end (the connection then

@@ -48,6 +48,7 @@ public final class RequestContext {
         body = RequestBody(limits: limits, timeoutMs: timeoutMs)
         output = SocketOutput(timeoutMs: timeoutMs)
         response = ResponseEncoder(output: output)
+        response.body = body
         head = RequestHead(fieldCapacity: limits.fields)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
@@ -66,6 +67,7 @@ public final class RequestContext {
     func begin(connection: Connection, listener: Listener) {
         self.connection = connection
         self.listener = listener
+        rejectedLine = nil
         environ.reset()
         output.fd = connection.fd
         output.bytesOut = 0
@@ -75,16 +77,29 @@ public final class RequestContext {
 
     /// A request the parser refused (400, 413, 414, 431, ...): the error
     /// response, and the connection closes (lingering: the rest is unread).
-    func reject(connection: Connection, listener: Listener, _ e: HTTPError) {
+    /// `line`: the request line as received, for the logs.
+    func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError) {
         self.connection = connection
         self.listener = listener
         head.reset()
         head.methodLength = 0
+        rejectedLine = line
         output.fd = connection.fd
         output.bytesOut = 0
-        response.begin(.init(close: true))
+        let isHead = line.starts(with: "HEAD ".utf8)
+        response.begin(.init(isHead: isHead, close: true))
+        // No request is on the scoreboard (the head did not parse), so there
+        // is nothing the master could have claimed: answer without a claim
+        // (the slot may still hold the master's claim of an earlier timeout).
+        let slot = response.scoreboard
+        response.scoreboard = nil
         response.sendError(e.status, reason: "\(e.reason)", end: .close)
+        response.scoreboard = slot
     }
+
+    /// The request line of a request the parser refused (its head is not
+    /// parsed): the access log and the error-log label show it.
+    var rejectedLine: [UInt8]?
 
     // What the access log and the loop read of the request just served.
     var status: Int { response.status }

@@ -89,6 +89,10 @@ public final class RequestLoop {
                 let m = String(decoding: UnsafeBufferPointer(start: b + context.head.method, count: context.head.methodLength), as: UTF8.self)
                 let t = String(decoding: UnsafeBufferPointer(start: b + context.head.target, count: min(context.head.targetLength, 200)), as: UTF8.self)
                 text += " (\(m) \(t))"
+            } else if let line = context.rejectedLine {
+                // A refused request: who sent it, and its line as received.
+                let client = context.connection.peerAddress?.host ?? "unix"
+                text += " (client \(client): \(String(decoding: line.prefix(200), as: UTF8.self)))"
             }
             log.log(level: RequestLoop.level(level), "\(text)")
         }
@@ -467,7 +471,8 @@ public final class RequestLoop {
     }
 
     func reject(_ c: Connection, _ e: HTTPError) {
-        context.reject(connection: c, listener: listeners[c.listener], e)
+        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e)
+        accessLog?.write(context, durationNs: 0)
         // The rest of what the client sent is unknown: linger.
         finish(c, context.response.end, unread: true)
     }

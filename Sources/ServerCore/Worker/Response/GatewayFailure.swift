@@ -13,6 +13,7 @@ public enum GatewayFailure: Int32, Equatable {
     case length = 7
     case file = 8
     case timeout = 9
+    case argument = 10
 
     /// The reason a refused body read gives, from the status the server answers.
     static func body(_ e: HTTPError) -> GatewayFailure {

@@ -14,7 +14,9 @@ extension ResponseEncoder {
         case .headersSet, .committed:
             break
         case .pending:
-            return refuse(failure == .badResponse ? .badResponse : .notNow, "\(call) before start_response()")
+            return refuse(.notNow, "\(call) before start_response()")
+        case .refused:
+            return refuse(.notNow, "\(call) after a refused start_response(): the client gets a 500")
         case .finished:
             return refuse(.notNow, "\(call) after write_last()")
         case .aborted:
@@ -30,7 +32,7 @@ extension ResponseEncoder {
     }
 
     /// No body goes on the wire for this response (HEAD, 204, 304).
-    var bodyless: Bool { request.isHead || status == 204 || status == 304 }
+    var bodyless: Bool { request.isHead || status == 204 || status == 205 || status == 304 }
 
     public func write(_ data: UnsafeRawPointer?, _ len: Int, last: Bool) -> Int32 {
         if let refused = admit(len, last ? "write_last()" : "write()") { return refused }
@@ -79,6 +81,14 @@ extension ResponseEncoder {
 
     public func sendFile(_ fd: Int32, _ offset: off_t, _ count: Int) -> Int32 {
         if let refused = admit(count, "sendfile()") { return refused }
+        // Checked before the head goes out: a bad descriptor or a short file
+        // is refused with nothing sent (the client then gets a 500).
+        guard offset >= 0, let size = Sys.regularFileSize(fd) else {
+            return refuse(.file, "sendfile(): descriptor \(fd) is not an open regular file: refused")
+        }
+        guard Int(offset) + count <= size else {
+            return refuse(.file, "sendfile(): the file has \(size) bytes, fewer than offset \(offset) + \(count): refused")
+        }
         if phase == .headersSet { commit(knownLength: nil) }
         if count == 0 { return GATEWAY_OK }
         switch framing {
@@ -93,10 +103,12 @@ extension ResponseEncoder {
             break
         }
         guard flush() else { return GATEWAY_ERROR }
-        switch output.sendFile(fd, offset: offset, count: count) {
+        let (result, sent) = output.sendFile(fd, offset: offset, count: count)
+        wireBytes += sent
+        bodySent += sent
+        switch result {
         case .sent:
-            wireBytes += count
-            bodySent += count
+            break
         case .fileShort:
             return abort(.file, "sendfile(): the file is shorter than the \(count) bytes asked for: response aborted")
         case .clientGone:
@@ -155,6 +167,8 @@ extension ResponseEncoder {
         case .pending:
             let why = failure == .none ? "the app returned without calling start_response()" : "the app's response was refused"
             sendError(500, reason: why, end: .keepOpen)
+        case .refused:
+            sendError(500, reason: "the app's response was refused", end: .keepOpen)
         case .headersSet:
             if appContentLength > 0 && !bodyless {
                 sendError(500, reason: "the app declared Content-Length \(appContentLength) but sent no body", end: .keepOpen)
@@ -183,13 +197,14 @@ extension ResponseEncoder {
     public func sendError(_ status: Int, reason: String, end: ConnectionEnd) {
         self.status = status
         endAtLeast(end)
+        closeIfBodyStaysUnread()
         log(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(StatusPhrase.text(status)): \(reason)")
         let connection: ServerResponse.Connection =
             self.end != .keepOpen ? .close : (request.http10 ? .keepAliveHTTP10 : .keepAlive)
         let bytes = ServerResponse.bytes(status: status, date: date, connection: connection, bodyless: request.isHead)
         phase = .finished
         framing = .none
-        bodySent = 0
+        bodySent = request.isHead ? 0 : ServerResponse.bodyLength(status)
         outLength = 0
         bytes.withUnsafeBytes { _ = emit($0.baseAddress!, $0.count) }
     }

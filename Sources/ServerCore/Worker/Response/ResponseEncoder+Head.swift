@@ -6,6 +6,7 @@ extension ResponseEncoder {
     /// app handed it all at once (write_last, or no body at all).
     func commit(knownLength: Int?) {
         phase = .committed
+        closeIfBodyStaysUnread()
         var o = put("HTTP/1.1 ", at: 0)
         statusLine.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: $0.count) }
         o += statusLine.count
@@ -26,6 +27,14 @@ extension ResponseEncoder {
             o = put("\r\n", at: o)
         }
         outLength = o
+    }
+
+    /// Says Connection: close now when the rest of the request body will not
+    /// be read: closing after a head that promised keep-alive would lose the
+    /// client's next request.
+    @inline(__always)
+    func closeIfBodyStaysUnread() {
+        if let body, !body.isDone && !body.willDrain(budget: RequestContext.drainBudget) { endAtLeast(.close) }
     }
 
     /// The app's headers; ones larger than `out` go out ahead in pieces.
@@ -60,11 +69,14 @@ extension ResponseEncoder {
     @inline(__always)
     func putFraming(_ knownLength: Int?, at start: Int) -> Int {
         var o = start
-        if status == 204 || status == 304 || request.isHead {
+        if status == 204 || status == 205 || status == 304 || request.isHead {
             // No body follows. A HEAD response says the length GET would
-            // have, when it is known, and says nothing otherwise (RFC 9110 §8.6).
+            // have, when it is known, and says nothing otherwise (RFC 9110 §8.6);
+            // a 205 has no content and says so (RFC 9110 §15.3.6).
             framing = .none
-            if request.isHead && appContentLength < 0, let n = knownLength, n > 0 {
+            if status == 205 && !request.isHead {
+                o = put("Content-Length: 0\r\n", at: o)
+            } else if request.isHead && appContentLength < 0, let n = knownLength, n > 0 {
                 o = put("Content-Length: ", at: o)
                 o = putDecimal(n, at: o)
                 o = put("\r\n", at: o)

@@ -13,18 +13,19 @@ extension ResponseEncoder {
             break
         case .headersSet:
             guard flags & GATEWAY_REPLACE != 0 else {
+                phase = .refused
                 return refuse(.notNow, "start_response() called twice without GATEWAY_REPLACE")
             }
         case .committed, .finished:
             return refuse(.notNow, "start_response() after the response head was sent")
         case .aborted:
             return refuse(failure == .none ? .notNow : failure, "start_response() after the response was aborted")
+        case .refused:
+            return refuse(.notNow, "start_response() after a refused start_response(): the client gets a 500")
         }
-        // A refused call leaves no half-declared response behind.
-        phase = .pending
         guard let status, let code = parseStatus(status) else {
             let text = status.map { String(cString: $0) } ?? "NULL"
-            return refuse(.badResponse, "start_response(): invalid status \"\(text)\" (want three digits 200-599 and a reason, as \"200 OK\")")
+            return refuseStart("start_response(): invalid status \"\(text)\" (want three digits 200-599 and a reason, as \"200 OK\")")
         }
         self.status = code
         appHeadersLength = 0
@@ -33,14 +34,21 @@ extension ResponseEncoder {
         appSetsServer = false
         for i in 0..<count {
             guard let h = headers?[i], let name = h.name, let value = h.value else {
-                return refuse(.badResponse, "start_response(): header \(i) has a NULL name or value")
+                return refuseStart("start_response(): header \(i) has a NULL name or value")
             }
             if let problem = addHeader(name, value) {
-                return refuse(.badResponse, "start_response(): \(problem)")
+                return refuseStart("start_response(): \(problem)")
             }
         }
         phase = .headersSet
         return GATEWAY_OK
+    }
+
+    /// A refused status or header: nothing of it is kept, and the response
+    /// stays refused (a 500), whatever the app calls next.
+    func refuseStart(_ message: String) -> Int32 {
+        phase = .refused
+        return refuse(.badResponse, message)
     }
 
     /// Once the server refused the request body, its error response is the answer.
@@ -120,8 +128,9 @@ extension ResponseEncoder {
                 if appContentLength != n { return "two different Content-Length headers (\(appContentLength) and \(n))" }
                 return nil  // the same value twice: sent once
             }
-            // 204 has no body and must not say it has a length (RFC 9110 §8.6).
-            if status == 204 { return nil }
+            // 204 has no body and must not say it has a length (RFC 9110 §8.6);
+            // 205 says zero itself.
+            if status == 204 || status == 205 { return nil }
             appContentLength = n
         default:
             if Self.isHopByHop(np, nl) { return "hop-by-hop header \(String(cString: name)) is the server's to set" }

@@ -10,10 +10,16 @@ import CSupport
 /// sent with the first body bytes (one send for a small response).
 ///
 /// Phases: pending → headersSet (start_response) → committed (the head is
-/// encoded; framing decided) → finished (write_last); aborted from anywhere
-/// once the response can no longer be completed as declared.
+/// encoded; framing decided) → finished (write_last); refused when
+/// start_response refused the status or a header (a 500 then, whatever the
+/// app does next); aborted from anywhere once the response can no longer be
+/// completed as declared.
 public final class ResponseEncoder<Output: ResponseOutput> {
-    public enum Phase: Equatable { case pending, headersSet, committed, finished, aborted }
+    public enum Phase: Equatable {
+        case pending, headersSet, committed, finished, aborted
+        /// start_response was refused: the client gets a 500, whatever the app does next.
+        case refused
+    }
 
     /// How the body is delimited on the wire.
     public enum Framing: Equatable {
@@ -74,6 +80,10 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     /// its first byte, so that a timeout's 504 and the app never both answer.
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
     var log: (Int32, String) -> Void = { _, _ in }
+    /// The request body, asked at commit whether the connection can stay
+    /// open (a body left unread past the drain budget cannot). The context
+    /// owns it and outlives every request; nil in the encoder's unit tests.
+    unowned(unsafe) var body: RequestBody?
 
     public init(output: Output) {
         self.output = output
@@ -162,6 +172,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         phase = .aborted
         failure = .timeout
         status = 504
+        bodySent = request.isHead ? 0 : ServerResponse.bodyLength(504)
         outLength = 0
         endAtLeast(.handOver)
         log(GATEWAY_LOG_INFO, "the request timed out and the master answered 504: the app's response is dropped")

@@ -10,8 +10,9 @@ public protocol ResponseOutput: AnyObject {
     func send(_ p: UnsafeRawPointer, _ n: Int) -> Bool
     /// Sends `a` then `b`, in one call where it can.
     func send(_ a: UnsafeRawPointer, _ an: Int, _ b: UnsafeRawPointer, _ bn: Int) -> Bool
-    /// Sends `count` bytes of the open file `fd` from `offset`.
-    func sendFile(_ fd: Int32, offset: off_t, count: Int) -> SendFileResult
+    /// Sends `count` bytes of the open file `fd` from `offset`; the result
+    /// and how many bytes went out.
+    func sendFile(_ fd: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int)
 }
 
 public enum SendFileResult: Equatable {

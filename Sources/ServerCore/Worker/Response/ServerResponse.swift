@@ -5,13 +5,18 @@
 public enum ServerResponse {
     public enum Connection { case close, keepAlive, keepAliveHTTP10 }
 
+    static func body(_ status: Int) -> String { "\(status) \(StatusPhrase.text(status))\n" }
+
+    /// The length of the body `bytes` gives `status` (for the access log).
+    public static func bodyLength(_ status: Int) -> Int { body(status).utf8.count }
+
     /// The bytes of an error response. `date` is an IMF-fixdate (29 bytes);
     /// `bodyless` (a HEAD request) sends the head alone, with the length
     /// the body would have had.
     public static func bytes(status: Int, date: some Collection<UInt8>, connection: Connection,
                              bodyless: Bool = false) -> [UInt8] {
         let phrase = StatusPhrase.text(status)
-        let body = "\(status) \(phrase)\n"
+        let body = Self.body(status)
         var text = "HTTP/1.1 \(status) \(phrase)\r\nServer: gatewayd\r\nDate: "
         text += String(decoding: date, as: UTF8.self)
         text += "\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"

@@ -48,27 +48,27 @@ final class SocketOutput: ResponseOutput {
         }
     }
 
-    func sendFile(_ file: Int32, offset: off_t, count: Int) -> SendFileResult {
+    func sendFile(_ file: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int) {
         var off = offset
         var left = count
         while left > 0 {
             do {
                 if let n = try Sys.sendfile(fd, file, offset: &off, count: left) {
-                    if n == 0 { return .fileShort }
+                    if n == 0 { return (.fileShort, count - left) }
                     left -= n
                     bytesOut += n
                 } else if !waitWritable() {
-                    return .clientGone
+                    return (.clientGone, count - left)
                 }
             } catch let e as SystemError {
                 // EPIPE/ECONNRESET are the client's; anything else is the file's.
-                if e.errno == .brokenPipe || e.errno == .connectionReset { return .clientGone }
-                return .failed("\(e)")
+                if e.errno == .brokenPipe || e.errno == .connectionReset { return (.clientGone, count - left) }
+                return (.failed("\(e)"), count - left)
             } catch {
-                return .clientGone
+                return (.clientGone, count - left)
             }
         }
-        return .sent
+        return (.sent, count)
     }
 
     func waitWritable() -> Bool {
