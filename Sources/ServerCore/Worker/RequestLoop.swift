@@ -223,13 +223,16 @@ public final class RequestLoop {
                 if now >= retryAt { resumeAccepting() } else { waitMs = Int32((retryAt - now) / 1_000_000) + 1 }
             }
             let n = try Sys.epollWait(epoll, datas, events, max: max, timeoutMs: waitMs)
+            // Signals and the master first: a worker told to stop while its
+            // app ran must not accept the connections that wait meanwhile.
+            for i in 0..<n where datas[i] & Self.controlTag != 0 {
+                controls[Int(datas[i] & 0xFFFF_FFFF)].handler()
+            }
             for i in 0..<n {
                 let data = datas[i]
                 if data & Self.listenerTag != 0 {
-                    accept(listener: Int(data & 0xFFFF_FFFF))
-                } else if data & Self.controlTag != 0 {
-                    controls[Int(data & 0xFFFF_FFFF)].handler()
-                } else if let c = connections[Int(data)] {
+                    if stopReason == nil { accept(listener: Int(data & 0xFFFF_FFFF)) }
+                } else if data & Self.controlTag == 0, let c = connections[Int(data)] {
                     readable(c)
                 }
             }
