@@ -68,3 +68,50 @@ public enum AppCheck {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// Before the first fork: can the user the workers run as read what the app
+/// needs? (Typically nobody and a project under /root.) Checked in a child
+/// that drops to that user, so permissions, ACLs and mounts answer as they
+/// will for the workers. One line naming the path and the ways out, instead
+/// of every worker failing to boot in turn.
+public enum AccessCheck {
+    /// The paths a worker reads: the app, and for the WSGI loader its
+    /// working directory, pythonpath and virtualenv.
+    public static func paths(_ config: Config, workingDirectory: String) -> [(path: String, what: String)] {
+        var paths: [(String, String)] = [(config.app, "the app")]
+        guard config.appArgs.contains(where: { $0.name == "app" }) else { return paths }
+        let arg = { (name: String) in config.appArgs.first { $0.name == name }?.value }
+        paths.append((arg("chdir") ?? workingDirectory, "the app's working directory"))
+        for entry in (arg("pythonpath") ?? "").split(separator: ",") {
+            paths.append((String(entry).trimmingSpaces(), "a pythonpath entry"))
+        }
+        if let venv = arg("virtualenv"), !venv.isEmpty { paths.append((venv, "the virtualenv")) }
+        return paths.filter { !$0.0.isEmpty }
+    }
+
+    /// nil when every path is readable by `privileges`' user, else the
+    /// sentence to log.
+    public static func problem(_ config: Config, _ privileges: Privileges?, workingDirectory: String) -> String? {
+        guard let privileges else { return nil }
+        let list = paths(config, workingDirectory: workingDirectory)
+        guard let pipe = try? Sys.pipe(), let pid = try? Sys.fork() else { return nil }
+        if pid == 0 {
+            Sys.close(pipe.read)
+            var index = -1
+            if (try? privileges.drop()) != nil {
+                index = list.firstIndex { !Sys.isReadable($0.path) || (Sys.isFolder($0.path) && !Sys.isSearchable($0.path)) } ?? -1
+            }
+            try? Sys.writeAll(pipe.write, String(index))
+            Sys.exit(0)
+        }
+        Sys.close(pipe.write)
+        let answer = AppCheck.readAll(pipe.read)
+        Sys.close(pipe.read)
+        _ = Sys.waitChild(pid)
+        guard let i = Int(answer), i >= 0, i < list.count else { return nil }
+        let (path, what) = list[i]
+        return "user \(privileges.user) (the workers' user) cannot read \(path) (\(what)): "
+            + "make it readable by \(privileges.user) (chmod/chown, or move it out of a private home), "
+            + "or run the workers as a user who can (user = \"NAME\" or -u NAME; -u root runs them as root)"
+    }
+}

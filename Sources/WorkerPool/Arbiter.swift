@@ -103,6 +103,9 @@ public final class Arbiter {
             logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
             chownLogs()
         }
+        if let problem = AccessCheck.problem(config, privileges, workingDirectory: ConfigLoader.absolute(".")) {
+            throw Privileges.Error(description: problem)
+        }
         if !config.pidfile.isEmpty {
             let p = Pidfile(path: config.pidfile)
             // The new master of an upgrade takes the file only once it is

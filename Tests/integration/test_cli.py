@@ -269,3 +269,18 @@ def test_reload_of_a_native_app_follows_its_so(daemon, workdir):
     subprocess.run(["cp", app_path("testapp"), so + ".new"], check=True)
     os.rename(so + ".new", so)
     assert wait_for(lambda: curl(f"http://127.0.0.1:{port}/pid").stdout.isdigit()), d.output()[-2000:]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the workers drop to nobody")
+def test_an_unreadable_project_is_named_before_any_worker_starts(project, workdir):
+    os.chmod(workdir, 0o700)   # as a project under /root
+    try:
+        r = subprocess.run([GATEWAYD, "pkg.wsgi:app", "-b", f"127.0.0.1:{free_port()}"], cwd=project,
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        os.chmod(workdir, 0o755)
+    assert r.returncode == 1
+    out = r.stdout + r.stderr
+    assert f"user nobody (the workers' user) cannot read {project}" in out, out
+    assert "-u root" in out
+    assert "booted" not in out and "crashed" not in out

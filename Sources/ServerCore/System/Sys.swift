@@ -182,6 +182,12 @@ public enum Sys {
         return size >= 0 ? Int(size) : nil
     }
 
+    /// Whether `path` is a folder this process may enter.
+    public static func isSearchable(_ path: String) -> Bool { Glibc.access(path, X_OK) == 0 }
+
+    /// Whether `path` is a folder.
+    public static func isFolder(_ path: String) -> Bool { opendir(path).map { closedir($0); return true } ?? false }
+
     /// Whether this process may read `path`.
     public static func isReadable(_ path: String) -> Bool {
         Glibc.access(path, R_OK) == 0
