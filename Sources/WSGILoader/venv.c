@@ -21,13 +21,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* lstat: a venv's python is a symlink to its base Python, which the
+ * workers' user may not be allowed to stat (pyenv under /root). */
 static int is_file(const char *dir, const char *name)
 {
     char path[PATH_MAX];
     struct stat st;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return 0;
-    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+    return lstat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 /* A venv: pyvenv.cfg at its top, and a lib/pythonX.Y of our version. */
