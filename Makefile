@@ -155,7 +155,7 @@ $(WSGI_APP): $(WSGI_SRC) $(WSGI_DIR)/wsgi.h Sources/CGateway/include/gateway.h $
 	@$(PYTHON) -c 'import sysconfig, sys; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else \
 	    "wsgi.so: $(PYTHON) has no shared libpython (rebuild it with --enable-shared, or pick another with make PYTHON=...)")'
 	$(CC) $(APP_CFLAGS) -fvisibility=hidden $(WSGI_PY_CFLAGS) \
-	    -DWSGI_PYTHON_EXECUTABLE='"$(WSGI_PY_EXE)"' -o $@ $(WSGI_SRC) $(WSGI_PY_LINK)
+	    -DWSGI_PYTHON_EXECUTABLE='"$(WSGI_PY_EXE)"' -DWSGI_PYTHON_LIBDIR='"$(WSGI_PY_LIBDIR)"' -o $@ $(WSGI_SRC) $(WSGI_PY_LINK)
 
 # Rewritten only when the interpreter changes.
 $(WSGI_STAMP): FORCE
@@ -168,5 +168,6 @@ wsgi: $(WSGI_APP)
 # dist/gatewayd-<version>-<python>-<abi>-<platform>.whl for `pip install`:
 # gatewayd (bin/) and wsgi.so (lib/gatewayd/, where gatewayd looks next to
 # itself) built against $(PYTHON), tagged for it (scripts/wheel.py says why).
+DIST ?= dist
 wheel: $(BIN)/gatewayd $(WSGI_APP)
-	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --loader $(WSGI_APP) --out dist
+	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --loader $(WSGI_APP) --out $(DIST)

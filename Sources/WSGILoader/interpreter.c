@@ -26,6 +26,25 @@ static void promote_libpython(void)
         (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
 }
 
+/* The rpath names the libpython the loader was built against. When the
+ * workers' user cannot read that directory (a pyenv under /root), the
+ * dynamic linker quietly takes another libpython of the same soname, such
+ * as Debian's, with another standard library: say so in the log. */
+static void check_libpython(void)
+{
+    const char *want = WSGI_PYTHON_LIBDIR;
+    size_t n = strlen(want);
+    if (n == 0 || strncmp(want, "/usr/lib", 8) == 0 || strncmp(want, "/lib", 4) == 0)
+        return;   /* no rpath: the system's libpython is the one */
+    Dl_info info;
+    if (dladdr((void *)&Py_IsInitialized, &info) == 0 || info.dli_fname == NULL)
+        return;
+    if (strncmp(info.dli_fname, want, n) == 0 && info.dli_fname[n] == '/')
+        return;
+    log_format(NULL, GATEWAY_LOG_WARNING, "wsgi: built against the libpython in %s, but "
+               "loaded %s (can the workers' user read %s?)", want, info.dli_fname, want);
+}
+
 static int insert_path(PyObject *sys_path, Py_ssize_t index, const char *dir)
 {
     PyObject *p = PyUnicode_DecodeFSDefault(dir);
@@ -191,6 +210,7 @@ int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size)
     }
 
     promote_libpython();
+    check_libpython();
 
     PyStatus status;
     PyConfig config;

@@ -70,6 +70,10 @@
 #ifndef WSGI_PYTHON_EXECUTABLE
 #define WSGI_PYTHON_EXECUTABLE ""
 #endif
+/* Its libpython's directory (sysconfig LIBDIR), for the rpath check. */
+#ifndef WSGI_PYTHON_LIBDIR
+#define WSGI_PYTHON_LIBDIR ""
+#endif
 
 #define WSGI_NAME "wsgi"
 #define READ_CHUNK (64 * 1024)
