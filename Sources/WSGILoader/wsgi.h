@@ -43,7 +43,7 @@
  *   input.c         wsgi.input
  *   response.c      start_response, write(), sending the body and the result
  *   file_wrapper.c  wsgi.file_wrapper and its sendfile path
- *   errors.c        wsgi.errors, logging, exception text
+ *   errors.c        wsgi.errors, logging, exception text, init failures
  *
  * Everything here is compiled with -fvisibility=hidden: the only exported
  * symbol is gateway_app (GATEWAY_EXPORT_APP in loader.c).
