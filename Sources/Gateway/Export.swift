@@ -43,8 +43,7 @@ final class AppBox {
             try responder.respond(to: Request(raw), with: ResponseWriter(raw))
             return GATEWAY_OK
         } catch {
-            Exporter.report(error, raw)
-            return GATEWAY_ERROR
+            return Exporter.answer(error, raw)
         }
     }
 }
@@ -109,6 +108,19 @@ enum Exporter {
     static let shutdown: @convention(c) (UnsafeMutableRawPointer?) -> Void = { data in
         guard let data else { return }
         Unmanaged<AppBox>.fromOpaque(data).takeRetainedValue().responder.shutdown()
+    }
+
+    /// Answers an error that reached the top (see `ErrorResponse`); logs
+    /// it when it could not be answered.
+    @inline(never)
+    static func answer(_ error: Error, _ raw: UnsafeMutablePointer<gateway_request>) -> Int32 {
+        do {
+            try ErrorResponse.handle(error, request: Request(raw), response: ResponseWriter(raw))
+            return GATEWAY_OK
+        } catch {
+            report((error as? ErrorResponse.Unanswered)?.error ?? error, raw)
+            return GATEWAY_ERROR
+        }
     }
 
     /// Logs an error the app threw. A client that went away, a body the

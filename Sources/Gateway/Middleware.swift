@@ -62,12 +62,18 @@ public struct MiddlewareChain: Responder {
         let chain: MiddlewareChain
         let index: Int
 
+        // Errors are answered here, with the writer this link was given:
+        // the headers of the middlewares outside it stay on the answer.
         func respond(to request: Request, with response: ResponseWriter) throws {
-            guard index < chain.middlewares.count else {
-                return try chain.app.respond(to: request, with: response)
+            do {
+                guard index < chain.middlewares.count else {
+                    return try chain.app.respond(to: request, with: response)
+                }
+                try chain.middlewares[index].respond(
+                    to: request, with: response, next: Link(chain: chain, index: index + 1))
+            } catch {
+                try ErrorResponse.handle(error, request: request, response: response)
             }
-            try chain.middlewares[index].respond(
-                to: request, with: response, next: Link(chain: chain, index: index + 1))
         }
     }
 }
@@ -78,7 +84,21 @@ public struct Wrapped<Inner: Responder, Outer: Middleware>: Responder {
     public let middleware: Outer
 
     public func respond(to request: Request, with response: ResponseWriter) throws {
-        try middleware.respond(to: request, with: response, next: inner)
+        try middleware.respond(to: request, with: response, next: Answering(inner: inner))
+    }
+
+    /// The inner responder, whose errors are answered with the writer the
+    /// middleware handed it (see `MiddlewareChain.Link`).
+    struct Answering: Responder {
+        let inner: Inner
+
+        func respond(to request: Request, with response: ResponseWriter) throws {
+            do {
+                try inner.respond(to: request, with: response)
+            } catch {
+                try ErrorResponse.handle(error, request: request, response: response)
+            }
+        }
     }
 
     public func shutdown() {

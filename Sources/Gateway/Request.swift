@@ -13,11 +13,16 @@ public struct Request {
     /// The server's request; valid until the call returns.
     public let raw: UnsafeMutablePointer<gateway_request>
     @usableFromInline var overrides: EnvironOverrides?
+    /// What the matched route's pattern captured (see `Router`); empty
+    /// outside routes.
+    public var parameters: Parameters { _parameters }
+    @usableFromInline var _parameters: Parameters
 
     @inlinable
     public init(_ raw: UnsafeMutablePointer<gateway_request>) {
         self.raw = raw
         self.overrides = nil
+        self._parameters = Parameters()
     }
 
     @inlinable

@@ -1,0 +1,79 @@
+/// The values a route's pattern captured from PATH_INFO: `:name` segments
+/// and the trailing `*`. Held as byte ranges into the path the router
+/// matched (no allocation while matching); the strings are made when read.
+/// Valid, like the request, until `respond(to:with:)` returns.
+///
+///     router.get("/todos/:id") { request, response in
+///         let id = try request.parameters.require("id", as: Int.self)  // 400 when not an Int
+///         ...
+///     }
+public struct Parameters {
+    /// A route captures at most this many `:name` segments.
+    public static let capacity = 7
+
+    @usableFromInline var base: UnsafePointer<UInt8>?
+    @usableFromInline var names: [String] = []
+    // Lanes 2i and 2i+1: start and end of parameter i; lanes 14 and 15:
+    // the wildcard's (start > end: no wildcard).
+    @usableFromInline var ranges = SIMD16<Int32>(repeating: 0)
+    @usableFromInline var count = 0
+
+    @inlinable
+    public init() { ranges[14] = 1 }
+
+    mutating func push(_ start: Int, _ end: Int) {
+        ranges[2 &* count] = Int32(truncatingIfNeeded: start)
+        ranges[2 &* count &+ 1] = Int32(truncatingIfNeeded: end)
+        count &+= 1
+    }
+
+    mutating func pop() { count &-= 1 }
+
+    mutating func setWildcard(_ start: Int, _ end: Int) {
+        ranges[14] = Int32(truncatingIfNeeded: start)
+        ranges[15] = Int32(truncatingIfNeeded: end)
+    }
+
+    func text(_ start: Int32, _ end: Int32) -> String {
+        guard let base else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: base + Int(start), count: Int(end - start)), as: UTF8.self)
+    }
+
+    /// The names the matched route declared, in pattern order.
+    public var declaredNames: [String] { Array(names.prefix(count)) }
+
+    /// The value of parameter `name`, nil when the route has none of that name.
+    public subscript(name: String) -> String? {
+        guard let index = names.prefix(count).firstIndex(of: name) else { return nil }
+        return text(ranges[2 * index], ranges[2 * index + 1])
+    }
+
+    /// What the trailing `*` matched, without its leading "/" ("" when the
+    /// path ends at the wildcard), nil when the route has no wildcard.
+    public var wildcard: String? {
+        ranges[14] > ranges[15] ? nil : text(ranges[14], ranges[15])
+    }
+
+    /// Parameter `name`; a route without it is the app's bug: 500.
+    public func require(_ name: String) throws -> String {
+        guard let value = self[name] else {
+            throw HTTPError(.internalServerError, "the route has no parameter \"\(name)\"")
+        }
+        return value
+    }
+
+    /// Parameter `name` parsed as `type`; a value that does not parse is
+    /// the client's: 400 Bad Request.
+    public func require<T: LosslessStringConvertible>(_ name: String, as type: T.Type) throws -> T {
+        let text = try require(name)
+        guard let value = T(text) else {
+            throw HTTPError(.badRequest, "parameter \(name) is not a valid \(T.self): \"\(text)\"")
+        }
+        return value
+    }
+
+    /// Parameter `name` parsed as `type`, nil when absent or not parsing.
+    public func get<T: LosslessStringConvertible>(_ name: String, as type: T.Type) -> T? {
+        self[name].flatMap(T.init)
+    }
+}

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Routes requests by method and PATH_INFO to handlers: literal segments,
+/// `:name` parameters, a trailing `*`; HEAD answered by the GET route; a
+/// path with routes but not for this method gets 405 with `Allow`, any
+/// other 404 (both as `HTTPError`s, so middleware headers stay).
+///
+///     let router = Router()
+///     router.get("/todos") { request, response in ... }
+///     router.get("/todos/:id") { request, response in
+///         let id = try request.parameters.require("id", as: Int.self)
+///         ...
+///     }
+///     let api = router.group("/api")          // handlers see SCRIPT_NAME "/api", as under Mount
+///     api.post("/items") { request, response in ... }
+///     router.mount("/static", Files())        // any method, the rest of the path
+///
+/// Add every route in the app's init: the routes are read, never changed,
+/// while requests are served. Matching walks a trie of flat arrays and
+/// allocates nothing; only routes in a group copy the request to move the
+/// prefix to SCRIPT_NAME.
+public final class Router: Responder {
+    public typealias Handler = (Request, ResponseWriter) throws -> Void
+
+    /// A matched route's target: the handler, its parameter names, and the
+    /// number of leading path segments its group moves to SCRIPT_NAME.
+    final class Endpoint {
+        let responder: any Responder
+        let names: [String]
+        let mountedSegments: Int
+
+        init(_ responder: any Responder, names: [String], mountedSegments: Int) {
+            self.responder = responder
+            self.names = names
+            self.mountedSegments = mountedSegments
+        }
+    }
+
+    private(set) var trie = RouteTrie()
+    private(set) var endpoints: [Endpoint] = []
+
+    public init() {}
+
+    // MARK: Adding routes
+
+    /// Routes `method` requests for `pattern` to `responder`.
+    public func on(_ method: String, _ pattern: String, _ responder: some Responder) {
+        add(method: method, RoutePattern(pattern), responder, mountedSegments: 0)
+    }
+
+    /// Routes `method` requests for `pattern` to `handler`.
+    public func on(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        on(method, pattern, App(handler))
+    }
+
+    public func get(_ pattern: String, _ handler: @escaping Handler) { on("GET", pattern, handler) }
+    public func post(_ pattern: String, _ handler: @escaping Handler) { on("POST", pattern, handler) }
+    public func put(_ pattern: String, _ handler: @escaping Handler) { on("PUT", pattern, handler) }
+    public func patch(_ pattern: String, _ handler: @escaping Handler) { on("PATCH", pattern, handler) }
+    public func delete(_ pattern: String, _ handler: @escaping Handler) { on("DELETE", pattern, handler) }
+
+    /// Routes every method for `prefix` and everything below it to
+    /// `responder`, with Mount's semantics: the prefix moves from PATH_INFO
+    /// to SCRIPT_NAME. The prefix is literal segments only.
+    public func mount(_ prefix: String, _ responder: some Responder) {
+        let pattern = RoutePattern(prefix)
+        precondition(pattern.isLiteral, "mount \(prefix): literal segments only")
+        add(method: nil, pattern + RoutePattern("*"), responder, mountedSegments: pattern.segments.count)
+    }
+
+    /// Routes added through the group are under `prefix` (literal
+    /// segments), and their handlers see it in SCRIPT_NAME, as under `Mount`.
+    public func group(_ prefix: String) -> RouteGroup {
+        RouteGroup(router: self, prefix: RoutePattern(prefix))
+    }
+
+    func add(method: String?, _ pattern: RoutePattern, _ responder: some Responder, mountedSegments: Int) {
+        endpoints.append(Endpoint(responder, names: pattern.parameterNames, mountedSegments: mountedSegments))
+        trie.insert(pattern, method: method, endpoint: endpoints.count - 1)
+    }
+
+    // MARK: Serving
+
+    public func respond(to request: Request, with response: ResponseWriter) throws {
+        let path = request.cString("PATH_INFO").map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }
+        let pathBytes = UnsafeBufferPointer(start: path, count: path.map { strlen($0) } ?? 0)
+        var parameters = Parameters()
+        let node = trie.match(pathBytes, into: &parameters)
+        guard node >= 0 else { throw HTTPError(.notFound) }
+        let method = request.cString("REQUEST_METHOD").map {
+            trie.methodCode(UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self))
+        } ?? RouteTrie.anyMethod - 1
+        let index = trie.endpoint(at: node, method: method)
+        guard index >= 0 else {
+            throw HTTPError(.methodNotAllowed, headers: ["Allow": trie.allowedMethods(at: node).joined(separator: ", ")])
+        }
+        let endpoint = endpoints[Int(index)]
+        var routed = request
+        parameters.base = path
+        parameters.names = endpoint.names
+        routed._parameters = parameters
+        if endpoint.mountedSegments > 0 {
+            let split = Router.offset(after: endpoint.mountedSegments, in: pathBytes)
+            routed.scriptName = request.scriptName + String(decoding: UnsafeBufferPointer(rebasing: pathBytes[..<split]), as: UTF8.self)
+            routed.path = String(decoding: UnsafeBufferPointer(rebasing: pathBytes[split...]), as: UTF8.self)
+        }
+        try endpoint.responder.respond(to: routed, with: response)
+    }
+
+    /// The byte offset in `path` where its first `segments` segments end.
+    static func offset(after segments: Int, in path: UnsafeBufferPointer<UInt8>) -> Int {
+        var position = 0
+        for _ in 0..<segments {
+            while position < path.count && path[position] == UInt8(ascii: "/") { position += 1 }
+            while position < path.count && path[position] != UInt8(ascii: "/") { position += 1 }
+        }
+        return position
+    }
+
+    public func shutdown() {
+        for endpoint in endpoints { endpoint.responder.shutdown() }
+    }
+}
+
+/// Routes under a prefix (see `Router.group(_:)`); groups nest.
+public struct RouteGroup {
+    let router: Router
+    let prefix: RoutePattern
+
+    init(router: Router, prefix: RoutePattern) {
+        precondition(prefix.isLiteral, "route group: literal segments only")
+        self.router = router
+        self.prefix = prefix
+    }
+
+    public func on(_ method: String, _ pattern: String, _ responder: some Responder) {
+        router.add(method: method, prefix + RoutePattern(pattern), responder, mountedSegments: prefix.segments.count)
+    }
+
+    public func on(_ method: String, _ pattern: String, _ handler: @escaping Router.Handler) {
+        on(method, pattern, App(handler))
+    }
+
+    public func get(_ pattern: String, _ handler: @escaping Router.Handler) { on("GET", pattern, handler) }
+    public func post(_ pattern: String, _ handler: @escaping Router.Handler) { on("POST", pattern, handler) }
+    public func put(_ pattern: String, _ handler: @escaping Router.Handler) { on("PUT", pattern, handler) }
+    public func patch(_ pattern: String, _ handler: @escaping Router.Handler) { on("PATCH", pattern, handler) }
+    public func delete(_ pattern: String, _ handler: @escaping Router.Handler) { on("DELETE", pattern, handler) }
+
+    public func group(_ prefix: String) -> RouteGroup {
+        RouteGroup(router: router, prefix: self.prefix + RoutePattern(prefix))
+    }
+}
+
+extension RoutePattern {
+    var isLiteral: Bool {
+        segments.allSatisfy { if case .literal = $0 { return true } else { return false } }
+    }
+}
