@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "gatewayd", targets: ["gatewayd"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        // Runs an app in process against an in-memory server, for its tests.
+        .library(name: "GatewayTesting", targets: ["GatewayTesting"]),
         .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
     ],
     dependencies: [
@@ -47,10 +49,11 @@ let package = Package(
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.
         .target(name: "Gateway", dependencies: ["CGateway"]),
+        .target(name: "GatewayTesting", dependencies: ["Gateway"]),
         .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
 
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
     ]
 )
