@@ -11,6 +11,11 @@ let package = Package(
         .library(name: "Gateway", targets: ["Gateway"]),
         // Runs an app in process against an in-memory server, for its tests.
         .library(name: "GatewayTesting", targets: ["GatewayTesting"]),
+        // Codable bodies and responses, on FoundationEssentials (about 11 MB
+        // more in an app's .so; the Gateway library stays free of Foundation).
+        .library(name: "GatewayJSON", targets: ["GatewayJSON"]),
+        // swift-log to the server's error log, with the request as metadata.
+        .library(name: "GatewayLogging", targets: ["GatewayLogging"]),
         .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
     ],
     dependencies: [
@@ -50,10 +55,18 @@ let package = Package(
         // The Swift SDK: write an app as a Swift type, export it in one line.
         .target(name: "Gateway", dependencies: ["CGateway"]),
         .target(name: "GatewayTesting", dependencies: ["Gateway"]),
+        .target(name: "GatewayJSON", dependencies: ["Gateway"]),
+        .target(name: "GatewayLogging", dependencies: [
+            "Gateway", .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
 
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
+        .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON", "GatewayTesting"]),
+        .testTarget(name: "GatewayLoggingTests", dependencies: [
+            "GatewayLogging", "GatewayTesting", .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )
