@@ -17,6 +17,7 @@ let package = Package(
         // swift-log to the server's error log, with the request as metadata.
         .library(name: "GatewayLogging", targets: ["GatewayLogging"]),
         .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
+        .library(name: "todo", type: .dynamic, targets: ["TodoApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,10 +61,15 @@ let package = Package(
             "Gateway", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
+        // The todo JSON API: router, JSON, logging, middleware; tested on GatewayTesting.
+        .target(name: "TodoApp", dependencies: ["Gateway", "GatewayJSON", "GatewayLogging"],
+                path: "Examples/todo/Sources/TodoApp"),
 
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
+        .testTarget(name: "TodoAppTests", dependencies: ["TodoApp", "GatewayTesting"],
+                    path: "Examples/todo/Tests/TodoAppTests"),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON", "GatewayTesting"]),
         .testTarget(name: "GatewayLoggingTests", dependencies: [
             "GatewayLogging", "GatewayTesting", .product(name: "Logging", package: "swift-log"),
