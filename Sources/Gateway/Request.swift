@@ -15,7 +15,9 @@ public struct Request {
     @usableFromInline var overrides: EnvironOverrides?
     /// What the matched route's pattern captured (see `Router`); empty
     /// outside routes.
-    public var parameters: Parameters { _parameters }
+    public var parameters: Parameters {
+        _parameters.wildcardIsWholePath ? _parameters.resolved(path: cString("PATH_INFO")) : _parameters
+    }
     @usableFromInline var _parameters: Parameters
 
     @inlinable

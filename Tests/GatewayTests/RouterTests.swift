@@ -134,3 +134,20 @@ extension FakeServer {
         _ = try serve(router.with(), "GET", "/p/1/x")
     }
 }
+
+@Suite struct CatchAllTests {
+    @Test func anyStarAloneReadsNoEnvironUntilAsked() throws {
+        let router = Router()
+        router.any("/*") { request, response in try response.respond(body: request.parameters.wildcard ?? "nil") }
+        #expect(try serve(router.with(), "DELETE", "//a/b").sentBody == "a/b")
+        #expect(try serve(router.with(), "GET", "/").sentBody == "")
+    }
+
+    @Test func anyTakesWhatNoMethodRouteTakes() throws {
+        let router = Router()
+        router.get("/x") { _, r in try r.respond(body: "get") }
+        router.any("/x") { request, r in try r.respond(body: "any \(request.method)") }
+        #expect(try serve(router.with(), "GET", "/x").sentBody == "get")
+        #expect(try serve(router.with(), "POST", "/x").sentBody == "any POST")
+    }
+}

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The values a route's pattern captured from PATH_INFO: `:name` segments
 /// and the trailing `*`. Held as byte ranges into the path the router
 /// matched (no allocation while matching); the strings are made when read.
@@ -17,6 +25,9 @@ public struct Parameters {
     // the wildcard's (start > end: no wildcard).
     @usableFromInline var ranges = SIMD16<Int32>(repeating: 0)
     @usableFromInline var count = 0
+    /// Set by a router that matched without reading the path (`any("/*")`
+    /// alone): the wildcard is the whole path, found when read.
+    @usableFromInline var wildcardIsWholePath = false
 
     @inlinable
     public init() { ranges[14] = 1 }
@@ -28,6 +39,20 @@ public struct Parameters {
     }
 
     mutating func pop() { count &-= 1 }
+
+    /// This with the wildcard taken from `path`, when it is the whole path.
+    func resolved(path: UnsafePointer<CChar>?) -> Parameters {
+        guard wildcardIsWholePath else { return self }
+        var resolved = self
+        resolved.wildcardIsWholePath = false
+        guard let path else { resolved.setWildcard(0, 0); return resolved }
+        let bytes = UnsafeRawPointer(path).assumingMemoryBound(to: UInt8.self)
+        var start = 0
+        while bytes[start] == UInt8(ascii: "/") { start += 1 }
+        resolved.base = bytes
+        resolved.setWildcard(start, start + strlen(path + start))
+        return resolved
+    }
 
     mutating func setWildcard(_ start: Int, _ end: Int) {
         ranges[14] = Int32(truncatingIfNeeded: start)

@@ -31,6 +31,11 @@ struct RouteTrie {
     static let anyMethod: Int32 = -1
 
     private(set) var nodes = [Node()]
+    /// The endpoint when the only route is `*` for any method (an app that
+    /// answers everything itself): then the router reads neither PATH_INFO
+    /// nor REQUEST_METHOD. gatewayd builds the environ on the first key an
+    /// app reads, so not reading one saves that build. -1 otherwise.
+    private(set) var catchAll: Int32 = -1
     private(set) var routes: [Route] = []
     private(set) var bytes: [UInt8] = []
     /// Method names, interned: GET first, so the usual lookup ends early.
@@ -57,6 +62,15 @@ struct RouteTrie {
         }
         routes.append(Route(method: code, endpoint: Int32(endpoint), next: nodes[Int(node)].firstRoute))
         nodes[Int(node)].firstRoute = Int32(routes.count - 1)
+        catchAll = findCatchAll()
+    }
+
+    private func findCatchAll() -> Int32 {
+        let root = nodes[0]
+        guard root.firstChild < 0, root.parameterChild < 0, root.firstRoute < 0, root.wildcardChild >= 0 else { return -1 }
+        let only = nodes[Int(root.wildcardChild)].firstRoute
+        guard only >= 0, routes[Int(only)].next < 0, routes[Int(only)].method == RouteTrie.anyMethod else { return -1 }
+        return routes[Int(only)].endpoint
     }
 
     private mutating func intern(_ method: String) -> Int32 {

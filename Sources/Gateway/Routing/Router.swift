@@ -65,6 +65,12 @@ public final class Router: Responder {
     public func patch(_ pattern: String, _ handler: @escaping Handler) { on("PATCH", pattern, handler) }
     public func delete(_ pattern: String, _ handler: @escaping Handler) { on("DELETE", pattern, handler) }
 
+    /// Routes requests of every method for `pattern` (a method with its
+    /// own route at the same pattern takes that one).
+    public func any(_ pattern: String, _ handler: @escaping Handler) {
+        add(method: nil, RoutePattern(pattern), App(handler), mountedSegments: 0)
+    }
+
     /// Routes every method for `prefix` and everything below it to
     /// `responder`, with Mount's semantics: the prefix moves from PATH_INFO
     /// to SCRIPT_NAME. The prefix is literal segments only.
@@ -88,6 +94,11 @@ public final class Router: Responder {
     // MARK: Serving
 
     public func respond(to request: Request, with response: ResponseWriter) throws {
+        if trie.catchAll >= 0 {
+            var routed = request
+            routed._parameters.wildcardIsWholePath = true
+            return try endpoints[Int(trie.catchAll)].responder.respond(to: routed, with: response)
+        }
         let path = request.cString("PATH_INFO").map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }
         let pathBytes = UnsafeBufferPointer(start: path, count: path.map { strlen($0) } ?? 0)
         var parameters = Parameters()
