@@ -16,15 +16,20 @@ public struct Request {
     /// What the matched route's pattern captured (see `Router`); empty
     /// outside routes.
     public var parameters: Parameters {
-        _parameters.wildcardIsWholePath ? _parameters.resolved(path: cString("PATH_INFO")) : _parameters
+        guard let parameters = _parameters else { return Parameters() }
+        return parameters.pointee.wildcardIsWholePath
+            ? parameters.pointee.resolved(path: cString("PATH_INFO")) : parameters.pointee
     }
-    @usableFromInline var _parameters: Parameters
+    // A pointer, so that a request stays three words and copies cheaply:
+    // the router's Parameters live on its stack (or in the router) while
+    // the route's handler runs, and a request is valid only that long.
+    @usableFromInline var _parameters: UnsafePointer<Parameters>?
 
     @inlinable
     public init(_ raw: UnsafeMutablePointer<gateway_request>) {
         self.raw = raw
         self.overrides = nil
-        self._parameters = Parameters()
+        self._parameters = nil
     }
 
     @inlinable

@@ -19,8 +19,10 @@ public struct Parameters {
     /// A route captures at most this many `:name` segments.
     public static let capacity = 7
 
+    // Plain values only, so that copying a request copies bytes (no
+    // retain): the names are the endpoint's, which the router keeps alive.
     @usableFromInline var base: UnsafePointer<UInt8>?
-    @usableFromInline var names: [String] = []
+    @usableFromInline unowned(unsafe) var endpoint: Router.Endpoint?
     // Lanes 2i and 2i+1: start and end of parameter i; lanes 14 and 15:
     // the wildcard's (start > end: no wildcard).
     @usableFromInline var ranges = SIMD16<Int32>(repeating: 0)
@@ -64,12 +66,14 @@ public struct Parameters {
         return String(decoding: UnsafeBufferPointer(start: base + Int(start), count: Int(end - start)), as: UTF8.self)
     }
 
+    var names: ArraySlice<String> { (endpoint?.names ?? []).prefix(count) }
+
     /// The names the matched route declared, in pattern order.
-    public var declaredNames: [String] { Array(names.prefix(count)) }
+    public var declaredNames: [String] { Array(names) }
 
     /// The value of parameter `name`, nil when the route has none of that name.
     public subscript(name: String) -> String? {
-        guard let index = names.prefix(count).firstIndex(of: name) else { return nil }
+        guard let index = names.firstIndex(of: name) else { return nil }
         return text(ranges[2 * index], ranges[2 * index + 1])
     }
 
