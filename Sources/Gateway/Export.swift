@@ -138,7 +138,10 @@ enum Exporter {
 
     static func log(_ message: String, level: LogLevel) {
         guard let api, let log = api.pointee.log else {
-            fputs("[\(level)] \(message)\n", stderr)
+            // write(2) rather than fputs(stderr): the C global `stderr` is
+            // shared mutable state that Swift 6 mode refuses.
+            let line = "[\(level)] \(message)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
             return
         }
         message.withCString { log(nil, level.rawValue, $0) }

@@ -177,7 +177,7 @@ final class InMemoryExchange {
                             framing: framing, callResult: result, logs: logs)
     }
 
-    static let api: UnsafeMutablePointer<gateway_api> = {
+    nonisolated(unsafe) static let api: UnsafeMutablePointer<gateway_api> = {
         let api = UnsafeMutablePointer<gateway_api>.allocate(capacity: 1)
         api.initialize(to: gateway_api(
             abi_version: GATEWAY_ABI_VERSION,
@@ -190,7 +190,7 @@ final class InMemoryExchange {
                 if let r {
                     InMemoryExchange.of(r).log(level, message)
                 } else {
-                    fputs("[gateway \(level)] \(String(cString: message!))\n", stderr)
+                    writeToStandardError("[gateway \(level)] \(String(cString: message!))\n")
                 }
             },
             start_response: { r, status, headers, count, flags in
@@ -202,4 +202,9 @@ final class InMemoryExchange {
             last_error: { r in InMemoryExchange.of(r).lastError }))
         return api
     }()
+}
+
+/// write(2) rather than fputs(stderr): Swift 6 mode refuses the C global.
+private func writeToStandardError(_ line: String) {
+    _ = line.withCString { write(2, $0, strlen($0)) }
 }

@@ -42,3 +42,9 @@ struct RoutePattern: Equatable {
         RoutePattern(segments: prefix.segments + rest.segments)
     }
 }
+
+extension RoutePattern {
+    var isLiteral: Bool {
+        segments.allSatisfy { if case .literal = $0 { return true } else { return false } }
+    }
+}
