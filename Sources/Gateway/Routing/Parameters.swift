@@ -34,12 +34,14 @@ public struct Parameters {
     @inlinable
     public init() { ranges[14] = 1 }
 
+    @inline(__always)
     mutating func push(_ start: Int, _ end: Int) {
         ranges[2 &* count] = Int32(truncatingIfNeeded: start)
         ranges[2 &* count &+ 1] = Int32(truncatingIfNeeded: end)
         count &+= 1
     }
 
+    @inline(__always)
     mutating func pop() { count &-= 1 }
 
     /// This with the wildcard taken from `path`, when it is the whole path.
@@ -56,6 +58,7 @@ public struct Parameters {
         return resolved
     }
 
+    @inline(__always)
     mutating func setWildcard(_ start: Int, _ end: Int) {
         ranges[14] = Int32(truncatingIfNeeded: start)
         ranges[15] = Int32(truncatingIfNeeded: end)
@@ -92,7 +95,9 @@ public struct Parameters {
     }
 
     /// Parameter `name` parsed as `type`; a value that does not parse is
-    /// the client's: 400 Bad Request.
+    /// the client's: 400 Bad Request. Inlinable, so it is specialised for
+    /// `T` in the app (no generic metadata lookups per call).
+    @inlinable
     public func require<T: LosslessStringConvertible>(_ name: String, as type: T.Type) throws -> T {
         let text = try require(name)
         guard let value = T(text) else {
@@ -102,6 +107,7 @@ public struct Parameters {
     }
 
     /// Parameter `name` parsed as `type`, nil when absent or not parsing.
+    @inlinable
     public func get<T: LosslessStringConvertible>(_ name: String, as type: T.Type) -> T? {
         self[name].flatMap(T.init)
     }

@@ -6,10 +6,9 @@ import Musl
 import Darwin
 #endif
 
-/// The router's lookup structure: a trie of path segments in flat arrays of
-/// plain values (no references), so that matching a path walks indices and
-/// compares bytes without allocating or retaining. Built as routes are
-/// added; read-only once requests come.
+/// The router's routes as they are added: a trie of path segments in flat
+/// arrays of plain values (indices, no references). `RouteTable` is its
+/// frozen copy in raw memory, which requests are matched against.
 struct RouteTrie {
     struct Node {
         var literalStart: Int32 = 0  // the segment's bytes in `bytes`
@@ -104,101 +103,5 @@ struct RouteTrie {
         nodes.append(Node())
         nodes[Int(parent)][keyPath: slot] = Int32(nodes.count - 1)
         return Int32(nodes.count - 1)
-    }
-
-    // MARK: Matching
-
-    /// The method's code, `anyMethod` when no route declares it.
-    func methodCode(_ method: UnsafePointer<UInt8>) -> Int32 {
-        let length = strlen(method)
-        for (index, name) in methods.enumerated() where name.count == length {
-            if name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, method, length) == 0 }) {
-                return Int32(index)
-            }
-        }
-        return RouteTrie.anyMethod - 1  // matches only any-method routes
-    }
-
-    /// The node whose routes match `path`, or -1; fills `parameters`.
-    func match(_ path: UnsafeBufferPointer<UInt8>, into parameters: inout Parameters) -> Int32 {
-        nodes.withUnsafeBufferPointer { nodes in
-            bytes.withUnsafeBufferPointer { bytes in
-                Matcher(nodes: nodes, bytes: bytes, path: path).descend(0, from: 0, &parameters)
-            }
-        }
-    }
-
-    /// The endpoint of the route at `node` for `method`: its own, GET's for
-    /// HEAD, else an any-method route; -1 when none (405).
-    func endpoint(at node: Int32, method: Int32) -> Int32 {
-        var any: Int32 = -1
-        var get: Int32 = -1
-        var index = nodes[Int(node)].firstRoute
-        while index >= 0 {
-            let route = routes[Int(index)]
-            if route.method == method { return route.endpoint }
-            if route.method == 0 { get = route.endpoint }
-            if route.method == RouteTrie.anyMethod { any = route.endpoint }
-            index = route.next
-        }
-        return method == 1 && get >= 0 ? get : any
-    }
-
-    /// The methods routes at `node` answer, for a 405's Allow.
-    func allowedMethods(at node: Int32) -> [String] {
-        var names: [String] = []
-        var index = nodes[Int(node)].firstRoute
-        while index >= 0 {
-            let code = routes[Int(index)].method
-            if code >= 0 { names.append(String(decoding: methods[Int(code)], as: UTF8.self)) }
-            index = routes[Int(index)].next
-        }
-        if names.contains("GET") && !names.contains("HEAD") { names.append("HEAD") }
-        return names.sorted()
-    }
-
-    /// The walk of one path: literal children first, then the parameter,
-    /// then the wildcard, backtracking when a branch has no route.
-    struct Matcher {
-        let nodes: UnsafeBufferPointer<Node>
-        let bytes: UnsafeBufferPointer<UInt8>
-        let path: UnsafeBufferPointer<UInt8>
-
-        func descend(_ index: Int32, from position: Int, _ parameters: inout Parameters) -> Int32 {
-            let node = nodes[Int(index)]
-            var start = position
-            while start < path.count && path[start] == UInt8(ascii: "/") { start &+= 1 }
-            if start == path.count {
-                if node.firstRoute >= 0 { return index }
-                if node.wildcardChild >= 0 {
-                    parameters.setWildcard(path.count, path.count)
-                    return node.wildcardChild
-                }
-                return -1
-            }
-            var end = start
-            while end < path.count && path[end] != UInt8(ascii: "/") { end &+= 1 }
-            var child = node.firstChild
-            while child >= 0 {
-                let literal = nodes[Int(child)]
-                if Int(literal.literalCount) == end &- start
-                    && memcmp(bytes.baseAddress! + Int(literal.literalStart), path.baseAddress! + start, end &- start) == 0 {
-                    let found = descend(child, from: end, &parameters)
-                    if found >= 0 { return found }
-                }
-                child = literal.nextSibling
-            }
-            if node.parameterChild >= 0 && parameters.count < Parameters.capacity {
-                parameters.push(start, end)
-                let found = descend(node.parameterChild, from: end, &parameters)
-                if found >= 0 { return found }
-                parameters.pop()
-            }
-            if node.wildcardChild >= 0 {
-                parameters.setWildcard(start, path.count)
-                return node.wildcardChild
-            }
-            return -1
-        }
     }
 }

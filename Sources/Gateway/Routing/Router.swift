@@ -52,6 +52,7 @@ public final class Router: Responder {
     struct Storage {
         var trie = RouteTrie()
         var endpoints: [Endpoint] = []
+        var table = RouteTable(RouteTrie(), endpoints: [])
     }
 
     private let storage: UnsafeMutablePointer<Storage>
@@ -69,6 +70,7 @@ public final class Router: Responder {
 
     deinit {
         wholePath.deallocate()
+        storage.pointee.table.deallocate()
         storage.deinitialize(count: 1)
         storage.deallocate()
     }
@@ -117,32 +119,41 @@ public final class Router: Responder {
         storage.pointee.endpoints.append(Endpoint(responder, handler: handler, names: pattern.parameterNames,
                                                   mountedSegments: mountedSegments))
         storage.pointee.trie.insert(pattern, method: method, endpoint: storage.pointee.endpoints.count - 1)
+        storage.pointee.table.deallocate()
+        storage.pointee.table = RouteTable(storage.pointee.trie, endpoints: storage.pointee.endpoints)
     }
 
     // MARK: Serving
 
     public func respond(to request: Request, with response: ResponseWriter) throws {
-        let catchAll = storage.pointee.trie.catchAll
-        if catchAll >= 0 {
+        let table = storage.pointee.table
+        if table.catchAll >= 0 {
             var routed = request
             routed._parameters = UnsafePointer(wholePath)
-            return try storage.pointee.endpoints[Int(catchAll)].handler(routed, response)
+            return try table.endpoints[Int(table.catchAll)]._withUnsafeGuaranteedRef { try $0.handler(routed, response) }
         }
         let path = request.cString("PATH_INFO").map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }
         let pathBytes = UnsafeBufferPointer(start: path, count: path.map { strlen($0) } ?? 0)
         var parameters = Parameters()
-        let node = storage.pointee.trie.match(pathBytes, into: &parameters)
+        let node = table.match(pathBytes, into: &parameters)
         guard node >= 0 else { throw HTTPError(.notFound) }
         let method = request.cString("REQUEST_METHOD").map {
-            storage.pointee.trie.methodCode(UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self))
+            table.methodCode(UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self))
         } ?? RouteTrie.anyMethod - 1
-        let index = storage.pointee.trie.endpoint(at: node, method: method)
+        let index = table.endpoint(at: node, method: method)
         guard index >= 0 else {
-            throw HTTPError(.methodNotAllowed, headers: ["Allow": storage.pointee.trie.allowedMethods(at: node).joined(separator: ", ")])
+            throw HTTPError(.methodNotAllowed, headers: ["Allow": table.allowedMethods(at: node).joined(separator: ", ")])
         }
-        let endpoint = storage.pointee.endpoints[Int(index)]
+        try table.endpoints[Int(index)]._withUnsafeGuaranteedRef { endpoint in
+            try call(endpoint, request, response, path: pathBytes, parameters: &parameters)
+        }
+    }
+
+    @inline(__always)
+    private func call(_ endpoint: Endpoint, _ request: Request, _ response: ResponseWriter,
+                      path pathBytes: UnsafeBufferPointer<UInt8>, parameters: inout Parameters) throws {
         var routed = request
-        parameters.base = path
+        parameters.base = pathBytes.baseAddress
         parameters.endpoint = endpoint
         if endpoint.mountedSegments > 0 {
             let split = Router.offset(after: endpoint.mountedSegments, in: pathBytes)
