@@ -53,6 +53,8 @@ public final class Router: Responder {
         var trie = RouteTrie()
         var endpoints: [Endpoint] = []
         var table = RouteTable(RouteTrie(), endpoints: [])
+        /// Each node's 405 `Allow` value, made with the table.
+        var allow: [String] = [""]
     }
 
     private let storage: UnsafeMutablePointer<Storage>
@@ -121,6 +123,8 @@ public final class Router: Responder {
         storage.pointee.trie.insert(pattern, method: method, endpoint: storage.pointee.endpoints.count - 1)
         storage.pointee.table.deallocate()
         storage.pointee.table = RouteTable(storage.pointee.trie, endpoints: storage.pointee.endpoints)
+        let table = storage.pointee.table
+        storage.pointee.allow = (0..<table.nodes.count).map { table.allowedMethods(at: Int32($0)).joined(separator: ", ") }
     }
 
     // MARK: Serving
@@ -142,7 +146,7 @@ public final class Router: Responder {
         } ?? RouteTrie.anyMethod - 1
         let index = table.endpoint(at: node, method: method)
         guard index >= 0 else {
-            throw HTTPError(.methodNotAllowed, headers: ["Allow": table.allowedMethods(at: node).joined(separator: ", ")])
+            throw HTTPError(.methodNotAllowed, headers: ["Allow": storage.pointee.allow[Int(node)]])
         }
         try table.endpoints[Int(index)]._withUnsafeGuaranteedRef { endpoint in
             try call(endpoint, request, response, path: pathBytes, parameters: &parameters)
