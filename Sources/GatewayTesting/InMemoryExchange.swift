@@ -164,10 +164,11 @@ final class InMemoryExchange {
         let framing: TestResponse.Framing
         if bodyless {
             framing = .none
+        } else if let declaredLength {
+            // gatewayd keeps a response whose declared length was reached.
+            framing = body.count == declaredLength ? .contentLength(declaredLength) : .aborted
         } else if aborted || (result != GATEWAY_OK && !finished) {
             framing = .aborted
-        } else if let declaredLength {
-            framing = body.count == declaredLength ? .contentLength(declaredLength) : .aborted
         } else if onlyWriteLast && finished {
             framing = .contentLength(body.count)
         } else {

@@ -65,6 +65,32 @@ import Testing
         #expect(large.callResult == GATEWAY_ERROR)
     }
 
+    @Test func serverRulesHold() {
+        let router = Router()
+        router.get("/hop") { _, response in try response.respond(headers: ["Connection": "close"], body: "x") }
+        router.get("/past") { _, response in
+            try response.start(status: .ok, headers: ["Content-Length": "3"])
+            try response.write("ab")
+            try response.write("cd")
+        }
+        router.get("/complete") { _, response in
+            try response.start(status: .ok, headers: ["Content-Length": "2"])
+            try response.write("ab")
+            try response.write("c")
+        }
+        router.get("/status") { _, response in try response.respond(status: "99 Odd", body: "") }
+        let server = TestServer(router)
+        let hop = server.execute("GET", "/hop")
+        // The refused head is answered with a 500 the SDK writes itself.
+        #expect(hop.status == .internalServerError)
+        #expect(hop.logs.first?.message == "app error: start_response refused the status or a header")
+        let past = server.execute("GET", "/past")
+        #expect(past.framing == .aborted && past.callResult == GATEWAY_ERROR && past.text == "ab")
+        let complete = server.execute("GET", "/complete")
+        #expect(complete.framing == .contentLength(2) && complete.text == "ab")
+        #expect(server.execute("GET", "/status").status == .internalServerError)
+    }
+
     struct Booted: Application {
         let greeting: String
         init(arguments: Arguments) throws { greeting = try arguments.require("greeting") }
