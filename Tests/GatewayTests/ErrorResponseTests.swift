@@ -96,3 +96,37 @@ import Testing
         #expect(seen == ["200 text/html", "404 text/plain; charset=utf-8"])
     }
 }
+
+@Suite struct ErrorCatchingTests {
+    struct Translate: ErrorCatchingMiddleware {
+        struct Database: Error {}
+        func respond(to request: Request, with response: ResponseWriter, next: some Responder) throws {
+            do { try next.respond(to: request, with: response) }
+            catch is Database { throw HTTPError(.serviceUnavailable, "try again") }
+        }
+    }
+
+    @Test func anErrorCatchingMiddlewareSeesTheThrownError() throws {
+        let failing = App { _, _ in throw Translate.Database() }
+        let chained = try serve(failing.with(RequestID(), Translate()), "GET", "/")
+        #expect(chained.status == "503 Service Unavailable")
+        #expect(chained.sentBody == "try again\n")
+        #expect(chained.headers.contains { $0.name == "X-Request-Id" })
+        let wrapped = try serve(failing.wrapped(in: Translate()).wrapped(in: RequestID()), "GET", "/")
+        #expect(wrapped.status == "503 Service Unavailable")
+        #expect(wrapped.headers.contains { $0.name == "X-Request-Id" })
+    }
+
+    @Test func otherMiddlewaresGetTheAnswerNotTheError() throws {
+        struct Observe: Middleware {
+            let seen: (String) -> Void
+            func respond(to request: Request, with response: ResponseWriter, next: some Responder) throws {
+                do { try next.respond(to: request, with: response); seen("returned") } catch { seen("threw") }
+            }
+        }
+        var events: [String] = []
+        let server = try serve(App { _, _ in throw HTTPError(.gone) }.with(Observe { events.append($0) }), "GET", "/")
+        #expect(server.status == "410 Gone")
+        #expect(events == ["returned"])
+    }
+}

@@ -1,7 +1,8 @@
 /// What a thrown error becomes. One decision for the whole SDK, used where
 /// the error is caught: by each link of a middleware chain (with the writer
-/// that link was given, so the outer middlewares' headers stay) and, for an
-/// app without middleware, at the top.
+/// that link was given, so the outer middlewares' headers stay; not for the
+/// inside of an `ErrorCatchingMiddleware`) and, for an app without
+/// middleware, at the top.
 enum ErrorResponse {
     /// The answer to `error`.
     enum Answer {
