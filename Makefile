@@ -27,7 +27,7 @@ BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken
 # Optional parts may add their rules here.
 -include mk/*.mk
 
-all: deps-build $(BIN)/gatewayd $(APPS)/hello.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
+all: deps-build $(BIN)/gatewayd $(APPS)/hello.so $(APPS)/todo.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
 
 # What building needs (libsystemd-dev, pkg-config): installed when missing.
 deps-build:
@@ -44,6 +44,13 @@ $(APPS)/hello.so: FORCE
 	@mkdir -p $(APPS)
 	$(RELEASE) --scratch-path .build-apps --product hello -Xswiftc -static-stdlib
 	install -m 755 "$$($(RELEASE) --scratch-path .build-apps --show-bin-path)/libhello.so" $@
+
+# The todo JSON API (Examples/todo): the SDK with GatewayJSON (FoundationEssentials)
+# and GatewayLogging, self-contained like hello.so.
+$(APPS)/todo.so: FORCE
+	@mkdir -p $(APPS)
+	$(RELEASE) --scratch-path .build-apps --product todo -Xswiftc -static-stdlib
+	install -m 755 "$$($(RELEASE) --scratch-path .build-apps --show-bin-path)/libtodo.so" $@
 
 $(APPS)/hello-c.so: Examples/hello-c/hello.c Sources/CGateway/include/gateway.h
 	@mkdir -p $(APPS)
