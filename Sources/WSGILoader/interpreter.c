@@ -29,20 +29,22 @@ static void promote_libpython(void)
 /* The rpath names the libpython the loader was built against. When the
  * workers' user cannot read that directory (a pyenv under /root), the
  * dynamic linker quietly takes another libpython of the same soname, such
- * as Debian's, with another standard library: say so in the log. */
-static void check_libpython(void)
+ * as Debian's, with another standard library and prefix: serving with it
+ * would run the app on a Python it was not installed for, so the worker
+ * refuses to boot instead. NULL when the right one is loaded, else the
+ * path of the one that was. */
+static const char *wrong_libpython(void)
 {
     const char *want = WSGI_PYTHON_LIBDIR;
     size_t n = strlen(want);
     if (n == 0 || strncmp(want, "/usr/lib", 8) == 0 || strncmp(want, "/lib", 4) == 0)
-        return;   /* no rpath: the system's libpython is the one */
+        return NULL;   /* no rpath: the system's libpython is the one */
     Dl_info info;
     if (dladdr((void *)&Py_IsInitialized, &info) == 0 || info.dli_fname == NULL)
-        return;
+        return NULL;
     if (strncmp(info.dli_fname, want, n) == 0 && info.dli_fname[n] == '/')
-        return;
-    log_format(NULL, GATEWAY_LOG_WARNING, "wsgi: built against the libpython in %s, but "
-               "loaded %s (can the workers' user read %s?)", want, info.dli_fname, want);
+        return NULL;
+    return info.dli_fname;
 }
 
 static int insert_path(PyObject *sys_path, Py_ssize_t index, const char *dir)
@@ -210,7 +212,13 @@ int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size)
     }
 
     promote_libpython();
-    check_libpython();
+    const char *loaded = wrong_libpython();
+    if (loaded != NULL)
+        return fail(init, "wsgi: the workers' user cannot read the Python this loader was built "
+                    "against (%s; the system loaded %s instead): make %s readable by that user, "
+                    "run the workers as a user who can (user = \"NAME\" or -u NAME), or build the "
+                    "loader against a Python they can read (make PYTHON=/usr/bin/python3)",
+                    WSGI_PYTHON_LIBDIR, loaded, WSGI_PYTHON_LIBDIR);
 
     PyStatus status;
     PyConfig config;

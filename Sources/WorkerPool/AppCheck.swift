@@ -21,6 +21,10 @@ public enum AppCheck {
         } catch {
             return .failed("\(error)")
         }
+        // What the start would refuse first, --check-config refuses too.
+        if let problem = AccessCheck.problem(config, privileges, workingDirectory: ConfigLoader.absolute(".")) {
+            return .failed(problem)
+        }
         let pipe: (read: Int32, write: Int32)
         let pid: pid_t
         do {

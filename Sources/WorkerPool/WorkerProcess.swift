@@ -161,6 +161,11 @@ public struct WorkerProcess {
     /// handler's default stream) go where the error log goes, as raw lines.
     func captureOutput() {
         guard config.captureOutput, errorLog.fd >= 0 else { return }
+        // An access log on stdout/stderr keeps the real one: it is the
+        // server's output, not the app's.
+        if accessLog.fd == 1 || accessLog.fd == 2, let saved = try? Sys.dup(accessLog.fd) {
+            accessLog.useDescriptor(saved)
+        }
         for fd: Int32 in [1, 2] where fd != errorLog.fd { try? Sys.dup2(errorLog.fd, fd) }
     }
 

@@ -89,6 +89,9 @@ struct Gatewayd: ParsableCommand {
     var app: String?
 
     func validate() throws {
+        for b in bind where b.hasPrefix("fd://") {
+            throw ValidationError("--bind \(b): an arbitrary inherited descriptor (Gunicorn's fd://N) is not supported; pass sockets by systemd socket activation and bind fd:NAME or fd:INDEX")
+        }
         for entry in env where !entry.contains("=") {
             throw ValidationError("--env wants KEY=VALUE, found \"\(entry)\"")
         }
@@ -128,10 +131,9 @@ struct Gatewayd: ParsableCommand {
         if c.scriptName.isEmpty, let s = Sys.environment("SCRIPT_NAME"), !s.isEmpty { c.scriptName = s }
     }
 
-    /// Gunicorn's bind forms: "HOST:PORT", "unix:PATH", "fd://N", and a
-    /// bare host (port 8000).
+    /// Gunicorn's bind forms: "HOST:PORT", "unix:PATH" and a bare host (port
+    /// 8000). Its "fd://N" (any inherited descriptor) is refused in validate().
     static func gunicornBind(_ s: String) -> String {
-        if s.hasPrefix("fd://") { return "fd:" + s.dropFirst(5) }
         if s.hasPrefix("unix:") || s.hasPrefix("fd:") || s.hasPrefix("[") && s.contains("]:") { return s }
         if !s.contains(":") { return s + ":8000" }
         return s

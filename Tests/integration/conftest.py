@@ -10,6 +10,8 @@ import subprocess
 import time
 import tempfile
 import shutil
+import stat
+import sys
 
 import pytest
 
@@ -297,3 +299,28 @@ def get(port, path="/", timeout=10):
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
         r = read_response(sock.makefile("rb"))
         return r.status, r.body
+
+
+def readable_by_others(path):
+    """Whether every folder down to `path` lets other users in, and `path`
+    itself is world-readable (so that nobody can use it)."""
+    path = os.path.realpath(path)
+    parts = path.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        d = os.sep.join(parts[:i]) or os.sep
+        try:
+            mode = os.stat(d).st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH or not mode & stat.S_IROTH:
+            return False
+    return True
+
+
+def python_user_args():
+    """`--user root` when the workers (nobody, as root) could not read the
+    Python the WSGI loader is built against (a pyenv under /root): the loader
+    refuses to run the app on another Python then."""
+    if os.geteuid() != 0 or readable_by_others(sys.base_prefix):
+        return []
+    return ["--user", "root"]

@@ -108,6 +108,10 @@ public struct ConfigLoader {
         if c.app.isEmpty { throw error("app", "is required: the path of the app shared object") }
         if c.workers < 1 { throw error("workers", "must be at least 1, found \(c.workers)") }
         if c.bind.isEmpty { throw error("bind", "needs at least one address") }
+        // Flags are applied after the file's keys: check what they set too.
+        if !["debug", "info", "warning", "error"].contains(c.logLevel) {
+            throw error("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
+        }
         for address in c.bind {
             do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
                 throw error("bind", e.description)

@@ -33,6 +33,12 @@ public final class LogFile {
 
     public var isEnabled: Bool { fd >= 0 }
 
+    /// Writes to `fd` from now on (a copy of stdout kept by capture_output).
+    public func useDescriptor(_ fd: Int32) {
+        self.fd = fd
+        isRegular = Sys.isRegularFile(fd)
+    }
+
     /// A reload that names another destination: opens it and swaps the
     /// descriptor; on failure keeps the old path and descriptor.
     public func retarget(_ newPath: String) throws {

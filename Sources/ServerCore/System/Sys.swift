@@ -118,6 +118,11 @@ public enum Sys {
         _ = try check("fcntl", "F_SETFD") { fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC) }
     }
 
+    /// A new descriptor for the same file (close-on-exec).
+    public static func dup(_ fd: Int32) throws -> Int32 {
+        try check("fcntl", "F_DUPFD_CLOEXEC") { fcntl(fd, F_DUPFD_CLOEXEC, 3) }
+    }
+
     public static func dup2(_ from: Int32, _ to: Int32) throws {
         _ = try check("dup2") { Glibc.dup2(from, to) }
     }
