@@ -109,7 +109,7 @@ public struct ConfigLoader {
         if c.workers < 1 { throw error("workers", "must be at least 1, found \(c.workers)") }
         if c.bind.isEmpty { throw error("bind", "needs at least one address") }
         for address in c.bind {
-            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
+            do { _ = try ListenProtocol.parse(address) } catch let e as ListenAddress.ParseError {
                 throw error("bind", e.description)
             }
         }

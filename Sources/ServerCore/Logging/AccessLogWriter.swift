@@ -36,7 +36,7 @@ public final class AccessLogWriter {
             case .variable(let v):
                 switch v {
                 case .remote_addr:
-                    text(ctx.connection.peerAddress?.host ?? "unix")
+                    text(ctx.proxiedClient ?? ctx.connection.peerAddress?.host ?? "unix")
                 case .time_local:
                     var d = [CChar](repeating: 0, count: 32)
                     gw_clf_date(&d)
