@@ -103,7 +103,8 @@ $(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
 # The uwsgi and SCGI decoders: a target of their own, the same rules.
 PROTO_FUZZ_SOURCES := $(wildcard Sources/ServerCore/Protocols/*.swift) Sources/ServerCore/HTTP/HTTPLimits.swift \
                       Sources/ServerCore/HTTP/HeadScanner.swift Sources/ServerCore/HTTP/CharClass.swift \
-                      Sources/ServerCore/Net/ListenAddress.swift Fuzz/ProtocolFuzz.swift
+                      Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Config/Config.swift \
+                      Sources/ServerCore/Logging/AccessLogFormat.swift Fuzz/ProtocolFuzz.swift
 $(BUILD)/fuzz-protocols: $(PROTO_FUZZ_SOURCES)
 	@mkdir -p $(BUILD)
 	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzProtocols $(PROTO_FUZZ_SOURCES) -o $@
