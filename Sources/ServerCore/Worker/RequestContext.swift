@@ -18,8 +18,10 @@ public final class RequestContext {
     var listener: Listener!
     let identity: WorkerIdentity
     let limits: HTTPLimits
-    /// script_name (Mount.swift).
+    /// script_name (Mount.swift); `mountsAll` when there is none, so the
+    /// hot path tests a Bool instead of copying the prefix.
     let mount: Mount
+    let mountsAll: Bool
     /// forwarded_allow_ips and secure_scheme_headers (RequestContext+Forwarded.swift).
     let forwardedPolicy: ForwardedHeaders.Policy
 
@@ -44,6 +46,7 @@ public final class RequestContext {
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
          scriptName: String = "", appData: UnsafeMutableRawPointer?) {
         mount = Mount(scriptName)
+        mountsAll = scriptName.isEmpty
         self.identity = identity
         self.limits = limits
         forwardedPolicy = ForwardedHeaders.Policy(trusted: trustedProxies, secureSchemeHeaders: secureSchemeHeaders)
@@ -51,7 +54,6 @@ public final class RequestContext {
         body = RequestBody(limits: limits, timeoutMs: timeoutMs)
         output = SocketOutput(timeoutMs: timeoutMs)
         response = ResponseEncoder(output: output)
-        response.body = body
         head = RequestHead(fieldCapacity: limits.fields)
         protocolLimits = ProtocolLimits(limits)
         vars = ProtocolVars(capacity: protocolLimits.vars)
@@ -81,6 +83,7 @@ public final class RequestContext {
         let proto = connection.proto
         response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,
                              close: !head.keepAlive || stopping, cgi: proto.cgiResponse))
+        if !body.isDone { noteBodyState() }
     }
 
     /// A request the parser refused (400, 413, 414, 431, ...): the error
@@ -137,7 +140,13 @@ public final class RequestContext {
 
     // The gateway interface's calls that touch both sides.
 
+    /// Tells the response whether the rest of the body will be left unread.
+    func noteBodyState() {
+        response.bodyStaysUnread = !body.isDone && !body.willDrain(budget: Self.drainBudget)
+    }
+
     func read(_ dest: UnsafeMutableRawPointer, _ len: Int) -> Int {
+        defer { noteBodyState() }
         let n = body.read(dest, len, output: output, responseStarted: response.wireBytes > 0)
         if n < 0 {
             switch body.phase {
