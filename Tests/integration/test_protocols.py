@@ -221,7 +221,7 @@ def test_bad_packets_are_refused_in_the_protocols_form(site, proto, packet, expe
 
 def test_access_log_shows_the_request_as_the_proxy_saw_it(site, workdir):
     s, ports, _ = site
-    request(ports["scgi"], "GET", "/status?code=202")
+    request(ports["scgi"], "GET", "/status?code=202", headers={"User-Agent": "probe/1.0", "Referer": "http://r.test/"})
     request(ports["uwsgi-unix"], "GET", "/status?code=203")
     deadline = time.time() + 5
     text = ""
@@ -231,7 +231,8 @@ def test_access_log_shows_the_request_as_the_proxy_saw_it(site, workdir):
             break
         time.sleep(0.1)
     lines = [line for line in text.splitlines() if "/status?code=20" in line]
-    assert any(line.startswith("127.0.0.1 ") and '"GET /status?code=202 HTTP/1.1" 202' in line for line in lines), text
+    assert any(line.startswith("127.0.0.1 ") and '"GET /status?code=202 HTTP/1.1" 202' in line
+               and '"http://r.test/" "probe/1.0"' in line for line in lines), text
     assert any(line.startswith("127.0.0.1 ") and '"GET /status?code=203 HTTP/1.1" 203' in line for line in lines), text
 
 

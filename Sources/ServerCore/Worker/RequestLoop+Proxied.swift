@@ -70,6 +70,26 @@ extension RequestContext {
         return nil
     }
 
+    /// The proxy's HTTP_NAME variable for header `name` (lowercase), for the access log.
+    func proxiedHeader(_ name: StaticString) -> ProtocolVars.Var? {
+        let buf = UnsafePointer(connection.buffer)
+        let n = name.utf8CodeUnitCount, p = name.utf8Start
+        var i = 0
+        while i < vars.count {
+            let v = vars.vars[i]
+            i += 1
+            guard v.nameLength == n + 5, HeadParser.equalsLower(buf, v.name, 5, "http_") else { continue }
+            var k = 0
+            while k < n {
+                let want = p[k] == 0x2D ? 0x5F : (p[k] >= 0x61 && p[k] <= 0x7A ? p[k] - 0x20 : p[k])
+                if buf[v.name + 5 + k] != want { break }
+                k += 1
+            }
+            if k == n { return v }
+        }
+        return nil
+    }
+
     /// The client as the proxy saw it (REMOTE_ADDR), for the access log.
     var proxiedClient: String? {
         guard connection.proto != .http, let v = vars.find(UnsafePointer(connection.buffer), "REMOTE_ADDR"), v.valueLength > 0 else { return nil }
