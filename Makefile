@@ -109,14 +109,26 @@ $(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
 	@mkdir -p $(BUILD)
 	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzParser $(FUZZ_SOURCES) -o $@
 
+# The uwsgi and SCGI decoders: a target of their own, the same rules.
+PROTO_FUZZ_SOURCES := $(wildcard Sources/ServerCore/Protocols/*.swift) Sources/ServerCore/HTTP/HTTPLimits.swift \
+                      Sources/ServerCore/HTTP/HeadScanner.swift Sources/ServerCore/HTTP/CharClass.swift \
+                      Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Config/Config.swift \
+                      Sources/ServerCore/Logging/AccessLogFormat.swift Fuzz/ProtocolFuzz.swift
+$(BUILD)/fuzz-protocols: $(PROTO_FUZZ_SOURCES)
+	@mkdir -p $(BUILD)
+	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzProtocols $(PROTO_FUZZ_SOURCES) -o $@
+
 # CI: a short run that fails on any crash or split-dependent parse.
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-60}
 
-fuzz: $(BUILD)/fuzz-parser
-	@mkdir -p $(BUILD)/fuzz-corpus
+# Each target gets FUZZ_SECONDS.
+fuzz: $(BUILD)/fuzz-parser $(BUILD)/fuzz-protocols
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-protocol-corpus
 	$(BUILD)/fuzz-parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 	    -artifact_prefix=$(BUILD)/ $(BUILD)/fuzz-corpus Fuzz/corpus
+	$(BUILD)/fuzz-protocols -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	    -artifact_prefix=$(BUILD)/protocols- $(BUILD)/fuzz-protocol-corpus Fuzz/protocol-corpus
 
 # ------------------------------------------------------------ the WSGI loader
 # $(APPS)/wsgi.so from Sources/WSGILoader/*.c (wsgi.h says which file does

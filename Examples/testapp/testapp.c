@@ -6,6 +6,7 @@
  *   /                      "Hello, World!"
  *   /environ               the whole environ as a JSON object
  *   /echo                  the request body, streamed back
+ *   /echo-whole            the request body, read whole, then sent back
  *   /sleep?seconds=S       sleeps S seconds (fractional allowed)
  *   /pid                   the worker's pid
  *   /crash                 abort()
@@ -364,6 +365,47 @@ static int route_echo(gateway_request *r)
         }
     }
     free(chunk);
+    return rc;
+}
+
+/* The whole body read first, then sent back: what a proxy that sends the
+ * whole request before it reads the response (nginx) needs for large bodies. */
+static int route_echo_whole(gateway_request *r)
+{
+    const gateway_api *api = r->api;
+    size_t cap = READ_CHUNK, used = 0;
+    char *all = malloc(cap);
+    if (all == NULL)
+        return GATEWAY_ERROR;
+    for (;;) {
+        if (cap - used < READ_CHUNK) {
+            char *bigger = realloc(all, cap * 2);
+            if (bigger == NULL) {
+                free(all);
+                return GATEWAY_ERROR;
+            }
+            all = bigger;
+            cap *= 2;
+        }
+        ssize_t n = api->read(r, all + used, READ_CHUNK);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            free(all);
+            return GATEWAY_ERROR;
+        }
+        used += (size_t)n;
+    }
+    char length[32];
+    snprintf(length, sizeof length, "%zu", used);
+    gateway_pair headers[2] = {
+        { "Content-Type", "application/octet-stream" },
+        { "Content-Length", length },
+    };
+    int rc = api->start_response(r, "200 OK", headers, 2, 0);
+    if (rc == GATEWAY_OK && used > 0)
+        rc = api->write(r, all, used);
+    free(all);
     return rc;
 }
 
@@ -726,6 +768,7 @@ static const struct route {
     { "/", route_hello },
     { "/environ", route_environ },
     { "/echo", route_echo },
+    { "/echo-whole", route_echo_whole },
     { "/sleep", route_sleep },
     { "/pid", route_pid },
     { "/crash", route_crash },

@@ -27,16 +27,18 @@ final class ListenerPool {
         var opened: [Listener] = []
         do {
             for text in config.bind {
-                let address = try ListenAddress.parse(text)
-                if let l = find(address) {
+                let (proto, address) = try ListenProtocol.parse(text)
+                if var l = find(address) {
+                    l.proto = proto
                     if !result.contains(where: { $0.fd == l.fd }) { result.append(l) }
                     continue
                 }
                 if case .inherited = address {
                     throw SystemError("bind", "\(address): no inherited socket of that name", errno: .noSuchFileOrDirectory)
                 }
-                let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
-                logger.info("listening on \(address)")
+                var l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
+                l.proto = proto
+                logger.info("listening on \(text)")
                 opened.append(l)
                 result.append(l)
             }

@@ -9,9 +9,12 @@ public enum ListenerSet {
         let names = fds.map { $0.name }
         var result: [Listener] = []
         var used = Set<Int32>()
-        let addresses = try config.bind.map { try ListenAddress.parse($0) }
+        let entries = try config.bind.map { try ListenProtocol.parse($0) }
+        let addresses = entries.map(\.1)
         let selectsByName = addresses.contains { if case .inherited = $0 { return true }; return false }
-        for address in addresses {
+        for (proto, address) in entries {
+            let before = result.count
+            defer { if result.count > before { result[before].proto = proto } }
             if case let .inherited(name) = address {
                 guard let i = inherited.indices.first(where: { names[$0] == name || String($0) == name }) else {
                     throw SystemError("sd_listen_fds", "bind \"\(address)\": no inherited socket of that name", errno: .noSuchFileOrDirectory)

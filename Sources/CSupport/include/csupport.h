@@ -85,6 +85,7 @@ typedef struct gw_score_slot {
     volatile uint64_t response_owner;
     char method[GW_SCORE_METHOD];
     char path[GW_SCORE_PATH];
+    volatile int32_t proto;            /* ListenProtocol of the connection: the form of the master's 504 */
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);

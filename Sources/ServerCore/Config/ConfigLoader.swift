@@ -113,7 +113,7 @@ public struct ConfigLoader {
             throw error("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
         }
         for address in c.bind {
-            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
+            do { _ = try ListenProtocol.parse(address) } catch let e as ListenAddress.ParseError {
                 throw error("bind", e.description)
             }
         }

@@ -28,7 +28,10 @@ public final class AccessLogWriter {
         func bytes(_ start: Int, _ n: Int) { LogEscape.access.append(UnsafeBufferPointer(start: buf + start, count: n), to: &line) }
         func text(_ s: String) { line.append(contentsOf: s.utf8) }
         func header(_ name: StaticString) {
-            if let f = field(h, UnsafePointer(buf), name) { bytes(f.value, f.valueLength) } else { text("-") }
+            if ctx.connection.proto != .http {
+                // uwsgi, SCGI: the header as the proxy passed it, HTTP_NAME.
+                if let v = ctx.proxiedHeader(name) { bytes(v.value, v.valueLength) } else { text("-") }
+            } else if let f = field(h, UnsafePointer(buf), name) { bytes(f.value, f.valueLength) } else { text("-") }
         }
         for segment in format.segments {
             switch segment {
@@ -36,7 +39,7 @@ public final class AccessLogWriter {
             case .variable(let v):
                 switch v {
                 case .remote_addr:
-                    text(ctx.connection.peerAddress?.host ?? "unix")
+                    text(ctx.proxiedClient ?? ctx.connection.peerAddress?.host ?? "unix")
                 case .time_local:
                     var d = [CChar](repeating: 0, count: 32)
                     gw_clf_date(&d)

@@ -14,6 +14,8 @@ public struct Listener: Sendable {
     public let ownsPath: Bool
     /// TCP_DEFER_ACCEPT is set: accepted connections have data waiting.
     public var defersAccept = false
+    /// What its connections speak (the bind entry's prefix).
+    public var proto = ListenProtocol.http
 
     public init(fd: Int32, address: ListenAddress, port: String, isUnix: Bool, ownsPath: Bool) {
         self.fd = fd

@@ -7,6 +7,8 @@ import Glibc
 public final class Connection {
     public internal(set) var fd: Int32
     var listener: Int
+    /// Its listener's protocol, set once at accept.
+    var proto = ListenProtocol.http
     var buffer: UnsafeMutablePointer<UInt8>
     var capacity: Int
     /// Unconsumed bytes are buffer[start..<end].

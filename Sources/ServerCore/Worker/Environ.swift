@@ -90,6 +90,7 @@ extension RequestContext {
     func buildEnviron() {
         guard !environ.built else { return }
         environ.built = true
+        if connection.proto != .http { return buildProxiedEnviron() }
         let buf = UnsafePointer(connection.buffer)
         let h = head
         environ.add(CKey.requestMethod, environ.copy(buf + h.method, h.methodLength))
@@ -111,6 +112,7 @@ extension RequestContext {
         environ.add(CKey.gwWorkerId, environ.copy(String(identity.id)))
         environ.add(CKey.gwGeneration, environ.copy(String(identity.generation)))
         environ.add(CKey.gwWorkerPid, environ.copy(String(identity.pid)))
+        environ.add(CKey.gwProtocol, CKey.http)
     }
 
     /// PATH_INFO: the path percent-decoded. %00 stays encoded (C strings).

@@ -33,6 +33,9 @@ public final class RequestContext {
     }
 
     var environ = Environ(capacity: 64, arenaCapacity: 16384)
+    /// The proxy's variables, for a uwsgi or SCGI request (Environ+Proxied.swift).
+    var vars: ProtocolVars
+    let protocolLimits: ProtocolLimits
     let request: UnsafeMutablePointer<gateway_request>
     var errorLog: (Int32, String) -> Void = { _, _ in } {
         didSet { response.setLog(errorLog); output.log = errorLog }
@@ -52,6 +55,8 @@ public final class RequestContext {
         output = SocketOutput(timeoutMs: timeoutMs)
         response = ResponseEncoder(output: output)
         head = RequestHead(fieldCapacity: limits.fields)
+        protocolLimits = ProtocolLimits(limits)
+        vars = ProtocolVars(capacity: protocolLimits.vars)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
@@ -74,7 +79,10 @@ public final class RequestContext {
         output.fd = connection.fd
         output.bytesOut = 0
         body.begin(head, connection: connection)
-        response.begin(.init(isHead: head.isHead, http10: head.version == .http10, close: !head.keepAlive || stopping))
+        // uwsgi and SCGI: one request per connection, never chunked.
+        let proto = connection.proto
+        response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,
+                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse))
         if !body.isDone { noteBodyState() }
     }
 
@@ -90,7 +98,7 @@ public final class RequestContext {
         output.fd = connection.fd
         output.bytesOut = 0
         let isHead = line.starts(with: "HEAD ".utf8)
-        response.begin(.init(isHead: isHead, close: true))
+        response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse))
         // No request is on the scoreboard (the head did not parse), so there
         // is nothing the master could have claimed: answer without a claim
         // (the slot may still hold the master's claim of an earlier timeout).

@@ -336,6 +336,7 @@ public final class RequestLoop {
         }
         c.peer = addr
         c.peerLength = len
+        c.proto = l.proto
         register(c)
         // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
         // read the request now instead of waiting for another epoll round.
@@ -438,6 +439,7 @@ public final class RequestLoop {
     }
 
     func process(_ c: Connection) {
+        if c.proto != .http { return processProxied(c) }
         while !c.closed {
             switch c.scanner.scan(UnsafePointer(c.buffer), end: c.end, limits: limits) {
             case .needMore:
@@ -491,6 +493,8 @@ public final class RequestLoop {
             let h = ctx.head
             gw_score_begin(slot, c.fd, UnsafeRawPointer(c.buffer + h.method).assumingMemoryBound(to: CChar.self), h.methodLength,
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
+            // The master answers a timeout in the connection's own protocol.
+            slot.pointee.proto = Int32(c.proto.rawValue)
         }
         let result: Int32
         if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {

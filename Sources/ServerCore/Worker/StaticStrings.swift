@@ -30,6 +30,9 @@ enum CKey {
     static let gwWorkerId = make("gateway.worker_id")
     static let gwGeneration = make("gateway.generation")
     static let gwWorkerPid = make("gateway.worker_pid")
+    static let gwProtocol = make("gateway.protocol")
+    static let uwsgi = make("uwsgi")
+    static let scgi = make("scgi")
 
     static let empty = make("")
     static let p80 = make("80")

@@ -7,7 +7,7 @@ extension ResponseEncoder {
     func commit(knownLength: Int?) {
         phase = .committed
         closeIfBodyStaysUnread()
-        var o = put("HTTP/1.1 ", at: 0)
+        var o = request.cgi ? put("Status: ", at: 0) : put("HTTP/1.1 ", at: 0)
         statusLine.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: $0.count) }
         o += statusLine.count
         o = put("\r\n", at: o)

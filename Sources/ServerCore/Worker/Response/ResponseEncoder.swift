@@ -39,9 +39,13 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         /// The client (or the server: stopping, max_requests) wants the connection closed.
         public var close: Bool
 
-        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false) {
+        /// A CGI response ("Status: 200 OK" for the status line): SCGI.
+        public var cgi: Bool
+
+        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false, cgi: Bool = false) {
             self.isHead = isHead
             self.http10 = http10
+            self.cgi = cgi
             self.close = close
         }
     }

@@ -14,10 +14,12 @@ public enum ServerResponse {
     /// `bodyless` (a HEAD request) sends the head alone, with the length
     /// the body would have had.
     public static func bytes(status: Int, date: some Collection<UInt8>, connection: Connection,
-                             bodyless: Bool = false) -> [UInt8] {
+                             bodyless: Bool = false, cgi: Bool = false) -> [UInt8] {
         let phrase = StatusPhrase.text(status)
         let body = Self.body(status)
-        var text = "HTTP/1.1 \(status) \(phrase)\r\nServer: gatewayd\r\nDate: "
+        // SCGI answers with a CGI response: "Status:" in place of the status line.
+        var text = cgi ? "Status: " : "HTTP/1.1 "
+        text += "\(status) \(phrase)\r\nServer: gatewayd\r\nDate: "
         text += String(decoding: date, as: UTF8.self)
         text += "\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
         if status == 405 { text += "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n" }
