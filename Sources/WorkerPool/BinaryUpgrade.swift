@@ -31,9 +31,7 @@ public enum BinaryUpgrade {
 
     /// Forks and execs `executable` with the same arguments and the listeners as fds 3, 4, ...
     public static func spawn(executable: String, listeners: [Listener], names: [Int32: String], from master: pid_t) throws -> pid_t {
-        guard access(executable, X_OK) == 0 else {
-            throw SystemError("access", executable, errno: .init(rawValue: errno))
-        }
+        try Sys.checkExecutable(executable)
         let fdNames = listeners.map { l -> String in
             names[l.fd] ?? l.address.description.map { $0 == ":" ? "_" : $0 }.reduce("") { $0 + String($1) }
         }
@@ -43,13 +41,13 @@ public enum BinaryUpgrade {
         // In the child: move the sockets to 3.. (via high numbers, so no dup2 clobbers another), keep them across exec.
         gw_reset_signals()
         var high: [Int32] = []
-        for (i, l) in listeners.enumerated() { high.append(fcntl(l.fd, F_DUPFD, Int32(512 + i))) }
-        for (i, h) in high.enumerated() {
+        for (i, l) in listeners.enumerated() { high.append((try? Sys.duplicate(l.fd, atLeast: Int32(512 + i))) ?? -1) }
+        for (i, h) in high.enumerated() where h >= 0 {
             let target = Int32(3 + i)
-            if h != target { _ = dup2(h, target) }
-            _ = fcntl(target, F_SETFD, 0)
+            if h != target { try? Sys.dup2(h, target) }
+            try? Sys.setCloseOnExec(target, false)
         }
-        for h in high where h >= Int32(3 + high.count) { _ = Glibc.close(h) }
+        for h in high where h >= Int32(3 + high.count) { Sys.close(h) }
         setenv("LISTEN_FDS", String(listeners.count), 1)
         setenv("LISTEN_PID", String(getpid()), 1)
         setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"), 1)

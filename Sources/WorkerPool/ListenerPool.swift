@@ -33,7 +33,7 @@ final class ListenerPool {
                     continue
                 }
                 if case .inherited = address {
-                    throw SystemError("bind", "\(address): no inherited socket of that name", errno: .noSuchFileOrDirectory)
+                    throw ListenError.noInheritedSocket(address: "\(address)")
                 }
                 let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
                 logger.info("listening on \(address)")
