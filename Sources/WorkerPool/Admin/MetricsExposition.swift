@@ -37,8 +37,8 @@ struct MetricsExposition {
         }
         sample("gatewayd_request_duration_seconds_sum", [], Self.number(Double(m.totals.durationSumNs) / 1e9))
         sample("gatewayd_request_duration_seconds_count", [], cumulative)
-        counter("gatewayd_request_bytes_total", "Request bytes read (head and body).", m.totals.bytesIn)
-        counter("gatewayd_response_bytes_total", "Response bytes sent.", m.totals.bytesOut)
+        counter("gatewayd_request_bytes_total", "Request body bytes read.", m.totals.bytesIn)
+        counter("gatewayd_response_bytes_total", "Response bytes sent (head and body).", m.totals.bytesOut)
         gauge("gatewayd_requests_in_flight", "Requests being served now.", UInt64(m.inFlight))
         family("gatewayd_workers", "gauge", "Worker processes by state.")
         for state in ["booting", "idle", "busy", "stopping"] {
