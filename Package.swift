@@ -10,7 +10,15 @@ let package = Package(
         .executable(name: "gatewayd", targets: ["gatewayd"]),
         .executable(name: "gatewayctl", targets: ["gatewayctl"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        // Runs an app in process against an in-memory server, for its tests.
+        .library(name: "GatewayTesting", targets: ["GatewayTesting"]),
+        // Codable bodies and responses, on FoundationEssentials (about 11 MB
+        // more in an app's .so; the Gateway library stays free of Foundation).
+        .library(name: "GatewayJSON", targets: ["GatewayJSON"]),
+        // swift-log to the server's error log, with the request as metadata.
+        .library(name: "GatewayLogging", targets: ["GatewayLogging"]),
         .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
+        .library(name: "todo", type: .dynamic, targets: ["TodoApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,10 +61,24 @@ let package = Package(
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.
         .target(name: "Gateway", dependencies: ["CGateway"]),
+        .target(name: "GatewayTesting", dependencies: ["Gateway"]),
+        .target(name: "GatewayJSON", dependencies: ["Gateway"]),
+        .target(name: "GatewayLogging", dependencies: [
+            "Gateway", .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
+        // The todo JSON API: router, JSON, logging, middleware; tested on GatewayTesting.
+        .target(name: "TodoApp", dependencies: ["Gateway", "GatewayJSON", "GatewayLogging"],
+                path: "Examples/todo/Sources/TodoApp"),
 
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
+        .testTarget(name: "TodoAppTests", dependencies: ["TodoApp", "GatewayTesting"],
+                    path: "Examples/todo/Tests/TodoAppTests"),
+        .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON", "GatewayTesting"]),
+        .testTarget(name: "GatewayLoggingTests", dependencies: [
+            "GatewayLogging", "GatewayTesting", .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -9,14 +9,17 @@ enum CStrings {
     }
 
     /// Copies `string` and a NUL to `destination`; returns the byte after.
+    /// One memcpy of the contiguous UTF-8 (a loop over `utf8` cost about
+    /// 40 instructions a byte, measured on an error response's head).
     static func copy(_ string: String, to destination: UnsafeMutablePointer<CChar>) -> UnsafeMutablePointer<CChar> {
-        var cursor = destination
-        for byte in string.utf8 {
-            cursor.pointee = CChar(bitPattern: byte)
-            cursor += 1
+        var string = string
+        return string.withUTF8 { utf8 in
+            if let base = utf8.baseAddress {
+                UnsafeMutableRawPointer(destination).copyMemory(from: base, byteCount: utf8.count)
+            }
+            destination[utf8.count] = 0
+            return destination + utf8.count + 1
         }
-        cursor.pointee = 0
-        return cursor + 1
     }
 
     /// Packs `headers` into `pairs`, their strings into `bytes` (sized with

@@ -43,8 +43,7 @@ final class AppBox {
             try responder.respond(to: Request(raw), with: ResponseWriter(raw))
             return GATEWAY_OK
         } catch {
-            Exporter.report(error, raw)
-            return GATEWAY_ERROR
+            return Exporter.answer(error, raw)
         }
     }
 }
@@ -111,6 +110,19 @@ enum Exporter {
         Unmanaged<AppBox>.fromOpaque(data).takeRetainedValue().responder.shutdown()
     }
 
+    /// Answers an error that reached the top (see `ErrorResponse`); logs
+    /// it when it could not be answered.
+    @inline(never)
+    static func answer(_ error: Error, _ raw: UnsafeMutablePointer<gateway_request>) -> Int32 {
+        do {
+            try ErrorResponse.handle(error, request: Request(raw), response: ResponseWriter(raw))
+            return GATEWAY_OK
+        } catch {
+            report((error as? ErrorResponse.Unanswered)?.error ?? error, raw)
+            return GATEWAY_ERROR
+        }
+    }
+
     /// Logs an error the app threw. A client that went away, a body the
     /// server refused (it answers 4xx) and a timeout (it answered 504) are
     /// not the app's fault: info; anything else is the app's: error.
@@ -126,7 +138,10 @@ enum Exporter {
 
     static func log(_ message: String, level: LogLevel) {
         guard let api, let log = api.pointee.log else {
-            fputs("[\(level)] \(message)\n", stderr)
+            // write(2) rather than fputs(stderr): the C global `stderr` is
+            // shared mutable state that Swift 6 mode refuses.
+            let line = "[\(level)] \(message)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
             return
         }
         message.withCString { log(nil, level.rawValue, $0) }

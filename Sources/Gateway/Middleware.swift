@@ -23,6 +23,20 @@ extension Middleware {
     public func shutdown() {}
 }
 
+/// A middleware that gets the errors thrown inside it (by `next`) as
+/// thrown errors, to answer, translate or rethrow them itself. For any
+/// other middleware the chain answers an error before it gets back to the
+/// middleware (see `ErrorResponse`); what such a middleware rethrows is
+/// answered with the writer it was given.
+///
+///     struct FriendlyErrors: ErrorCatchingMiddleware {
+///         func respond(to request: Request, with response: ResponseWriter, next: some Responder) throws {
+///             do { try next.respond(to: request, with: response) }
+///             catch let error as DatabaseError { throw HTTPError(.serviceUnavailable, "try again") }
+///         }
+///     }
+public protocol ErrorCatchingMiddleware: Middleware {}
+
 extension Responder {
     /// This responder behind `middlewares`; the first one listed sees the
     /// request first (it is the outermost), this responder last.
@@ -62,12 +76,20 @@ public struct MiddlewareChain: Responder {
         let chain: MiddlewareChain
         let index: Int
 
+        // Errors are answered here, with the writer this link was given:
+        // the headers of the middlewares outside it stay on the answer.
         func respond(to request: Request, with response: ResponseWriter) throws {
-            guard index < chain.middlewares.count else {
-                return try chain.app.respond(to: request, with: response)
+            do {
+                guard index < chain.middlewares.count else {
+                    return try chain.app.respond(to: request, with: response)
+                }
+                try chain.middlewares[index].respond(
+                    to: request, with: response, next: Link(chain: chain, index: index + 1))
+            } catch {
+                // The middleware that called this link as `next` may want the error.
+                if index > 0 && chain.middlewares[index - 1] is any ErrorCatchingMiddleware { throw error }
+                try ErrorResponse.handle(error, request: request, response: response)
             }
-            try chain.middlewares[index].respond(
-                to: request, with: response, next: Link(chain: chain, index: index + 1))
         }
     }
 }
@@ -78,7 +100,27 @@ public struct Wrapped<Inner: Responder, Outer: Middleware>: Responder {
     public let middleware: Outer
 
     public func respond(to request: Request, with response: ResponseWriter) throws {
-        try middleware.respond(to: request, with: response, next: inner)
+        do {
+            try middleware.respond(to: request, with: response, next: Answering(inner: inner))
+        } catch {
+            // What the middleware itself threw (or let through).
+            try ErrorResponse.handle(error, request: request, response: response)
+        }
+    }
+
+    /// The inner responder, whose errors are answered with the writer the
+    /// middleware handed it (see `MiddlewareChain.Link`).
+    struct Answering: Responder {
+        let inner: Inner
+
+        func respond(to request: Request, with response: ResponseWriter) throws {
+            do {
+                try inner.respond(to: request, with: response)
+            } catch {
+                if Outer.self is any ErrorCatchingMiddleware.Type { throw error }
+                try ErrorResponse.handle(error, request: request, response: response)
+            }
+        }
     }
 
     public func shutdown() {

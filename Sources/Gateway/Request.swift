@@ -13,11 +13,23 @@ public struct Request {
     /// The server's request; valid until the call returns.
     public let raw: UnsafeMutablePointer<gateway_request>
     @usableFromInline var overrides: EnvironOverrides?
+    /// What the matched route's pattern captured (see `Router`); empty
+    /// outside routes.
+    public var parameters: Parameters {
+        guard let parameters = _parameters else { return Parameters() }
+        return parameters.pointee.wildcardIsWholePath
+            ? parameters.pointee.resolved(path: cString("PATH_INFO")) : parameters.pointee
+    }
+    // A pointer, so that a request stays three words and copies cheaply:
+    // the router's Parameters live on its stack (or in the router) while
+    // the route's handler runs, and a request is valid only that long.
+    @usableFromInline var _parameters: UnsafePointer<Parameters>?
 
     @inlinable
     public init(_ raw: UnsafeMutablePointer<gateway_request>) {
         self.raw = raw
         self.overrides = nil
+        self._parameters = nil
     }
 
     @inlinable

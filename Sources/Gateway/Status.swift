@@ -36,8 +36,9 @@ public struct Status: Hashable, Sendable, CustomStringConvertible,
 
     /// The reason phrase: what follows the first space.
     public var reason: Substring {
-        guard let space = line.firstIndex(of: " ") else { return "" }
-        return line[line.index(after: space)...]
+        // Searched in the UTF-8 view: a Character search costs far more.
+        guard let space = line.utf8.firstIndex(of: UInt8(ascii: " ")) else { return "" }
+        return line[line.utf8.index(after: space)...]
     }
 
     public var description: String { line }

@@ -130,6 +130,19 @@ public final class Arbiter {
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
     }
 
+    /// A reload's error_log, access_log and log_level: the master's from
+    /// now on, and the new generation's workers' (they inherit the files).
+    func applyLogSettings(_ new: Config) {
+        do {
+            try errorLog.retarget(new.errorLog)
+            try accessLog.retarget(new.accessLog)
+            if privileges != nil { chownLogs() }
+        } catch {
+            logger.error("reload: cannot open the new log files: \(error); keeping \(errorLog.path) and \(accessLog.path)")
+        }
+        logger.logLevel = ErrorLogHandler.level(new.logLevel)
+    }
+
     /// reload = true: a reload whenever the app's files change.
     func watchCode() {
         do {
@@ -249,6 +262,7 @@ public final class Arbiter {
             metrics.reloads["abandoned", default: 0] += 1
             return "reload failed: \(error); generation \(serving) keeps serving"
         }
+        applyLogSettings(new)
         let g = supervisor.nextGeneration
         generations[g] = GenerationRecord(config: new, listeners: listeners, privileges: privileges)
         execute(supervisor.beginReload(settings: Self.settings(new), rolling: new.reloadStrategy == "rolling", now: Self.now))

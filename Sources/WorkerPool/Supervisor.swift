@@ -297,7 +297,10 @@ public struct Supervisor {
                     let secs = (now &- b.since) / 1_000_000_000
                     actions.append(.log(level: .error, message: "worker \(w.pid) timed out after \(secs)s on \(b.request)"))
                     actions.append(.captureClient(pid: w.pid))
-                    actions.append(.signal(pid: w.pid, signal: Signals.term))
+                    // A fast stop (INT): it ends the app's blocking call, and
+                    // unlike a graceful one it takes no connection waiting in
+                    // the queue (those are the replacement's to serve).
+                    actions.append(.signal(pid: w.pid, signal: Signals.int))
                     workers[w.pid]!.state = .timingOut(killAt: now + settings.killGrace)
                     workers[w.pid]!.expectedExit = true
                     actions += replace(workers[w.pid]!, now: now)

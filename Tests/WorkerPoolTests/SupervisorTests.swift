@@ -312,7 +312,7 @@ import Testing
         let a = sim.advance(500 * msec, busy: busy)
         #expect(a.errors == ["worker \(pid) timed out after 2s on GET /sleep?seconds=10"])
         let capture = a.firstIndex(of: .captureClient(pid: pid))
-        let term = a.firstIndex(of: .signal(pid: pid, signal: Signals.term))
+        let term = a.firstIndex(of: .signal(pid: pid, signal: Signals.int))
         #expect(capture != nil && term != nil)
         if let capture, let term { #expect(capture < term, "the client is captured before the worker is signalled") }
         #expect(a.signalled(Signals.kill).isEmpty)

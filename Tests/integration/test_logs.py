@@ -5,7 +5,7 @@ field. The error log keeps `"` as is: its own messages quote with it."""
 import os
 import time
 
-from conftest import Client, http
+from conftest import Client, curl, http
 
 
 def wait_lines(path, n, timeout=5):
@@ -96,3 +96,28 @@ def test_app_log_levels(gatewayd):
     assert b"[info]" in request_lines(s, b"lvl-info")[0]
     assert b"[error]" in request_lines(s, b"lvl-unknown-7")[0]
     assert b"[error]" in request_lines(s, b"lvl-minus-1")[0]
+
+
+def test_log_settings_take_effect_on_reload(gatewayd, workdir):
+    import signal as signals
+    import time as clock
+    first, second, access = (os.path.join(workdir, n) for n in ("first.log", "second.log", "access.log"))
+    s = gatewayd(workers=1, error_log=first, start=False)
+    s.start(wait=False)
+    deadline = clock.time() + 15
+    while clock.time() < deadline and not (os.path.exists(first) and "workers ready" in open(first).read()):
+        clock.sleep(0.1)
+    s.settings.update(error_log=second, access_log=access, log_level="debug")
+    s.write_config()
+    s.signal(signals.SIGHUP)
+    deadline = clock.time() + 15
+    while clock.time() < deadline and not (os.path.exists(second) and "generation 2 serving" in open(second).read()):
+        clock.sleep(0.1)
+    assert os.path.exists(second) and "generation 2 serving" in open(second).read(), open(first).read()[-1500:]
+    before = open(first).read()
+    assert curl(s.url("/log?msg=after-reload")).returncode == 0
+    clock.sleep(0.5)
+    assert "after-reload" in open(second).read()
+    assert "after-reload" not in open(first).read()
+    assert '"GET /log?msg=after-reload HTTP/1.1" 200' in open(access).read()
+    assert open(first).read() == before

@@ -1,5 +1,5 @@
 """Issue 8, end to end: PEP 3333 apps served by gatewayd's WSGI loader
-(build/apps/wsgi.so, Examples/wsgi/wsgi.c).
+(build/apps/wsgi.so, Sources/WSGILoader/).
 
 The apps are in wsgi_apps/ (passed with app_args pythonpath). Most requests go
 to `validated:application`, wrapped in wsgiref.validate.validator with its
@@ -35,11 +35,11 @@ WSGI_APPS = os.path.join(HERE, "wsgi_apps")
 # Another build can be tested with GATEWAYD_WSGI_SO=/path/wsgi.so and
 # GATEWAYD_WSGI_PYTHON=/path/python3 (the interpreter it was built against).
 WSGI_SO = os.environ.get("GATEWAYD_WSGI_SO") or os.path.join(APPS, "wsgi.so")
-STAMP = os.path.join(ROOT, "build", "wsgi.python")   # written by mk/wsgi.mk
+STAMP = os.path.join(ROOT, "build", "wsgi.python")   # written by the Makefile
 
 
 def embedded_python():
-    """The interpreter wsgi.so was built against (mk/wsgi.mk records it)."""
+    """The interpreter wsgi.so was built against (the Makefile records it)."""
     if os.environ.get("GATEWAYD_WSGI_PYTHON"):
         return os.environ["GATEWAYD_WSGI_PYTHON"]
     try:

@@ -9,7 +9,7 @@ import Glibc
 /// never holds a torn line that the next one would be glued to.
 /// `reopen()` is for SIGUSR1 (logrotate).
 public final class LogFile {
-    public let path: String
+    public private(set) var path: String
     public private(set) var fd: Int32
     /// A regular file (fragments can be truncated away), not a pipe or tty.
     private var isRegular: Bool
@@ -32,6 +32,18 @@ public final class LogFile {
     }
 
     public var isEnabled: Bool { fd >= 0 }
+
+    /// A reload that names another destination: opens it and swaps the
+    /// descriptor; on failure keeps the old path and descriptor.
+    public func retarget(_ newPath: String) throws {
+        guard newPath != path else { return }
+        let new = try Self.open(newPath)
+        let old = fd
+        fd = new
+        path = newPath
+        isRegular = new >= 0 && Sys.isRegularFile(new)
+        if old > 2 { Sys.close(old) }
+    }
 
     /// Opens the path anew and swaps the descriptor; on failure keeps the old one.
     public func reopen() throws {

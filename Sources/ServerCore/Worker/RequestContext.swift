@@ -18,8 +18,10 @@ public final class RequestContext {
     var listener: Listener!
     let identity: WorkerIdentity
     let limits: HTTPLimits
-    /// script_name (Mount.swift).
+    /// script_name (Mount.swift); `mountsAll` when there is none, so the
+    /// hot path tests a Bool instead of copying the prefix.
     let mount: Mount
+    let mountsAll: Bool
     /// forwarded_allow_ips and secure_scheme_headers (RequestContext+Forwarded.swift).
     let forwardedPolicy: ForwardedHeaders.Policy
 
@@ -41,6 +43,7 @@ public final class RequestContext {
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
          scriptName: String = "", appData: UnsafeMutableRawPointer?) {
         mount = Mount(scriptName)
+        mountsAll = scriptName.isEmpty
         self.identity = identity
         self.limits = limits
         forwardedPolicy = ForwardedHeaders.Policy(trusted: trustedProxies, secureSchemeHeaders: secureSchemeHeaders)
@@ -48,7 +51,6 @@ public final class RequestContext {
         body = RequestBody(limits: limits, timeoutMs: timeoutMs)
         output = SocketOutput(timeoutMs: timeoutMs)
         response = ResponseEncoder(output: output)
-        response.body = body
         head = RequestHead(fieldCapacity: limits.fields)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
@@ -73,6 +75,7 @@ public final class RequestContext {
         output.bytesOut = 0
         body.begin(head, connection: connection)
         response.begin(.init(isHead: head.isHead, http10: head.version == .http10, close: !head.keepAlive || stopping))
+        if !body.isDone { noteBodyState() }
     }
 
     /// A request the parser refused (400, 413, 414, 431, ...): the error
@@ -129,7 +132,13 @@ public final class RequestContext {
 
     // The gateway interface's calls that touch both sides.
 
+    /// Tells the response whether the rest of the body will be left unread.
+    func noteBodyState() {
+        response.bodyStaysUnread = !body.isDone && !body.willDrain(budget: Self.drainBudget)
+    }
+
     func read(_ dest: UnsafeMutableRawPointer, _ len: Int) -> Int {
+        defer { noteBodyState() }
         let n = body.read(dest, len, output: output, responseStarted: response.wireBytes > 0)
         if n < 0 {
             switch body.phase {

@@ -493,7 +493,7 @@ public final class RequestLoop {
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
         }
         let result: Int32
-        if ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
+        if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
             result = app.descriptor.pointee.call(ctx.request)
         } else {
             ctx.response.sendError(404, reason: "outside script_name (\(settings.scriptName))", end: .keepOpen)

@@ -34,7 +34,7 @@ extension ResponseEncoder {
     /// client's next request.
     @inline(__always)
     func closeIfBodyStaysUnread() {
-        if let body, !body.isDone && !body.willDrain(budget: RequestContext.drainBudget) { endAtLeast(.close) }
+        if bodyStaysUnread { endAtLeast(.close) }
     }
 
     /// The app's headers; ones larger than `out` go out ahead in pieces.

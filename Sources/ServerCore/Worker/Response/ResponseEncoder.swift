@@ -80,10 +80,10 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     /// its first byte, so that a timeout's 504 and the app never both answer.
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
     var log: (Int32, String) -> Void = { _, _ in }
-    /// The request body, asked at commit whether the connection can stay
-    /// open (a body left unread past the drain budget cannot). The context
-    /// owns it and outlives every request; nil in the encoder's unit tests.
-    unowned(unsafe) var body: RequestBody?
+    /// The rest of the request body will not be read (more than the drain
+    /// budget left, chunked, or 100 Continue still owed): the head must say
+    /// Connection: close. Kept up to date by the context as the body is read.
+    public var bodyStaysUnread = false
 
     public init(output: Output) {
         self.output = output
@@ -111,6 +111,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         end = request.close ? .close : .keepOpen
         failure = .none
         bodyRefused = nil
+        bodyStaysUnread = false
         status = 0
         bodySent = 0
         wireBytes = 0
