@@ -70,6 +70,15 @@ def check(url, kind):
                                      headers={"Content-Type": "application/octet-stream"})
         body = urllib.request.urlopen(req, timeout=10).read()
         ok = body == data or body == b"read"
+    elif kind == "todo":
+        req = urllib.request.Request(url, data=b'{"title": "buy milk", "done": false}', method="POST",
+                                     headers={"Content-Type": "application/json"})
+        r = urllib.request.urlopen(req, timeout=10)
+        body = r.read()
+        ok = r.status == 201 and json.loads(body).get("title") == "buy milk"
+    elif kind == "todos":
+        body = urllib.request.urlopen(url, timeout=10).read()
+        ok = [t["title"] for t in json.loads(body)][:10] == ["todo %d" % (i + 1) for i in range(10)]
     else:
         body = urllib.request.urlopen(url, timeout=10).read()
         ok = body == b"Hello, World!" if kind == "hello" else len(body) == 65536

@@ -30,6 +30,8 @@ LABEL = {
     "proxied": "behind nginx (unix socket)",
     "wsgi_hello": "WSGI, minimal callable",
     "wsgi_flask": "WSGI, Flask app",
+    "todo_list": "JSON API, list (GET /todos, 10 items)",
+    "todo_create": "JSON API, create (POST /todos)",
 }
 ORDER = list(LABEL)
 
@@ -50,6 +52,9 @@ RATE_TARGETS = [
     ("wsgi_flask", "gatewayd-wsgi", "granian", 1.0, 8, True),
     ("wsgi_flask", "gatewayd-wsgi", "gunicorn-sync", 1.0, 8, True),
     ("wsgi_flask", "gatewayd-wsgi", "gunicorn-gthread", 1.0, 8, True),
+    # issue 18: the Swift SDK's router and Codable against Hummingbird 2's
+    ("todo_list", "gatewayd-todo", "hummingbird", 2.0, 18, False),
+    ("todo_create", "gatewayd-todo", "hummingbird", 2.0, 18, False),
 ]
 P99_TARGETS = [(w, s, "nginx", 1.5) for w in ("hello_ka", "hello_close")
                for s in ("gatewayd-c", "gatewayd-swift")]

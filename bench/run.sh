@@ -9,7 +9,7 @@
 #   DURATION=5      seconds of each wrk run
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
-#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask"
+#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"
 #   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
@@ -32,7 +32,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"}
 CALLGRIND=${CALLGRIND:-1}
 export WORKERS=2
 
@@ -96,6 +96,7 @@ start_named() {
         gatewayd-c) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
         gatewayd-swift) start_gatewayd "$name" "$port" "$PWD/build/apps/hello.so" ;;
         gatewayd-testapp) start_gatewayd "$name" "$port" "$PWD/build/apps/testapp.so" ;;
+        gatewayd-todo) start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
             start_nginx nginx-ref "$BENCH_TMP/nginx-ref.conf" "$port"
@@ -143,6 +144,7 @@ servers_of() {
         bytes_64k | echo_1m) echo "gatewayd-testapp nginx granian hummingbird gunicorn" ;;
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
+        todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
     esac
 }
 
@@ -154,12 +156,13 @@ url_of() {
     case $1 in
         bytes_64k) path=/bytes; [ "$2" = gatewayd-testapp ] && path="/bytes?n=65536" ;;
         echo_1m) path=/echo ;;
+        todo_list | todo_create) path=/todos ;;
     esac
     echo "http://127.0.0.1:${!port}$path"
 }
 
 check_kind() {
-    case $1 in bytes_64k) echo bytes ;; echo_1m) echo echo ;; *) echo hello ;; esac
+    case $1 in bytes_64k) echo bytes ;; echo_1m) echo echo ;; todo_list) echo todos ;; todo_create) echo todo ;; *) echo hello ;; esac
 }
 
 # run_wrk WORKLOAD SERVER SECONDS OUTFILE
@@ -168,6 +171,7 @@ run_wrk() {
     case $1 in
         hello_close) extra=(-H "Connection: close") ;; # wrk needs the space after the colon
         echo_1m) extra=(-s bench/post_1m.lua) ;;
+        todo_create) extra=(-s bench/post_todo.lua) ;;
     esac
     wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$3s" --latency "${extra[@]}" "$(url_of "$1" "$2")" >"$4" 2>&1 || true
 }

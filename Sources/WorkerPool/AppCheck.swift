@@ -99,7 +99,10 @@ public enum AccessCheck {
             Sys.close(pipe.read)
             var index = -1
             if (try? privileges.drop()) != nil {
-                index = list.firstIndex { !Sys.isReadable($0.path) || (Sys.isFolder($0.path) && !Sys.isSearchable($0.path)) } ?? -1
+                // Only a refusal (EACCES) is ours to report: a missing path
+                // gets its own clear error when the worker loads the app.
+                index = list.firstIndex { Sys.accessDenied($0.path, read: true)
+                    || (Sys.isFolder($0.path) && Sys.accessDenied($0.path, read: false)) } ?? -1
             }
             try? Sys.writeAll(pipe.write, String(index))
             Sys.exit(0)

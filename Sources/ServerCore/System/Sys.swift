@@ -182,6 +182,12 @@ public enum Sys {
         return size >= 0 ? Int(size) : nil
     }
 
+    /// Whether this process is refused (EACCES) reading `path` (or, with
+    /// `read: false`, entering it); a missing path is not a refusal.
+    public static func accessDenied(_ path: String, read: Bool) -> Bool {
+        Glibc.access(path, read ? R_OK : X_OK) != 0 && Glibc.errno == EACCES
+    }
+
     /// Whether `path` is a folder this process may enter.
     public static func isSearchable(_ path: String) -> Bool { Glibc.access(path, X_OK) == 0 }
 

@@ -169,12 +169,15 @@ final class RequestBody {
         return -1
     }
 
-    /// Whether `drain(budget:)` would read the rest of the body: a known
-    /// length within the budget, not waiting for 100 Continue.
+    /// Whether `drain(budget:)` is expected to read the rest of the body: a
+    /// known length within the budget, or a chunked body (its size is
+    /// unknown: apps that answer while reading, as an echo does, keep their
+    /// connection); not when the client still waits for 100 Continue.
     func willDrain(budget: Int) -> Bool {
         switch phase {
         case .done: return true
-        case .failed, .clientGone, .chunked: return false
+        case .failed, .clientGone: return false
+        case .chunked: return continuePhase != .owed
         case .length(let remaining): return remaining <= budget && continuePhase != .owed
         }
     }

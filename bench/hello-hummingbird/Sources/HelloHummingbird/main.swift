@@ -4,8 +4,11 @@
 //   GET  /            "Hello, World!" (text/plain, 13 bytes)
 //   GET  /bytes?n=N   N bytes (default 65536)
 //   POST /echo        the request body, sent back with its length
+//   GET  /todos       the JSON list of todos (10 seeded), as Examples/todo
+//   POST /todos       {"title": ..., "done": ...} decoded, stored, answered 201 as JSON
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -31,6 +34,31 @@ router.post("/echo") { request, _ in
     let body = try await request.body.collect(upTo: 16 << 20)
     return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
                     body: .init(byteBuffer: body))
+}
+
+// The same JSON API as Examples/todo (list and create), with Hummingbird's
+// router and Codable: one store for the process, behind a lock (the event
+// loops share it; gatewayd's workers each have their own).
+struct Todo: ResponseCodable { var id: Int; var title: String; var done: Bool }
+struct TodoInput: Decodable { var title: String?; var done: Bool? }
+struct TodoStore { var todos: [Int: Todo] = [:]; var nextID = 1 }
+let store = NIOLockedValueBox(TodoStore())
+store.withLockedValue { s in
+    for i in 0..<10 { s.todos[s.nextID] = Todo(id: s.nextID, title: "todo \(i + 1)", done: false); s.nextID += 1 }
+}
+router.get("/todos") { _, _ -> [Todo] in
+    store.withLockedValue { $0.todos.values.sorted { $0.id < $1.id } }
+}
+router.post("/todos") { request, context -> EditedResponse<Todo> in
+    let input = try await request.decode(as: TodoInput.self, context: context)
+    guard let title = input.title else { throw HTTPError(.badRequest, message: "title: the key is missing") }
+    let todo = store.withLockedValue { s -> Todo in
+        let t = Todo(id: s.nextID, title: title, done: input.done ?? false)
+        s.todos[t.id] = t
+        s.nextID += 1
+        return t
+    }
+    return EditedResponse(status: .created, headers: [.location: "/todos/\(todo.id)"], response: todo)
 }
 
 var logger = Logger(label: "hello-hummingbird")
