@@ -122,7 +122,7 @@ public final class Arbiter {
         let listeners = try pool.openInitial(config: config, logger: logger)
         generations[1] = GenerationRecord(config: config, listeners: listeners, privileges: privileges)
         scoreboard = try Sys.createScoreboard(slots: scoreboardSize)
-        if !config.adminBind.isEmpty { admin = try AdminServer(config: config, logger: logger) }
+        if !config.adminBind.isEmpty { admin = try AdminServer(config: config, logger: logger, upgrading: upgradeFrom != nil) }
         metrics.startTime = Double(Sys.wallClockSeconds())
         metrics.version = GatewaydVersion.string
         if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
@@ -165,7 +165,7 @@ public final class Arbiter {
     func tearDown() {
         LogRateLimiter.shared.flush(now: .max)
         pool.closeAll()
-        admin?.closeAll()
+        admin?.closeAll(handedOff: pool.handedOff)
         pidfile?.remove(ifOwnedBy: pid)
     }
 
@@ -208,6 +208,7 @@ public final class Arbiter {
     func stop(graceful: Bool) {
         if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
         admin?.answerReloadWaiters(.json(503, "{\"result\":\"abandoned\",\"reason\":\"the server is stopping\"}"))
+        if pool.handedOff { admin?.releaseListeners() }  // the new master binds them
         execute(supervisor.stop(graceful: graceful, now: Self.now))
     }
 

@@ -201,3 +201,31 @@ def test_promtool_accepts_metrics(admin):
     body = get(tcp(), "GET", "/metrics")[2]
     r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_binary_upgrade_hands_the_admin_listener_over(admin, workdir):
+    pidfile = os.path.join(workdir, "gw.pid")
+    s, tcp, unix, sock = admin(workers=1, pidfile=pidfile, graceful_timeout=3)
+    old = s.pid
+    os.kill(old, signal.SIGUSR2)
+    s.wait_log(f"stopping the old master {old}")
+    assert s.wait_exit(timeout=15) == 0
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            st = json.loads(get(unix(), "GET", "/status")[2])
+            if st["pid"] != old and get(tcp(), "GET", "/livez")[0] == 200:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the new master does not serve the admin addresses:\n" + s.log())
+    new = st["pid"]
+    assert new == int(open(pidfile).read())
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+    assert get(unix(), "POST", "/stop")[0] == 200
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(sock):
+        time.sleep(0.1)
+    assert not os.path.exists(sock), "the last master removes its admin socket"

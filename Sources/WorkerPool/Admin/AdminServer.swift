@@ -28,25 +28,57 @@ final class AdminServer {
 
     static let maxConnections = 16
     static let requestTimeout: UInt64 = 5_000_000_000
-    let listeners: [Listener]
+    private(set) var listeners: [Listener] = []
+    /// Addresses still held by the old master of a binary upgrade: bound
+    /// once it lets go of them (it closes them when it starts stopping).
+    private(set) var pending: [ListenAddress] = []
+    var lastRetry: UInt64 = 0
+    let backlog = 16
+    let socketMode: Int
     private(set) var connections: [Int32: Connection] = [:]
     var reloadTimeout: UInt64 = 120_000_000_000
     let logger: Logger
 
-    init(config: Config, logger: Logger) throws {
+    /// `upgrading`: this master was started by another one's SIGUSR2, whose
+    /// admin listener may still hold the addresses for a moment.
+    init(config: Config, logger: Logger, upgrading: Bool) throws {
         self.logger = logger
-        var opened: [Listener] = []
+        socketMode = config.adminSocketMode
         do {
             for text in config.adminBind {
                 let address = try ListenAddress.parse(text)
-                opened.append(try Listener.bind(address, backlog: 16, unixMode: config.adminSocketMode))
-                logger.info("admin listener on \(address)")
+                do {
+                    listeners.append(try Listener.bind(address, backlog: backlog, unixMode: socketMode))
+                    logger.info("admin listener on \(address)")
+                } catch where upgrading {
+                    logger.info("admin listener on \(address): waiting for the old master to release it (\(error))")
+                    pending.append(address)
+                }
             }
         } catch {
-            for l in opened { l.close() }
+            for l in listeners { l.close() }
             throw error
         }
-        listeners = opened
+    }
+
+    /// Binds the addresses the old master held, once a second until done.
+    func retryPending(now: UInt64) {
+        guard !pending.isEmpty, now &- lastRetry >= 1_000_000_000 else { return }
+        lastRetry = now
+        pending.removeAll { address in
+            guard let l = try? Listener.bind(address, backlog: backlog, unixMode: socketMode) else { return false }
+            listeners.append(l)
+            logger.info("admin listener on \(address)")
+            return true
+        }
+    }
+
+    /// After a binary upgrade handed over, when this master starts
+    /// stopping: let the new master bind the addresses (a unix socket's
+    /// file is left for it to replace).
+    func releaseListeners() {
+        for l in listeners { Sys.close(l.fd) }
+        listeners = []
     }
 
     /// The descriptors the master's poll() waits on for the admin listener.
@@ -55,15 +87,17 @@ final class AdminServer {
         if connections.count < Self.maxConnections {
             for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
         }
-        for c in connections.values {
-            let events = c.output.isEmpty ? (c.waitingForReload ? 0 : POLLIN) : POLLOUT
-            fds.append(pollfd(fd: c.fd, events: Int16(events), revents: 0))
+        // A reload waiter is not polled: a peer that hung up would wake
+        // the loop at once until the reload settles.
+        for c in connections.values where !c.waitingForReload {
+            fds.append(pollfd(fd: c.fd, events: Int16(c.output.isEmpty ? POLLIN : POLLOUT), revents: 0))
         }
         return fds
     }
 
     /// Accepts, reads, answers and expires; `handle` decides each request.
     func service(now: UInt64, handle: (AdminRequest, Connection) -> AdminReply) {
+        retryPending(now: now)
         accept(now: now)
         for c in Array(connections.values) {
             if !c.output.isEmpty {
@@ -164,13 +198,17 @@ final class AdminServer {
         connections[c.fd] = nil
     }
 
-    /// At exit: a last try to deliver what is queued, then close all.
-    func closeAll() {
+    /// At exit: a last try to deliver what is queued, then close all
+    /// (unix socket files removed unless `handedOff` to a new master).
+    func closeAll(handedOff: Bool) {
         for c in Array(connections.values) {
             if !c.output.isEmpty { flush(c) }
             if connections[c.fd] != nil { drop(c) }
         }
-        for l in listeners { l.close() }
+        for l in listeners {
+            if handedOff { Sys.close(l.fd) } else { l.close() }
+        }
+        listeners = []
     }
 
     /// For a forked worker: none of these are its own.
