@@ -229,3 +229,42 @@ def test_binary_upgrade_hands_the_admin_listener_over(admin, workdir):
     while time.time() < deadline and os.path.exists(sock):
         time.sleep(0.1)
     assert not os.path.exists(sock), "the last master removes its admin socket"
+
+
+def test_a_real_prometheus_scrapes_the_admin_listener(admin, workdir):
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        pytest.skip("prometheus not installed (Debian package prometheus; scripts/deps.sh installs it)")
+    s, tcp, unix, _ = admin(workers=1)
+    aport = s.settings["admin_bind"][0].rsplit(":", 1)[1]
+    for _ in range(7):
+        raw_http(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    conf = os.path.join(workdir, "prometheus.yml")
+    with open(conf, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gatewayd\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{aport}']\n")
+    web = free_port()
+    data = os.path.join(workdir, "prometheus-data")
+    with open(os.path.join(workdir, "prometheus.log"), "wb") as log:
+        p = subprocess.Popen([prometheus, f"--config.file={conf}", f"--storage.tsdb.path={data}",
+                              f"--web.listen-address=127.0.0.1:{web}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        value = None
+        deadline = time.time() + 30
+        while time.time() < deadline and value is None:
+            time.sleep(1)
+            try:
+                q = "/api/v1/query?query=sum(gatewayd_requests_total%7Bstatus_class%3D%222xx%22%7D)"
+                st, _, body = get(http.client.HTTPConnection("127.0.0.1", web, timeout=5), "GET", q)
+                result = json.loads(body)["data"]["result"] if st == 200 else []
+                if result:
+                    value = float(result[0]["value"][1])
+            except (OSError, ValueError, KeyError):
+                pass
+        assert value is not None and value >= 7, open(os.path.join(workdir, "prometheus.log")).read()[-2000:]
+        st, _, body = get(http.client.HTTPConnection("127.0.0.1", web, timeout=5), "GET", "/api/v1/targets")
+        [target] = json.loads(body)["data"]["activeTargets"]
+        assert target["health"] == "up", target
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
