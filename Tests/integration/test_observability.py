@@ -268,3 +268,32 @@ def test_a_real_prometheus_scrapes_the_admin_listener(admin, workdir):
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_gatewayctl_watch_in_tmux(admin, workdir):
+    tmux = shutil.which("tmux")
+    if not tmux:
+        pytest.skip("tmux not installed")
+    s, tcp, unix, sock = admin(workers=2)
+    name = f"gwctl{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "30",
+                    f"{GATEWAYCTL} --socket unix:{sock} watch"], check=True)
+    try:
+        screen = ""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            time.sleep(0.5)
+            screen = subprocess.run([tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            if screen.count("idle") == 2:
+                break
+        assert f"master {s.pid}" in screen and "generation 1" in screen and screen.count("idle") == 2, screen
+        # it refreshes: a new worker shows without restarting watch
+        assert ctl("--socket", "unix:" + sock, "scale", "3").returncode == 0
+        deadline = time.time() + 10
+        while time.time() < deadline and screen.count("idle") != 3:
+            time.sleep(0.5)
+            screen = subprocess.run([tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+        assert screen.count("idle") == 3, screen
+        subprocess.run([tmux, "send-keys", "-t", name, "C-c"])
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", name], capture_output=True)
