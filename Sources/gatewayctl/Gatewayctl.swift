@@ -87,7 +87,6 @@ func run(_ body: () throws -> Void) throws {
             throw ExitCode(2)
         case let .refused(why):
             FileHandle.standardError.write(Data("gatewayctl: \(why)\n".utf8))
-            print(why)
             throw ExitCode(1)
         }
     }

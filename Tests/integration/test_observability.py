@@ -172,7 +172,7 @@ def test_gatewayctl_status_reload_scale_stop(admin, workdir):
     # a broken app: the reload is abandoned, exit 1 with the reason
     s.write_config(settings={**s.settings, "app": app_path("broken-nosymbol")})
     r = ctl("--socket", target, "reload")
-    assert r.returncode == 1 and "gateway_app" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1 and "gateway_app" in r.stderr and "abandoned" in r.stderr, r.stdout + r.stderr
     m = metrics_of(tcp)
     assert total(m, "gatewayd_reloads_total", result="promoted") == 1
     assert total(m, "gatewayd_reloads_total", result="abandoned") == 1
