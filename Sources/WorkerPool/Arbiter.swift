@@ -533,12 +533,11 @@ public final class Arbiter {
         let serial = slot.pointee.request_serial
         let connection = slot.pointee.conn_fd
         guard slot.pointee.state == Int32(GW_SCORE_BUSY), connection >= 0 else { return }
-        let pidfd = gw_pidfd_open(pid)
-        guard pidfd >= 0 else { return }
-        defer { Sys.close(pidfd) }
-        let fd = gw_pidfd_getfd(pidfd, connection)
-        guard fd >= 0 else {
-            logger.warning("pidfd_getfd() on worker \(pid) failed (errno \(errno)): its client will see a closed connection")
+        let fd: Int32
+        do {
+            fd = try Sys.takeDescriptor(connection, of: pid)
+        } catch {
+            logger.warning("worker \(pid): \(error): its client will see a closed connection")
             return
         }
         defer { Sys.close(fd) }

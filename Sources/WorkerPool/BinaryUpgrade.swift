@@ -13,19 +13,16 @@ public enum BinaryUpgrade {
     /// The path we were started from, resolved now: a deploy that renames a
     /// new binary over it is what the upgrade must exec.
     public static func executablePath() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        guard n > 0 else { return CommandLine.arguments[0] }
-        var path = String(cString: buf)
+        guard var path = Sys.readLink("/proc/self/exe") else { return CommandLine.arguments[0] }
         if path.hasSuffix(" (deleted)") { path.removeLast(10) }
         return path
     }
 
     /// The old master's pid when this process was started by an upgrade (and clears the variable).
     public static func upgradedFrom() -> pid_t? {
-        guard let v = getenv(fromVariable) else { return nil }
-        let pid = pid_t(String(cString: v))
-        unsetenv(fromVariable)
+        guard let v = Sys.environment(fromVariable) else { return nil }
+        let pid = pid_t(v)
+        Sys.unsetenv(fromVariable)
         return pid
     }
 
@@ -48,13 +45,11 @@ public enum BinaryUpgrade {
             try? Sys.setCloseOnExec(target, false)
         }
         for h in high where h >= Int32(3 + high.count) { Sys.close(h) }
-        setenv("LISTEN_FDS", String(listeners.count), 1)
-        setenv("LISTEN_PID", String(getpid()), 1)
-        setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"), 1)
-        setenv(fromVariable, String(master), 1)
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
-        argv.append(nil)
-        execv(executable, &argv)
-        _exit(127)
+        try? Sys.setenv("LISTEN_FDS", String(listeners.count))
+        try? Sys.setenv("LISTEN_PID", String(Sys.getpid()))
+        try? Sys.setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"))
+        try? Sys.setenv(fromVariable, String(master))
+        _ = Sys.exec(executable, args)
+        Sys.exit(127)
     }
 }

@@ -204,6 +204,30 @@ public enum Sys {
         Glibc.getenv(name).map { String(cString: $0) }
     }
 
+    public static func unsetenv(_ name: String) { _ = Glibc.unsetenv(name) }
+
+    /// The target of the symbolic link `path`, nil when it is none.
+    public static func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = Glibc.readlink(path, &buf, 4095)
+        return n > 0 ? String(cString: buf) : nil
+    }
+
+    /// execv(): replaces this process; returns only with the error.
+    public static func exec(_ path: String, _ args: [String]) -> SystemError {
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+        argv.append(nil)
+        Glibc.execv(path, &argv)
+        return SystemError("execv", path, errno: errno)
+    }
+
+    /// A dup of descriptor `target` of process `pid` (pidfd_open, pidfd_getfd).
+    public static func takeDescriptor(_ target: Int32, of pid: pid_t) throws -> Int32 {
+        let pidfd = try check("pidfd_open", "\(pid)") { gw_pidfd_open(pid) }
+        defer { close(pidfd) }
+        return try check("pidfd_getfd", "fd \(target) of \(pid)") { gw_pidfd_getfd(pidfd, target) }
+    }
+
     public static func setenv(_ name: String, _ value: String) throws {
         _ = try check("setenv", name) { Glibc.setenv(name, value, 1) }
     }
