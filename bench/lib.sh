@@ -156,9 +156,10 @@ start_hummingbird() {
 # wait_server NAME BIND: until GET / answers, else the log and failure.
 wait_server() {
     local name=$1 bind=$2 ok=1
+    # WAIT_PATH: a path that answers 2xx (an app without a "/" route).
     case $bind in
-        /*) wait_http "http://localhost/" 30 --unix-socket "$bind" && ok=0 ;;
-        *) wait_http "http://127.0.0.1:$bind/" 30 && ok=0 ;;
+        /*) wait_http "http://localhost${WAIT_PATH:-/}" 30 --unix-socket "$bind" && ok=0 ;;
+        *) wait_http "http://127.0.0.1:$bind${WAIT_PATH:-/}" 30 && ok=0 ;;
     esac
     if [ $ok -ne 0 ]; then
         log "$name did not answer; its log:"

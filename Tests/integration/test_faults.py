@@ -16,25 +16,8 @@ import time
 
 import pytest
 
-from conftest import GATEWAYD, Client, read_response
+from conftest import GATEWAYD, Client, read_response, get, wait_until
 
-
-def wait_until(fn, timeout=10, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get(port, path="/", timeout=10):
-    """One request on a fresh connection: (status, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-        r = read_response(sock.makefile("rb"))
-        return r.status, r.body
 
 
 def alive(pid):
