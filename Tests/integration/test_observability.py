@@ -297,3 +297,17 @@ def test_gatewayctl_watch_in_tmux(admin, workdir):
         subprocess.run([tmux, "send-keys", "-t", name, "C-c"])
     finally:
         subprocess.run([tmux, "kill-session", "-t", name], capture_output=True)
+
+
+def test_grafana_dashboard_names_only_metrics_we_export(admin):
+    s, tcp, unix, _ = admin(workers=1)
+    exported = {k.split("{")[0] for k in metrics_of(tcp)}
+    families = {n.rsplit("_bucket", 1)[0] for n in exported}
+    with open(os.path.join(ROOT, "etc", "grafana-gatewayd.json")) as f:
+        dash = json.load(f)
+    import re
+    used = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            used |= set(re.findall(r"gatewayd_[a-z_]+", t["expr"]))
+    assert used and used <= exported | families, used - exported
