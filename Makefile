@@ -1,5 +1,5 @@
 # gatewayd: build, run, test, package.
-#   make          gatewayd (release, static Swift stdlib) and the example apps
+#   make          gatewayd and gatewayctl (release, static Swift stdlib) and the example apps
 #   make run      build, then serve the Swift hello app with etc/gatewayd.conf
 #   make test     install what the tests need, build, run every test
 #   make bench    side-by-side benchmark (see docs/performance.md)
@@ -27,7 +27,7 @@ BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken
 # Optional parts may add their rules here.
 -include mk/*.mk
 
-all: deps-build $(BIN)/gatewayd $(APPS)/hello.so $(APPS)/todo.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
+all: deps-build $(BIN)/gatewayd $(BIN)/gatewayctl $(APPS)/hello.so $(APPS)/todo.so $(C_APPS) $(BROKEN) $(APPS)/wsgi.so
 
 # What building needs (libsystemd-dev, pkg-config): installed when missing.
 deps-build:
@@ -37,6 +37,10 @@ $(BIN)/gatewayd: FORCE
 	@mkdir -p $(BIN)
 	$(RELEASE) $(STATIC) --product gatewayd
 	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/gatewayd" $@
+
+$(BIN)/gatewayctl: $(BIN)/gatewayd
+	$(RELEASE) $(STATIC) --product gatewayctl
+	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/gatewayctl" $@
 
 # The Swift hello app, self-contained (its own static Swift runtime), so it
 # loads into any gatewayd, packaged or not.

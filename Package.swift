@@ -8,6 +8,7 @@ let package = Package(
     name: "gatewayd",
     products: [
         .executable(name: "gatewayd", targets: ["gatewayd"]),
+        .executable(name: "gatewayctl", targets: ["gatewayctl"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         // Runs an app in process against an in-memory server, for its tests.
         .library(name: "GatewayTesting", targets: ["GatewayTesting"]),
@@ -51,6 +52,11 @@ let package = Package(
         ]),
         .executableTarget(name: "gatewayd", dependencies: [
             "WorkerPool", "ServerCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The admin listener's client (status, watch, reload, scale, stop).
+        .executableTarget(name: "gatewayctl", dependencies: [
+            "ServerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.

@@ -195,7 +195,19 @@ void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
     __atomic_store_n(&s->state, GW_SCORE_BUSY, __ATOMIC_RELEASE);
 }
 
-void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out) {
+const uint64_t gw_duration_bounds_ns[GW_DURATION_BUCKETS - 1] = {
+    5000000ull, 10000000ull, 25000000ull, 50000000ull, 100000000ull, 250000000ull,
+    500000000ull, 1000000000ull, 2500000000ull, 5000000000ull, 10000000000ull,
+};
+
+void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int status) {
+    uint64_t d = now - s->busy_since_ns;
+    int b = 0;
+    while (b < GW_DURATION_BUCKETS - 1 && d > gw_duration_bounds_ns[b]) b++;
+    s->duration_counts[b]++;
+    s->duration_sum_ns += d;
+    unsigned c = (unsigned)status / 100;
+    s->status_classes[c < 6 ? c : 0]++;
     s->requests++;
     s->bytes_in += in;
     s->bytes_out += out;

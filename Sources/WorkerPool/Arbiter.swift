@@ -19,19 +19,25 @@ public final class Arbiter {
     var supervisor: Supervisor
     let pool = ListenerPool()
     /// The config and listeners of each generation with workers (or booting ones).
-    var generations: [UInt32: (config: Config, listeners: [Listener], privileges: Privileges?)] = [:]
+    var generations: [UInt32: GenerationRecord] = [:]
     /// Binary upgrade: the new master we started (SIGUSR2), and the path to exec.
     var upgradeChild: pid_t?
     let executable: String
     /// Set when this master was started by another one's SIGUSR2.
     let upgradeFrom: pid_t?
     var signals: SignalQueue!
-    var channels: [Int32: HealthChannel] = [:]
+    /// One record per worker process, by pid.
+    var records: [Int32: WorkerRecord] = [:]
     var scoreboard: UnsafeMutablePointer<gw_score_slot>!
     let scoreboardSize = 1024
-    var scoreIndex: [Int32: Int] = [:]
     var freeScores: [Int] = []
-    var captured: [Int32: (fd: Int32, serial: UInt64)] = [:]
+    /// The admin listener (admin_bind), nil when off.
+    var admin: AdminServer?
+    /// The master's metrics: totals folded from the scoreboard, and its own counts.
+    var metrics = MetricsSnapshot()
+    /// Per slot: why its last worker left (for /status).
+    var lastExit: [Int: String] = [:]
+    let startedAt = Sys.monotonicNanos()
     var privileges: Privileges?
     /// reload = true: the app's files, watched (development).
     var codeWatcher: CodeWatcher?
@@ -82,8 +88,9 @@ public final class Arbiter {
         execute(supervisor.start(now: Self.now))
         while exitCode == nil {
             waitForEvents(timeoutMs: 100)
-            for s in signals.drain() { handle(signal: s) }
+            for s in signals.drain().compactMap(MasterSignal.init(number:)) { handle(signal: s) }
             readChannels()
+            serveAdmin()
             reloadChangedCode()
             reapWorkers()
             let busy = busyWorkers()
@@ -96,8 +103,7 @@ public final class Arbiter {
     }
 
     func setUp() throws {
-        signals = try SignalQueue(catching: [Signals.hup, Signals.int, Signals.quit, Signals.term, Signals.usr1,
-                                             Signals.usr2, Signals.chld, Signals.ttin, Signals.ttou, Signals.winch])
+        signals = try SignalQueue(catching: MasterSignal.allCases.map { $0.number })
         privileges = try Privileges.resolve(user: config.user, group: config.group, allowRoot: config.allowRoot)
         if let p = privileges {
             logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
@@ -114,11 +120,11 @@ public final class Arbiter {
             pidfile = p
         }
         let listeners = try pool.openInitial(config: config, logger: logger)
-        generations[1] = (config, listeners, privileges)
-        guard let board = gw_scoreboard_create(Int32(scoreboardSize)) else {
-            throw SystemError("mmap", "scoreboard", errno: .noMemory)
-        }
-        scoreboard = board
+        generations[1] = GenerationRecord(config: config, listeners: listeners, privileges: privileges)
+        scoreboard = try Sys.createScoreboard(slots: scoreboardSize)
+        if !config.adminBind.isEmpty { admin = try AdminServer(config: config, logger: logger, upgrading: upgradeFrom != nil) }
+        metrics.startTime = Double(Sys.wallClockSeconds())
+        metrics.version = GatewaydVersion.string
         if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
         if config.reload { watchCode() }
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
@@ -159,49 +165,56 @@ public final class Arbiter {
     func tearDown() {
         LogRateLimiter.shared.flush(now: .max)
         pool.closeAll()
+        admin?.closeAll(handedOff: pool.handedOff)
         pidfile?.remove(ifOwnedBy: pid)
     }
 
     func waitForEvents(timeoutMs: Int32) {
         var fds = [pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0)]
-        for ch in channels.values { fds.append(pollfd(fd: ch.fd, events: Int16(POLLIN), revents: 0)) }
+        for ch in records.values.compactMap(\.channel) { fds.append(pollfd(fd: ch.fd, events: Int16(POLLIN), revents: 0)) }
         if let w = codeWatcher { fds.append(pollfd(fd: w.fd, events: Int16(POLLIN), revents: 0)) }
-        _ = poll(&fds, nfds_t(fds.count), timeoutMs)
+        if let a = admin { fds += a.pollDescriptors() }
+        _ = Sys.poll(&fds, timeoutMs: timeoutMs)
     }
 
     // MARK: signals
 
-    func handle(signal: Int32) {
+    func handle(signal: MasterSignal) {
         let now = Self.now
         switch signal {
-        case Signals.chld:
+        case .chld:
             break // reaped after every pass
-        case Signals.term, Signals.quit:
-            logger.info("\(Signals.name(signal)): graceful shutdown")
-            if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
-            execute(supervisor.stop(graceful: true, now: now))
-        case Signals.int:
+        case .term, .quit:
+            logger.info("\(signal.name): graceful shutdown")
+            stop(graceful: true)
+        case .int:
             logger.info("SIGINT: fast shutdown")
-            if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
-            execute(supervisor.stop(graceful: false, now: now))
-        case Signals.ttin:
+            stop(graceful: false)
+        case .ttin:
             execute(supervisor.scale(by: 1, now: now))
-        case Signals.ttou:
+        case .ttou:
             execute(supervisor.scale(by: -1, now: now))
-        case Signals.usr1:
+        case .usr1:
             reopenLogs()
-        case Signals.hup:
+        case .hup:
             reload()
-        case Signals.usr2:
+        case .usr2:
             upgrade()
-        case Signals.winch:
+        case .winch:
             break
-        default:
-            logger.info("ignoring \(Signals.name(signal))")
         }
     }
 
-    func reopenLogs() {
+    func stop(graceful: Bool) {
+        if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
+        admin?.answerReloadWaiters(.json(503, "{\"result\":\"abandoned\",\"reason\":\"the server is stopping\"}"))
+        if pool.handedOff { admin?.releaseListeners() }  // the new master binds them
+        execute(supervisor.stop(graceful: graceful, now: Self.now))
+    }
+
+    @discardableResult
+    func reopenLogs() -> String? {
+        var failure: String?
         do {
             try errorLog.reopen()
             try accessLog.reopen()
@@ -209,19 +222,29 @@ public final class Arbiter {
             logger.info("SIGUSR1: log files reopened")
         } catch {
             logger.error("SIGUSR1: reopening logs failed: \(error)")
+            failure = "\(error)"
         }
         for pid in supervisor.workers.keys { Sys.kill(pid, Signals.usr1) }
+        return failure
     }
 
     /// Workers reopen the logs as their own user: give them the files.
     func chownLogs() {
         guard let p = privileges else { return }
-        for f in [errorLog, accessLog] where f.fd > 2 { _ = fchown(f.fd, p.uid, p.gid) }
+        for f in [errorLog, accessLog] where f.fd > 2 {
+            do {
+                try Sys.fchown(f.fd, uid: p.uid, gid: p.gid)
+            } catch {
+                logger.warning("workers may not reopen the logs: \(error)")
+            }
+        }
     }
 
     /// SIGHUP: re-read the config, open new listeners, boot a new generation
     /// beside the serving one (the Supervisor promotes or abandons it).
-    func reload() {
+    /// nil when the new generation is booting; the reason when it could not start.
+    @discardableResult
+    func reload() -> String? {
         let serving = supervisor.generation
         logger.info("reloading \(configPath.isEmpty ? "the command line's configuration" : configPath)")
         SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicros())")
@@ -237,12 +260,14 @@ public final class Arbiter {
         } catch {
             logger.error("reload failed: \(error); generation \(serving) keeps serving")
             SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(error)")
-            return
+            metrics.reloads["abandoned", default: 0] += 1
+            return "reload failed: \(error); generation \(serving) keeps serving"
         }
         applyLogSettings(new)
         let g = supervisor.nextGeneration
-        generations[g] = (new, listeners, privileges)
+        generations[g] = GenerationRecord(config: new, listeners: listeners, privileges: privileges)
         execute(supervisor.beginReload(settings: Self.settings(new), rolling: new.reloadStrategy == "rolling", now: Self.now))
+        return nil
     }
 
     /// After a reload settled: forget other generations' configs, close
@@ -299,14 +324,15 @@ public final class Arbiter {
 
     func readChannels() {
         let now = Self.now
-        for (pid, ch) in channels {
+        for (pid, record) in records {
+            guard let ch = record.channel else { continue }
             while true {
                 switch ch.receive() {
                 case .none:
                     break
                 case .eof:
                     Sys.close(ch.fd)
-                    channels[pid] = nil
+                    records[pid]?.channel = nil
                 case .message(let m):
                     execute(handle(message: m, from: pid, now: now))
                     continue
@@ -325,6 +351,7 @@ public final class Arbiter {
         case .heartbeat:
             return supervisor.heartbeat(pid: pid, requests: m.requests, ussKB: m.ussKB, pssKB: m.pssKB, now: now)
         case .exiting:
+            records[pid]?.announced = m.exitReason
             return supervisor.exiting(pid: pid, reason: m.exitReason, now: now)
         }
     }
@@ -341,24 +368,29 @@ public final class Arbiter {
                 continue
             }
             // Messages it sent just before exiting (booted, exiting) come first.
-            if let ch = channels[pid] {
+            if let ch = records[pid]?.channel {
                 while case .message(let m) = ch.receive() { execute(handle(message: m, from: pid, now: Self.now)) }
             }
             let request = busyRequest(pid)
-            let actions = supervisor.exited(pid: pid, status: ExitStatus(waitStatus: status), now: Self.now, request: request)
-            execute(actions)
-            if let ch = channels.removeValue(forKey: pid) { Sys.close(ch.fd) }
-            if let i = scoreIndex.removeValue(forKey: pid) {
-                scoreboard[i] = gw_score_slot()
-                freeScores.append(i)
-            }
-            if let c = captured.removeValue(forKey: pid) { Sys.close(c.fd) }
+            let exit = ExitStatus(waitStatus: status)
+            noteDeparture(pid, exit)
+            execute(supervisor.exited(pid: pid, status: exit, now: Self.now, request: request))
+            forget(pid)
         }
+    }
+
+    /// The worker is gone: fold its last counts, free its slot and channel.
+    func forget(_ pid: Int32) {
+        guard let record = records.removeValue(forKey: pid) else { return }
+        metrics.totals.add(ScoreCounters(slot: scoreboard[record.score]), since: record.folded)
+        if let ch = record.channel { Sys.close(ch.fd) }
+        scoreboard[record.score] = gw_score_slot()
+        freeScores.append(record.score)
     }
 
     /// The request a worker was serving, from its scoreboard slot.
     func busyRequest(_ pid: Int32) -> String? {
-        guard let i = scoreIndex[pid], scoreboard[i].state == Int32(GW_SCORE_BUSY) else { return nil }
+        guard let i = records[pid]?.score, scoreboard[i].state == Int32(GW_SCORE_BUSY) else { return nil }
         return requestText(scoreboard[i])
     }
 
@@ -371,8 +403,8 @@ public final class Arbiter {
     /// Busy workers from the scoreboard: since when, and on what request.
     func busyWorkers() -> [Int32: Supervisor.Busy] {
         var busy: [Int32: Supervisor.Busy] = [:]
-        for (pid, i) in scoreIndex where scoreboard[i].state == Int32(GW_SCORE_BUSY) {
-            let s = scoreboard[i]
+        for (pid, r) in records where scoreboard[r.score].state == Int32(GW_SCORE_BUSY) {
+            let s = scoreboard[r.score]
             busy[pid] = Supervisor.Busy(since: s.busy_since_ns, request: requestText(s))
         }
         return busy
@@ -405,18 +437,18 @@ public final class Arbiter {
         }
         if child == 0 {
             Sys.close(pair.0)
-            for ch in channels.values { Sys.close(ch.fd) }
-            for c in captured.values { Sys.close(c.fd) }
+            for ch in records.values.compactMap(\.channel) { Sys.close(ch.fd) }
+            admin?.closeInChild()
             signals.closeInChild()
-            let g = generations[generation] ?? (config, generations[supervisor.generation]?.listeners ?? [], privileges)
+            let g = generations[generation]
+                ?? GenerationRecord(config: config, listeners: generations[supervisor.generation]?.listeners ?? [], privileges: privileges)
             WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
                           channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
                           privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
-        channels[child] = HealthChannel(fd: pair.0)
-        scoreIndex[child] = score
+        records[child] = WorkerRecord(pid: child, channel: HealthChannel(fd: pair.0), score: score, spawnedAt: Self.now)
         supervisor.spawned(slot: slot, generation: generation, pid: child, now: Self.now)
         logger.debug("spawned worker \(child) (slot \(slot), generation \(generation))")
     }
@@ -431,6 +463,7 @@ public final class Arbiter {
             case let .signal(pid, sig):
                 Sys.kill(pid, sig)
             case let .captureClient(pid):
+                metrics.timeouts += 1
                 captureClient(pid)
             case let .answerTimeout(pid):
                 answerTimeout(pid)
@@ -454,9 +487,14 @@ public final class Arbiter {
             case .closeListeners:
                 pool.closeAll()
             case let .promoted(generation):
+                metrics.reloads["promoted", default: 0] += 1
+                admin?.answerReloadWaiters(.json(200, "{\"result\":\"promoted\",\"generation\":\(generation)}"))
                 settleGenerations(keep: generation)
                 SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())")
             case let .reloadAbandoned(generation, reason):
+                metrics.reloads["abandoned", default: 0] += 1
+                let line = "reload to generation \(generation) abandoned: \(reason); generation \(supervisor.generation) keeps serving"
+                admin?.answerReloadWaiters(.json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(line))}"))
                 generations[generation] = nil
                 settleGenerations(keep: supervisor.generation)
                 SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(reason)")
@@ -479,7 +517,7 @@ public final class Arbiter {
             if let (pid, _) = Sys.reapChild() {
                 _ = supervisor.exited(pid: pid, status: ExitStatus(code: 0), now: Self.now)
             } else {
-                usleep(10_000)
+                Sys.sleep(micros: 10_000)
             }
         }
     }
@@ -490,17 +528,16 @@ public final class Arbiter {
     /// worker started its response first, its client sees the connection
     /// closed when the worker dies.
     func captureClient(_ pid: Int32) {
-        guard let i = scoreIndex[pid] else { return }
+        guard let i = records[pid]?.score else { return }
         let slot = scoreboard + i
         let serial = slot.pointee.request_serial
         let connection = slot.pointee.conn_fd
         guard slot.pointee.state == Int32(GW_SCORE_BUSY), connection >= 0 else { return }
-        let pidfd = gw_pidfd_open(pid)
-        guard pidfd >= 0 else { return }
-        defer { Sys.close(pidfd) }
-        let fd = gw_pidfd_getfd(pidfd, connection)
-        guard fd >= 0 else {
-            logger.warning("pidfd_getfd() on worker \(pid) failed (errno \(errno)): its client will see a closed connection")
+        let fd: Int32
+        do {
+            fd = try Sys.takeDescriptor(connection, of: pid)
+        } catch {
+            logger.warning("worker \(pid): \(error): its client will see a closed connection")
             return
         }
         defer { Sys.close(fd) }
@@ -517,10 +554,9 @@ public final class Arbiter {
         Sys.shutdownWrite(fd)
     }
 
-    /// The timed-out worker is gone: its client was answered when the timeout was decided.
-    func answerTimeout(_ pid: Int32) {
-        if let c = captured.removeValue(forKey: pid) { Sys.close(c.fd) }
-    }
+    /// The timed-out worker is gone: its client was answered when the
+    /// timeout was decided (captureClient), so nothing is left to close.
+    func answerTimeout(_ pid: Int32) {}
 
     // MARK: systemd status
 

@@ -13,27 +13,22 @@ public enum BinaryUpgrade {
     /// The path we were started from, resolved now: a deploy that renames a
     /// new binary over it is what the upgrade must exec.
     public static func executablePath() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        guard n > 0 else { return CommandLine.arguments[0] }
-        var path = String(cString: buf)
+        guard var path = Sys.readLink("/proc/self/exe") else { return CommandLine.arguments[0] }
         if path.hasSuffix(" (deleted)") { path.removeLast(10) }
         return path
     }
 
     /// The old master's pid when this process was started by an upgrade (and clears the variable).
     public static func upgradedFrom() -> pid_t? {
-        guard let v = getenv(fromVariable) else { return nil }
-        let pid = pid_t(String(cString: v))
-        unsetenv(fromVariable)
+        guard let v = Sys.environment(fromVariable) else { return nil }
+        let pid = pid_t(v)
+        Sys.unsetenv(fromVariable)
         return pid
     }
 
     /// Forks and execs `executable` with the same arguments and the listeners as fds 3, 4, ...
     public static func spawn(executable: String, listeners: [Listener], names: [Int32: String], from master: pid_t) throws -> pid_t {
-        guard access(executable, X_OK) == 0 else {
-            throw SystemError("access", executable, errno: .init(rawValue: errno))
-        }
+        try Sys.checkExecutable(executable)
         let fdNames = listeners.map { l -> String in
             names[l.fd] ?? l.address.description.map { $0 == ":" ? "_" : $0 }.reduce("") { $0 + String($1) }
         }
@@ -43,20 +38,18 @@ public enum BinaryUpgrade {
         // In the child: move the sockets to 3.. (via high numbers, so no dup2 clobbers another), keep them across exec.
         gw_reset_signals()
         var high: [Int32] = []
-        for (i, l) in listeners.enumerated() { high.append(fcntl(l.fd, F_DUPFD, Int32(512 + i))) }
-        for (i, h) in high.enumerated() {
+        for (i, l) in listeners.enumerated() { high.append((try? Sys.duplicate(l.fd, atLeast: Int32(512 + i))) ?? -1) }
+        for (i, h) in high.enumerated() where h >= 0 {
             let target = Int32(3 + i)
-            if h != target { _ = dup2(h, target) }
-            _ = fcntl(target, F_SETFD, 0)
+            if h != target { try? Sys.dup2(h, target) }
+            try? Sys.setCloseOnExec(target, false)
         }
-        for h in high where h >= Int32(3 + high.count) { _ = Glibc.close(h) }
-        setenv("LISTEN_FDS", String(listeners.count), 1)
-        setenv("LISTEN_PID", String(getpid()), 1)
-        setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"), 1)
-        setenv(fromVariable, String(master), 1)
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
-        argv.append(nil)
-        execv(executable, &argv)
-        _exit(127)
+        for h in high where h >= Int32(3 + high.count) { Sys.close(h) }
+        try? Sys.setenv("LISTEN_FDS", String(listeners.count))
+        try? Sys.setenv("LISTEN_PID", String(Sys.getpid()))
+        try? Sys.setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"))
+        try? Sys.setenv(fromVariable, String(master))
+        _ = Sys.exec(executable, args)
+        Sys.exit(127)
     }
 }

@@ -34,7 +34,7 @@ final class ListenerPool {
                     continue
                 }
                 if case .inherited = address {
-                    throw SystemError("bind", "\(address): no inherited socket of that name", errno: .noSuchFileOrDirectory)
+                    throw ListenError.noInheritedSocket(address: "\(address)")
                 }
                 var l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
                 l.proto = proto

@@ -17,7 +17,7 @@ public enum ListenerSet {
             defer { if result.count > before { result[before].proto = proto } }
             if case let .inherited(name) = address {
                 guard let i = inherited.indices.first(where: { names[$0] == name || String($0) == name }) else {
-                    throw SystemError("sd_listen_fds", "bind \"\(address)\": no inherited socket of that name", errno: .noSuchFileOrDirectory)
+                    throw ListenError.noInheritedSocket(address: "\(address)")
                 }
                 if used.insert(inherited[i].fd).inserted { result.append(inherited[i]) }
                 continue

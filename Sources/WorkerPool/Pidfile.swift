@@ -28,7 +28,7 @@ public struct Pidfile {
     public func check(pid: Int32, replacing: Int32?) throws {
         if let text = try? FileReader.readText(path),
            let old = Int32(text.trimmingCharacters()), old > 0, old != pid, old != replacing,
-           kill(old, 0) == 0 || errno == EPERM {
+           Sys.processExists(old) {
             throw AlreadyRunning(path: path, pid: old)
         }
     }
@@ -43,16 +43,18 @@ public struct Pidfile {
         let fd = try Sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { Sys.close(fd) }
         try Sys.writeAll(fd, "\(pid)\n")
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw SystemError("rename", "\(tmp) to \(path)", errno: .init(rawValue: errno))
+        do {
+            try Sys.rename(tmp, path)
+        } catch {
+            Sys.unlink(tmp)
+            throw error
         }
     }
 
     /// Removes the file if it still names `pid` (a new master may own it).
     public func remove(ifOwnedBy pid: Int32) {
         if let text = try? FileReader.readText(path), Int32(text.trimmingCharacters()) == pid {
-            unlink(path)
+            Sys.unlink(path)
         }
     }
 }

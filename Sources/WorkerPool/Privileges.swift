@@ -17,26 +17,26 @@ public struct Privileges: Equatable {
 
     /// nil: stay as we are (not root, or allow_root).
     public static func resolve(user: String, group: String, allowRoot: Bool) throws -> Privileges? {
-        let root = geteuid() == 0
+        let root = Sys.effectiveUID() == 0
         if !root {
-            if !user.isEmpty && getpwnam(user)?.pointee.pw_uid != geteuid() {
+            if !user.isEmpty && Sys.user(named: user)?.uid != Sys.effectiveUID() {
                 throw Error(description: "user = \"\(user)\" needs gatewayd to start as root")
             }
             return nil
         }
         if user.isEmpty && allowRoot { return nil }
         let name = user.isEmpty ? "nobody" : user
-        guard let pw = getpwnam(name) else { throw Error(description: "user \"\(name)\" does not exist") }
-        var gid = pw.pointee.pw_gid
+        guard let pw = Sys.user(named: name) else { throw Error(description: "user \"\(name)\" does not exist") }
+        var gid = pw.gid
         if !group.isEmpty {
-            guard let gr = getgrnam(group) else { throw Error(description: "group \"\(group)\" does not exist") }
-            gid = gr.pointee.gr_gid
-        } else if user.isEmpty, let gr = getgrnam("nogroup") {
-            gid = gr.pointee.gr_gid
+            guard let gr = Sys.group(named: group) else { throw Error(description: "group \"\(group)\" does not exist") }
+            gid = gr
+        } else if user.isEmpty, let gr = Sys.group(named: "nogroup") {
+            gid = gr
         }
         // A user named explicitly, root included (user = "root", --user root),
         // is the operator's choice, as allow_root is; the default is nobody.
-        return Privileges(uid: pw.pointee.pw_uid, gid: gid, user: name)
+        return Privileges(uid: pw.uid, gid: gid, user: name)
     }
 
     /// In the worker: supplementary groups, group, then user.

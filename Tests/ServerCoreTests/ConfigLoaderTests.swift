@@ -88,7 +88,7 @@ import Testing
         let known = ["bind", "workers", "app", "timeout", "graceful_timeout", "keepalive_timeout",
                      "boot_timeout", "header_timeout", "body_timeout", "max_requests", "max_requests_jitter",
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
-                     "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode",
+                     "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output"]
@@ -183,6 +183,14 @@ import Testing
     }
 
     // MARK: errors name the file, the line and the key
+
+    @Test func adminBind() throws {
+        #expect(Config().adminBind.isEmpty && Config().adminSocketMode == 0o600)
+        let c = try parse("app = \"a.so\"\nadmin_bind = [\"127.0.0.1:9100\", \"unix:/run/a.sock\"]\nadmin_socket_mode = \"0660\"\n")
+        #expect(c.adminBind == ["127.0.0.1:9100", "unix:/run/a.sock"] && c.adminSocketMode == 0o660)
+        #expect(failure("app = \"a.so\"\nadmin_bind = [\"fd:admin\"]\n")?.key == "admin_bind")
+        #expect(failure("app = \"a.so\"\nadmin_bind = [\"unix:relative.sock\"]\n")?.key == "admin_bind")
+    }
 
     @Test func unknownKey() {
         let e = failure("app = \"a.so\"\n\n# a comment\nworkerz = 3\n", file: "/etc/gatewayd.conf")

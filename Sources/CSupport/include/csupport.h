@@ -67,6 +67,10 @@ void gw_clf_date(char out[32]);
 /* --- the scoreboard: one slot per worker process in shared memory --- */
 #define GW_SCORE_METHOD 16
 #define GW_SCORE_PATH 192
+/* Request durations are counted per bucket (upper bounds in ns below, the
+ * last is +Inf); the master sums them into the histogram. */
+#define GW_DURATION_BUCKETS 12
+extern const uint64_t gw_duration_bounds_ns[GW_DURATION_BUCKETS - 1];
 enum { GW_SCORE_FREE = 0, GW_SCORE_BOOTING = 1, GW_SCORE_IDLE = 2, GW_SCORE_BUSY = 3 };
 typedef struct gw_score_slot {
     volatile int32_t pid;
@@ -86,12 +90,22 @@ typedef struct gw_score_slot {
     char method[GW_SCORE_METHOD];
     char path[GW_SCORE_PATH];
     volatile int32_t proto;            /* ListenProtocol of the connection: the form of the master's 504 */
+    /* Counters the master folds into its metrics (they outlive the worker):
+     * responses by status class (index status / 100; 0 for anything else),
+     * durations by bucket, their sum. Written by the worker only. */
+    volatile uint64_t status_classes[6];
+    volatile uint64_t duration_counts[GW_DURATION_BUCKETS];
+    volatile uint64_t duration_sum_ns;
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);
 void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
                     const char *path, size_t plen, uint64_t now);
-void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out);
+void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int status);
+/* A listening socket's accept queue: its length and its maximum (the
+ * backlog), from TCP_INFO for TCP and sock_diag for unix sockets; -1 when
+ * the kernel does not tell. */
+int gw_listen_queue(int fd, int is_unix, uint32_t *length, uint32_t *max);
 enum { GW_OWNER_NONE = 0, GW_OWNER_WORKER = 1, GW_OWNER_MASTER = 2 };
 /* The worker, before the first byte of a response: 1 when the response is
  * the worker's to send, 0 when the master took it (a timeout). */

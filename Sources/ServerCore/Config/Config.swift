@@ -5,6 +5,10 @@ public struct Config: Equatable, Sendable {
     /// Listen addresses: "HOST:PORT", "[V6]:PORT", "unix:/path", or
     /// "fd:NAME"/"fd:N" for a socket inherited through LISTEN_FDS.
     public var bind: [String] = ["127.0.0.1:8000"]
+    /// The master's admin listener (/metrics, /status, control on unix sockets); empty: off.
+    public var adminBind: [String] = []
+    /// File mode of admin unix sockets: the access control of the control verbs.
+    public var adminSocketMode: Int = 0o600
     public var workers: Int = 2
     /// Path of the app shared object.
     public var app: String = ""

@@ -62,6 +62,8 @@ public struct ConfigLoader {
     func apply(key: String, value: TOMLValueConvertible, to c: inout Config) throws {
         switch key {
         case "bind": c.bind = try strings(key, value)
+        case "admin_bind": c.adminBind = try strings(key, value)
+        case "admin_socket_mode": c.adminSocketMode = try mode(key, value)
         case "workers": c.workers = try int(key, value, min: 1, max: 1024)
         case "app": c.app = try string(key, value)
         case "app_args": c.appArgs = try appArgs(key, value)
@@ -116,6 +118,12 @@ public struct ConfigLoader {
             do { _ = try ListenProtocol.parse(address) } catch let e as ListenAddress.ParseError {
                 throw error("bind", e.description)
             }
+        }
+        for address in c.adminBind {
+            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
+                throw error("admin_bind", e.description)
+            }
+            if address.hasPrefix("fd:") { throw error("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
         }
         // An entry that is no address would never match a peer: refuse it
         // rather than leave a proxy silently untrusted.

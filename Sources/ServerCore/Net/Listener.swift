@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSupport
+import SystemPackage
 
 /// A listening socket the master opened (or inherited) before forking.
 public struct Listener: Sendable {
@@ -33,7 +34,7 @@ public struct Listener: Sendable {
         case let .unix(path):
             return try bindUnix(address, path: path, backlog: backlog, mode: unixMode)
         case .inherited:
-            throw SystemError("bind", "\(address): no such inherited socket (LISTEN_FDNAMES)", errno: .noSuchFileOrDirectory)
+            throw ListenError.noInheritedSocket(address: "\(address)")
         }
     }
 
@@ -46,12 +47,10 @@ public struct Listener: Sendable {
         let rc = getaddrinfo(host, String(port), &hints, &result)
         guard rc == 0, let info = result else {
             let reason = String(cString: gai_strerror(rc))
-            throw SystemError("getaddrinfo", "\(address): \(reason)", errno: .invalidArgument)
+            throw ListenError.cannotResolve(address: "\(address)", reason: reason)
         }
         defer { freeaddrinfo(result) }
-        let fd = try Sys.check("socket", "\(address)") {
-            socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        }
+        let fd = try Sys.streamSocket(family: info.pointee.ai_family, "\(address)")
         do {
             try Sys.setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
             if info.pointee.ai_family == AF_INET6 {
@@ -73,15 +72,13 @@ public struct Listener: Sendable {
     }
 
     static func bindUnix(_ address: ListenAddress, path: String, backlog: Int, mode: Int) throws -> Listener {
-        let fd = try Sys.check("socket", "\(address)") {
-            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        }
+        let fd = try Sys.streamSocket(family: AF_UNIX, "\(address)")
         do {
             // A stale socket file from a dead server blocks bind(); a live one
             // is refused: connect() tells them apart.
-            if isStaleUnixSocket(path) { unlink(path) }
+            if isStaleUnixSocket(path) { Sys.unlink(path) }
             _ = try Sys.check("bind", "to \(address)") { gw_bind_unix(fd, path) }
-            _ = try Sys.check("chmod", path) { chmod(path, mode_t(mode)) }
+            try Sys.chmod(path, mode_t(mode))
             _ = try Sys.check("listen", "on \(address)") { listen(fd, Int32(backlog)) }
             try Sys.setNonBlocking(fd)
         } catch {
@@ -92,32 +89,24 @@ public struct Listener: Sendable {
     }
 
     static func isStaleUnixSocket(_ path: String) -> Bool {
-        var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return false }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard probe >= 0 else { return false }
+        guard Sys.isSocketFile(path), let probe = try? Sys.streamSocket(family: AF_UNIX, path) else { return false }
         defer { Sys.close(probe) }
-        var a = sockaddr_un()
-        a.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &a.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
+        do {
+            try Sys.connectUnix(probe, path)
+            return false
+        } catch let e as SystemError {
+            return e.errno == .connectionRefused
+        } catch {
+            return false
         }
-        let rc = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return rc != 0 && errno == ECONNREFUSED
     }
 
     /// Describes an inherited descriptor (socket activation).
     public static func inherited(fd: Int32, name: String) -> Listener {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        } == 0
+        let local = Sys.localAddress(fd)
+        let ok = local != nil
+        var storage = local?.storage ?? sockaddr_storage()
+        let len = local?.length ?? 0
         let formatted = ok ? PeerAddress.format(&storage, len) : nil
         let isUnix = ok && Int32(storage.ss_family) == AF_UNIX
         try? Sys.setNonBlocking(fd)
@@ -136,6 +125,6 @@ public struct Listener: Sendable {
 
     public func close() {
         Sys.close(fd)
-        if ownsPath, case let .unix(path) = address { unlink(path) }
+        if ownsPath, case let .unix(path) = address { Sys.unlink(path) }
     }
 }

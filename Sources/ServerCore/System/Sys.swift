@@ -209,6 +209,30 @@ public enum Sys {
         Glibc.getenv(name).map { String(cString: $0) }
     }
 
+    public static func unsetenv(_ name: String) { _ = Glibc.unsetenv(name) }
+
+    /// The target of the symbolic link `path`, nil when it is none.
+    public static func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = Glibc.readlink(path, &buf, 4095)
+        return n > 0 ? String(cString: buf) : nil
+    }
+
+    /// execv(): replaces this process; returns only with the error.
+    public static func exec(_ path: String, _ args: [String]) -> SystemError {
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+        argv.append(nil)
+        Glibc.execv(path, &argv)
+        return SystemError("execv", path, errno: errno)
+    }
+
+    /// A dup of descriptor `target` of process `pid` (pidfd_open, pidfd_getfd).
+    public static func takeDescriptor(_ target: Int32, of pid: pid_t) throws -> Int32 {
+        let pidfd = try check("pidfd_open", "\(pid)") { gw_pidfd_open(pid) }
+        defer { close(pidfd) }
+        return try check("pidfd_getfd", "fd \(target) of \(pid)") { gw_pidfd_getfd(pidfd, target) }
+    }
+
     public static func setenv(_ name: String, _ value: String) throws {
         _ = try check("setenv", name) { Glibc.setenv(name, value, 1) }
     }
@@ -239,7 +263,62 @@ public enum Sys {
         return n > 0
     }
 
-    // MARK: epoll
+    /// poll() on several descriptors; 0 when interrupted by a signal.
+    public static func poll(_ fds: inout [pollfd], timeoutMs: Int32) -> Int {
+        let n = fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, nfds_t($0.count), timeoutMs) }
+        return n < 0 ? 0 : Int(n)
+    }
+
+    /// Sleeps `micros` microseconds (a short pause in a bounded wait).
+    public static func sleep(micros: UInt32) { _ = usleep(micros) }
+
+    // MARK: files
+
+    public static func fchown(_ fd: Int32, uid: uid_t, gid: gid_t) throws {
+        _ = try check("fchown") { Glibc.fchown(fd, uid, gid) }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        _ = try check("rename", "\(from) to \(to)") { Glibc.rename(from, to) }
+    }
+
+    /// Removes `path`; a missing file is not an error.
+    public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
+    /// Whether `path` itself (not a link's target) is a unix socket file.
+    public static func isSocketFile(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+    }
+
+    public static func chmod(_ path: String, _ mode: mode_t) throws {
+        _ = try check("chmod", path) { Glibc.chmod(path, mode) }
+    }
+
+    /// Whether this process may execute `path`.
+    public static func checkExecutable(_ path: String) throws {
+        _ = try check("access", path) { Glibc.access(path, X_OK) }
+    }
+
+    /// fcntl(F_DUPFD): a duplicate of `fd` numbered `minimum` or above.
+    public static func duplicate(_ fd: Int32, atLeast minimum: Int32) throws -> Int32 {
+        try check("fcntl", "F_DUPFD") { fcntl(fd, F_DUPFD, minimum) }
+    }
+
+    // MARK: users
+
+    /// getpwnam(): uid and primary gid of `name`, nil when there is no such user.
+    public static func user(named name: String) -> (uid: uid_t, gid: gid_t)? {
+        guard let pw = getpwnam(name) else { return nil }
+        return (pw.pointee.pw_uid, pw.pointee.pw_gid)
+    }
+
+    /// getgrnam(): the gid of `name`, nil when there is no such group.
+    public static func group(named name: String) -> gid_t? { getgrnam(name)?.pointee.gr_gid }
+
+    public static func effectiveUID() -> uid_t { geteuid() }
+
+        // MARK: epoll
 
     public static func epollCreate() throws -> Int32 {
         try check("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
@@ -283,6 +362,37 @@ public enum Sys {
         _ = try check("setsockopt", label) { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// A new stream socket (close-on-exec) of `family`.
+    public static func streamSocket(family: Int32, _ subject: String) throws -> Int32 {
+        try check("socket", subject) { Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+    }
+
+    /// connect() to the unix socket at `path` (blocking descriptor).
+    public static func connectUnix(_ fd: Int32, _ path: String) throws {
+        var a = sockaddr_un()
+        a.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &a.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8.prefix(raw.count - 1)))
+        }
+        _ = try check("connect", path) {
+            withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+    }
+
+    /// getsockname(): the socket's own address, nil when it has none.
+    public static func localAddress(_ fd: Int32) -> (storage: sockaddr_storage, length: socklen_t)? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        } == 0
+        return ok ? (storage, len) : nil
+    }
+
     public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
@@ -302,6 +412,11 @@ public enum Sys {
 
     public static func kill(_ pid: pid_t, _ sig: Int32) {
         _ = Glibc.kill(pid, sig)
+    }
+
+    /// Whether a process `pid` exists (kill(pid, 0); EPERM: it does, as another user).
+    public static func processExists(_ pid: pid_t) -> Bool {
+        Glibc.kill(pid, 0) == 0 || Glibc.errno == EPERM
     }
 
     /// waitpid(-1, WNOHANG): the next exited child, or nil.
@@ -341,4 +456,17 @@ public enum Sys {
 
     @inline(__always)
     public static func monotonicNanos() -> UInt64 { gw_monotonic_ns() }
+
+    /// Seconds since the epoch (wall clock), for timestamps shown to people.
+    public static func wallClockSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// The shared-memory scoreboard (mmap, MAP_SHARED): `slots` zeroed slots.
+    public static func createScoreboard(slots: Int) throws -> UnsafeMutablePointer<gw_score_slot> {
+        guard let board = gw_scoreboard_create(Int32(slots)) else { throw SystemError("mmap", "scoreboard", errno: errno) }
+        return board
+    }
 }

@@ -511,7 +511,7 @@ public final class RequestLoop {
         requestsServed += 1
         bytesIn += ctx.bytesIn
         bytesOut += ctx.bytesOut
-        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut)) }
+        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) }
         if let log = accessLog { log.write(ctx, durationNs: ended &- started) }
         onRequestDone?(self)
         if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }

@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServerCore
+
+/// The admin listener, served by the master in its own loop. Never blocks
+/// it: every socket is non-blocking, a connection reads at most one small
+/// request and writes one small response, at most `maxConnections` are
+/// open, and each has a deadline (a reload waiter a longer one).
+final class AdminServer {
+    final class Connection {
+        let fd: Int32
+        /// Control verbs are accepted on unix sockets only (the file mode is the access control).
+        let isUnix: Bool
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var written = 0
+        var deadline: UInt64
+        var waitingForReload = false
+        var headOnly = false
+        init(fd: Int32, isUnix: Bool, deadline: UInt64) {
+            self.fd = fd
+            self.isUnix = isUnix
+            self.deadline = deadline
+        }
+    }
+
+    static let maxConnections = 16
+    static let requestTimeout: UInt64 = 5_000_000_000
+    private(set) var listeners: [Listener] = []
+    /// Addresses still held by the old master of a binary upgrade: bound
+    /// once it lets go of them (it closes them when it starts stopping).
+    private(set) var pending: [ListenAddress] = []
+    var lastRetry: UInt64 = 0
+    let backlog = 16
+    let socketMode: Int
+    private(set) var connections: [Int32: Connection] = [:]
+    var reloadTimeout: UInt64 = 120_000_000_000
+    let logger: Logger
+
+    /// `upgrading`: this master was started by another one's SIGUSR2, whose
+    /// admin listener may still hold the addresses for a moment.
+    init(config: Config, logger: Logger, upgrading: Bool) throws {
+        self.logger = logger
+        socketMode = config.adminSocketMode
+        do {
+            for text in config.adminBind {
+                let address = try ListenAddress.parse(text)
+                do {
+                    listeners.append(try Listener.bind(address, backlog: backlog, unixMode: socketMode))
+                    logger.info("admin listener on \(address)")
+                } catch where upgrading {
+                    logger.info("admin listener on \(address): waiting for the old master to release it (\(error))")
+                    pending.append(address)
+                }
+            }
+        } catch {
+            for l in listeners { l.close() }
+            throw error
+        }
+    }
+
+    /// Binds the addresses the old master held, once a second until done.
+    func retryPending(now: UInt64) {
+        guard !pending.isEmpty, now &- lastRetry >= 1_000_000_000 else { return }
+        lastRetry = now
+        pending.removeAll { address in
+            guard let l = try? Listener.bind(address, backlog: backlog, unixMode: socketMode) else { return false }
+            listeners.append(l)
+            logger.info("admin listener on \(address)")
+            return true
+        }
+    }
+
+    /// After a binary upgrade handed over, when this master starts
+    /// stopping: let the new master bind the addresses (a unix socket's
+    /// file is left for it to replace).
+    func releaseListeners() {
+        for l in listeners { Sys.close(l.fd) }
+        listeners = []
+    }
+
+    /// The descriptors the master's poll() waits on for the admin listener.
+    func pollDescriptors() -> [pollfd] {
+        var fds: [pollfd] = []
+        if connections.count < Self.maxConnections {
+            for l in listeners { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
+        }
+        // A reload waiter is not polled: a peer that hung up would wake
+        // the loop at once until the reload settles.
+        for c in connections.values where !c.waitingForReload {
+            fds.append(pollfd(fd: c.fd, events: Int16(c.output.isEmpty ? POLLIN : POLLOUT), revents: 0))
+        }
+        return fds
+    }
+
+    /// Accepts, reads, answers and expires; `handle` decides each request.
+    func service(now: UInt64, handle: (AdminRequest, Connection) -> AdminReply) {
+        retryPending(now: now)
+        accept(now: now)
+        for c in Array(connections.values) {
+            if !c.output.isEmpty {
+                flush(c)
+            } else if !c.waitingForReload {
+                read(c, handle: handle)
+            }
+            if connections[c.fd] != nil && now > c.deadline {
+                if c.waitingForReload {
+                    respond(c, .json(500, "{\"result\":\"unknown\",\"reason\":\"the reload did not settle in time\"}"))
+                } else {
+                    drop(c)
+                }
+            }
+        }
+    }
+
+    func accept(now: UInt64) {
+        for l in listeners {
+            while connections.count < Self.maxConnections {
+                var storage = sockaddr_storage()
+                var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                guard let fd = (try? Sys.accept(l.fd, &storage, &len)) ?? nil else { break }
+                connections[fd] = Connection(fd: fd, isUnix: l.isUnix, deadline: now + Self.requestTimeout)
+            }
+        }
+    }
+
+    func read(_ c: Connection, handle: (AdminRequest, Connection) -> AdminReply) {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n: Int?
+            do {
+                n = try buf.withUnsafeMutableBytes { try Sys.read(c.fd, $0.baseAddress!, $0.count) }
+            } catch {
+                drop(c)
+                return
+            }
+            guard let n else { break }
+            if n == 0 {
+                drop(c)
+                return
+            }
+            c.input += buf[0..<n]
+            if c.input.count > AdminRequest.maxHead + AdminRequest.maxBody { break }
+        }
+        switch AdminRequest.parse(c.input) {
+        case .incomplete:
+            return
+        case let .invalid(reason):
+            respond(c, .text(400, reason))
+        case let .request(request, bodyLength):
+            guard let headEnd = AdminRequest.headEnd(c.input), c.input.count >= headEnd + bodyLength else { return }
+            c.headOnly = request.method == "HEAD"
+            let reply = handle(request, c)
+            if reply == .awaitReload {
+                c.waitingForReload = true
+                c.deadline = Sys.monotonicNanos() + reloadTimeout
+            } else {
+                respond(c, reply)
+            }
+        }
+    }
+
+    /// Queues the response and writes what the socket takes now.
+    func respond(_ c: Connection, _ reply: AdminReply) {
+        guard case let .respond(status, type, body) = reply else { return }
+        c.waitingForReload = false
+        c.output = AdminReply.bytes(status: status, contentType: type, body: body, head: c.headOnly)
+        c.written = 0
+        c.deadline = Sys.monotonicNanos() + Self.requestTimeout
+        flush(c)
+    }
+
+    /// Answers every connection waiting for a reload's outcome.
+    func answerReloadWaiters(_ reply: AdminReply) {
+        for c in connections.values where c.waitingForReload { respond(c, reply) }
+    }
+
+    func flush(_ c: Connection) {
+        while c.written < c.output.count {
+            let n: Int?
+            do {
+                n = try c.output.withUnsafeBytes { try Sys.send(c.fd, $0.baseAddress! + c.written, $0.count - c.written) }
+            } catch {
+                drop(c)
+                return
+            }
+            guard let n else { return }
+            c.written += n
+        }
+        Sys.shutdownWrite(c.fd)
+        drop(c)
+    }
+
+    func drop(_ c: Connection) {
+        Sys.close(c.fd)
+        connections[c.fd] = nil
+    }
+
+    /// At exit: a last try to deliver what is queued, then close all
+    /// (unix socket files removed unless `handedOff` to a new master).
+    func closeAll(handedOff: Bool) {
+        for c in Array(connections.values) {
+            if !c.output.isEmpty { flush(c) }
+            if connections[c.fd] != nil { drop(c) }
+        }
+        for l in listeners {
+            if handedOff { Sys.close(l.fd) } else { l.close() }
+        }
+        listeners = []
+    }
+
+    /// For a forked worker: none of these are its own.
+    func closeInChild() {
+        for c in connections.values { Sys.close(c.fd) }
+        for l in listeners { Sys.close(l.fd) }
+    }
+}

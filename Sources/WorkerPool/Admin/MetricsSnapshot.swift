@@ -1,0 +1,28 @@
+/// Everything /metrics shows, gathered by the Arbiter in one pass; the
+/// exposition is a pure function of it (unit-tested).
+struct MetricsSnapshot {
+    struct Queue { var listener: String; var length: UInt32; var max: UInt32 }
+    struct Memory { var pid: Int32; var ussBytes: UInt64; var pssBytes: UInt64 }
+
+    var totals = ScoreCounters()
+    var inFlight = 0
+    /// booting, idle, busy, stopping
+    var workers: [String: Int] = ["booting": 0, "idle": 0, "busy": 0, "stopping": 0]
+    var restarts: [String: UInt64] = Self.zero(RestartReason.allCases.map { $0.rawValue })
+    var timeouts: UInt64 = 0
+    var reloads: [String: UInt64] = ["promoted": 0, "abandoned": 0]
+    var generation: UInt32 = 1
+    var queues: [Queue] = []
+    var memory: [Memory] = []
+    var startTime: Double = 0
+    var version = ""
+
+    static func zero(_ keys: [String]) -> [String: UInt64] {
+        Dictionary(uniqueKeysWithValues: keys.map { ($0, UInt64(0)) })
+    }
+}
+
+/// Why a worker was replaced (gatewayd_worker_restarts_total{reason}).
+enum RestartReason: String, CaseIterable {
+    case crash, timeout, maxRequests = "max_requests", memory, reload, scale
+}

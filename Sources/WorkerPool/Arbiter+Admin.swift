@@ -1,0 +1,192 @@
+import CSupport
+import ServerCore
+
+/// The admin listener's side of the master: it answers from what the
+/// master already has (the Supervisor, the scoreboard, its counters) and
+/// turns control verbs into the same calls the signals make.
+extension Arbiter {
+    func serveAdmin() {
+        guard let a = admin else { return }
+        a.service(now: Self.now) { request, connection in handle(admin: request, fromUnix: connection.isUnix) }
+    }
+
+    func handle(admin r: AdminRequest, fromUnix: Bool) -> AdminReply {
+        let read = ["/metrics", "/status", "/livez", "/readyz"]
+        let control = ["/reload", "/scale", "/stop", "/reopen-logs"]
+        if read.contains(r.path) {
+            guard r.method == "GET" || r.method == "HEAD" else { return .text(405, "\(r.path) answers GET") }
+            return answer(read: r)
+        }
+        guard control.contains(r.path) else { return .text(404, "no such admin resource: \(r.path)") }
+        guard r.method == "POST" else { return .text(405, "\(r.path) answers POST") }
+        // The unix socket's file mode is the access control; TCP has none.
+        guard fromUnix else { return .text(403, "control verbs are served on unix admin sockets only") }
+        return answer(control: r)
+    }
+
+    func answer(read r: AdminRequest) -> AdminReply {
+        switch r.path {
+        case "/livez":
+            return .text(200, "ok")
+        case "/readyz":
+            return isReady ? .text(200, "ready") : .text(503, "not ready: \(phaseName)")
+        case "/metrics":
+            let om = MetricsExposition.wantsOpenMetrics(accept: r.accept)
+            return .respond(status: 200, contentType: om ? MetricsExposition.openMetricsType : MetricsExposition.textType,
+                            body: MetricsExposition.render(snapshot(), openMetrics: om))
+        default:
+            return .json(200, statusJSON().text)
+        }
+    }
+
+    func answer(control r: AdminRequest) -> AdminReply {
+        switch r.path {
+        case "/reload":
+            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
+            logger.info("admin: reload requested")
+            if let failure = reload() { return .json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(failure))}") }
+            return .awaitReload
+        case "/scale":
+            guard let text = r.query["workers"], let n = Int(text), n >= 1, n <= 1024 else {
+                return .json(400, "{\"result\":\"refused\",\"reason\":\"scale needs ?workers=N (1 to 1024)\"}")
+            }
+            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
+            guard supervisor.reload == nil else { return .json(409, "{\"result\":\"refused\",\"reason\":\"a reload is in progress\"}") }
+            logger.info("admin: scale to \(n) workers")
+            if n != supervisor.settings.workers { execute(supervisor.scale(by: n - supervisor.settings.workers, now: Self.now)) }
+            return .json(200, "{\"result\":\"done\",\"workers\":\(supervisor.settings.workers)}")
+        case "/stop":
+            let fast = r.query["fast"] != nil
+            logger.info("admin: \(fast ? "fast" : "graceful") shutdown")
+            stop(graceful: !fast)
+            return .json(200, "{\"result\":\"stopping\",\"fast\":\(fast)}")
+        default:
+            if let failure = reopenLogs() { return .json(500, "{\"result\":\"failed\",\"reason\":\(JSON.quote(failure))}") }
+            return .json(200, "{\"result\":\"done\"}")
+        }
+    }
+
+    var isReady: Bool {
+        guard case .running = supervisor.phase else { return false }
+        return !pool.handedOff
+    }
+
+    var phaseName: String {
+        switch supervisor.phase {
+        case .starting: return "starting"
+        case .running: return "running"
+        case .stopping: return "stopping"
+        case .halted: return "halted"
+        }
+    }
+
+    // MARK: counters
+
+    /// Folds what the live workers counted since the last look.
+    func foldScores() {
+        for (pid, r) in records {
+            let now = ScoreCounters(slot: scoreboard[r.score])
+            metrics.totals.add(now, since: r.folded)
+            records[pid]?.folded = now
+        }
+    }
+
+    /// Counts a worker's exit by reason (before the Supervisor forgets it).
+    func noteDeparture(_ pid: Int32, _ status: ExitStatus) {
+        guard let w = supervisor.workers[pid] else { return }
+        lastExit[w.slot] = "\(status)"
+        if case .stopping = supervisor.phase { return }
+        if supervisor.phase == .halted { return }
+        metrics.restarts[restartReason(w, announced: records[pid]?.announced ?? .none).rawValue, default: 0] += 1
+    }
+
+    func restartReason(_ w: Supervisor.Worker, announced: HealthMessage.ExitReason) -> RestartReason {
+        if case .timingOut = w.state { return .timeout }
+        switch announced {
+        case .maxRequests: return .maxRequests
+        case .memoryLimit: return .memory
+        case .none, .shutdown, .masterGone: break
+        }
+        guard w.expectedExit else { return .crash }
+        if w.generation != supervisor.generation || supervisor.reload != nil { return .reload }
+        if w.slot >= supervisor.settings.workers { return .scale }
+        return .memory // the only other exit the master asks for: max_worker_memory_hard
+    }
+
+    func workerState(_ w: Supervisor.Worker) -> String {
+        switch w.state {
+        case .booting: return "booting"
+        case .retiring, .timingOut, .killed: return "stopping"
+        case .ready:
+            guard let i = records[w.pid]?.score else { return "idle" }
+            return scoreboard[i].state == Int32(GW_SCORE_BUSY) ? "busy" : "idle"
+        }
+    }
+
+    func listenQueues() -> [MetricsSnapshot.Queue] {
+        pool.all.map { l in
+            var length: UInt32 = 0, max: UInt32 = 0
+            _ = gw_listen_queue(l.fd, l.isUnix ? 1 : 0, &length, &max)
+            return MetricsSnapshot.Queue(listener: "\(l.address)", length: length, max: max)
+        }
+    }
+
+    func snapshot() -> MetricsSnapshot {
+        foldScores()
+        var m = metrics
+        m.generation = supervisor.generation
+        m.queues = listenQueues()
+        for w in supervisor.sortedWorkers {
+            m.workers[workerState(w), default: 0] += 1
+            m.memory.append(.init(pid: w.pid, ussBytes: w.ussKB * 1024, pssBytes: w.pssKB * 1024))
+        }
+        m.inFlight = m.workers["busy"] ?? 0
+        return m
+    }
+
+    // MARK: /status
+
+    func statusJSON() -> JSON {
+        let now = Self.now
+        foldScores()
+        let queues = listenQueues()
+        var reload = JSON.null
+        if let r = supervisor.reload {
+            reload = .object([("generation", .int(Int64(r.generation))), ("rolling", .bool(r.rolling)),
+                              ("seconds", .double(Self.seconds(now &- r.startedAt)))])
+        }
+        let workers = supervisor.sortedWorkers.map { w -> JSON in
+            var request = JSON.null
+            if let i = records[w.pid]?.score, scoreboard[i].state == Int32(GW_SCORE_BUSY) {
+                let s = scoreboard[i]
+                let text = requestText(s)
+                let space = text.firstIndex(of: " ") ?? text.endIndex
+                request = .object([("method", .string(String(text[..<space]))),
+                                   ("path", .string(String(text[space...].dropFirst()))),
+                                   ("seconds", .double(Self.seconds(now &- s.busy_since_ns)))])
+            }
+            let served = records[w.pid].map { scoreboard[$0.score].requests } ?? w.requests
+            return .object([
+                ("pid", .int(Int64(w.pid))), ("slot", .int(Int64(w.slot))), ("generation", .int(Int64(w.generation))),
+                ("state", .string(workerState(w))), ("requests", .int(Int64(served))), ("request", request),
+                ("uss_bytes", .int(Int64(w.ussKB * 1024))), ("pss_bytes", .int(Int64(w.pssKB * 1024))),
+                ("age_seconds", .double(Self.seconds(now &- w.spawnedAt))),
+                ("last_exit", lastExit[w.slot].map { .string($0) } ?? .null),
+            ])
+        }
+        return .object([
+            ("pid", .int(Int64(pid))), ("version", .string(GatewaydVersion.string)),
+            ("uptime_seconds", .double(Self.seconds(now &- startedAt))), ("start_time", .double(metrics.startTime)),
+            ("phase", .string(phaseName)), ("ready", .bool(isReady)),
+            ("generation", .int(Int64(supervisor.generation))), ("reload", reload),
+            ("workers_wanted", .int(Int64(supervisor.settings.workers))),
+            ("requests_total", .int(Int64(metrics.totals.requests))),
+            ("listeners", .array(queues.map {
+                .object([("address", .string($0.listener)), ("queue_length", .int(Int64($0.length))), ("queue_max", .int(Int64($0.max)))])
+            })),
+            ("workers", .array(workers)),
+        ])
+    }
+
+    static func seconds(_ ns: UInt64) -> Double { (Double(ns) / 1e6).rounded() / 1e3 }
+}

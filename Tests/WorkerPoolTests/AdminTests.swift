@@ -1,0 +1,120 @@
+import Testing
+@testable import WorkerPool
+
+@Suite struct AdminRequestParsing {
+    func parse(_ s: String) -> AdminRequest.Parsed { AdminRequest.parse(Array(s.utf8)) }
+
+    @Test func getWithQueryAndAccept() {
+        let p = parse("GET /metrics?x=1&fast HTTP/1.1\r\nHost: a\r\nAccept: application/openmetrics-text\r\n\r\n")
+        #expect(p == .request(AdminRequest(method: "GET", path: "/metrics", query: ["x": "1", "fast": ""],
+                                           accept: "application/openmetrics-text"), bodyLength: 0))
+    }
+
+    @Test func incompleteUntilTheBlankLine() {
+        #expect(parse("GET /status HTTP/1.1\r\nHost: a\r\n") == .incomplete)
+        #expect(parse("") == .incomplete)
+    }
+
+    @Test func postBodyLengthIsReported() {
+        guard case let .request(r, n) = parse("POST /scale?workers=3 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") else {
+            Issue.record("not parsed"); return
+        }
+        #expect(r.method == "POST" && r.path == "/scale" && r.query["workers"] == "3" && n == 5)
+    }
+
+    @Test func refusals() {
+        #expect(parse("GET /status\r\n\r\n") == .invalid("malformed request line"))
+        #expect(parse("GET status HTTP/1.1\r\n\r\n") == .invalid("malformed request line"))
+        #expect(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n") == .invalid("malformed header line"))
+        #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid("Transfer-Encoding is not accepted here"))
+        #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid("body over 4096 bytes"))
+        #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid("request head over 8192 bytes"))
+    }
+
+    @Test func responseBytes() {
+        let b = String(decoding: AdminReply.bytes(status: 503, contentType: "text/plain", body: "no\n"), as: UTF8.self)
+        #expect(b.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(b.contains("Content-Length: 3\r\n") && b.hasSuffix("\r\n\r\nno\n"))
+        let head = AdminReply.bytes(status: 200, contentType: "text/plain", body: "abc", head: true)
+        #expect(String(decoding: head, as: UTF8.self).hasSuffix("Content-Length: 3\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"))
+    }
+}
+
+@Suite struct Exposition {
+    func snapshot() -> MetricsSnapshot {
+        var m = MetricsSnapshot()
+        m.totals.statusClasses = [0, 0, 7, 0, 2, 1]
+        m.totals.durations = [3, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]
+        m.totals.durationSumNs = 1_500_000_000
+        m.totals.bytesIn = 100
+        m.totals.bytesOut = 2000
+        m.inFlight = 1
+        m.workers = ["booting": 0, "idle": 1, "busy": 1, "stopping": 0]
+        m.restarts["crash"] = 2
+        m.generation = 3
+        m.queues = [.init(listener: "unix:/run/a \"b\".sock", length: 4, max: 64)]
+        m.memory = [.init(pid: 42, ussBytes: 1024, pssBytes: 2048)]
+        m.startTime = 1_700_000_000
+        m.version = "1.2.3"
+        return m
+    }
+
+    @Test func textFormat() {
+        let t = MetricsExposition.render(snapshot(), openMetrics: false)
+        #expect(t.contains("# TYPE gatewayd_requests_total counter\n"))
+        #expect(t.contains("gatewayd_requests_total{status_class=\"2xx\"} 7\n"))
+        #expect(t.contains("gatewayd_requests_total{status_class=\"5xx\"} 1\n"))
+        #expect(!t.contains("status_class=\"0xx\""))
+        #expect(t.contains("# TYPE gatewayd_request_duration_seconds histogram\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_bucket{le=\"0.005\"} 3\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_bucket{le=\"0.01\"} 5\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_bucket{le=\"10\"} 5\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_bucket{le=\"+Inf\"} 10\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_sum 1.5\n"))
+        #expect(t.contains("gatewayd_request_duration_seconds_count 10\n"))
+        #expect(t.contains("gatewayd_worker_restarts_total{reason=\"crash\"} 2\n"))
+        #expect(t.contains("gatewayd_worker_restarts_total{reason=\"max_requests\"} 0\n"))
+        #expect(t.contains("gatewayd_listen_queue_length{listener=\"unix:/run/a \\\"b\\\".sock\"} 4\n"))
+        #expect(t.contains("gatewayd_worker_memory_bytes{worker=\"42\",kind=\"pss\"} 2048\n"))
+        #expect(t.contains("gatewayd_generation 3\n"))
+        #expect(t.contains("gatewayd_start_time_seconds 1700000000\n"))
+        #expect(t.contains("gatewayd_build_info{version=\"1.2.3\"} 1\n"))
+        #expect(!t.contains("# EOF"))
+        // every family is announced once, before its samples
+        let types = t.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
+        #expect(Set(types).count == types.count)
+    }
+
+    @Test func openMetricsNamesCounterFamiliesWithoutTotalAndEnds() {
+        let t = MetricsExposition.render(snapshot(), openMetrics: true)
+        #expect(t.contains("# TYPE gatewayd_requests counter\n"))
+        #expect(t.contains("gatewayd_requests_total{status_class=\"2xx\"} 7\n"))
+        #expect(t.hasSuffix("# EOF\n"))
+        #expect(MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"))
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "text/plain"))
+    }
+
+    @Test func labelEscaping() {
+        #expect(MetricsExposition.escape("a\\b\"c\nd") == "a\\\\b\\\"c\\nd")
+        #expect(JSON.quote("a\"\u{1}\n") == "\"a\\\"\\u0001\\n\"")
+    }
+
+    @Test func countersFoldAcrossWorkers() {
+        var total = ScoreCounters()
+        var a = ScoreCounters()
+        a.requests = 5
+        a.statusClasses[2] = 5
+        total.add(a, since: ScoreCounters())
+        var later = a
+        later.requests = 8
+        later.statusClasses[2] = 8
+        total.add(later, since: a)
+        #expect(total.requests == 8 && total.statusClasses[2] == 8)
+    }
+
+    @Test func signalsAreTheCatchList() {
+        #expect(MasterSignal.allCases.count == 10)
+        for s in MasterSignal.allCases { #expect(MasterSignal(number: s.number) == s) }
+        #expect(MasterSignal(number: Signals.kill) == nil)
+    }
+}

@@ -1,0 +1,313 @@
+"""The admin listener (admin_bind): /metrics, /status, /livez, /readyz and
+the control verbs, served by the master; gatewayctl against the real daemon."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, app_path, free_port, http as raw_http
+
+GATEWAYCTL = os.path.join(ROOT, "build", "bin", "gatewayctl")
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def get(conn, method, path, headers=None):
+    conn.request(method, path, headers=headers or {})
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    return r.status, r.getheader("content-type", ""), body
+
+
+def samples(text):
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        out[name_labels] = float(value)
+    return out
+
+
+def total(metrics, name, **labels):
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in metrics.items()
+               if (k == name or k.startswith(name + "{")) and all(w in k for w in want))
+
+
+@pytest.fixture
+def admin(gatewayd, workdir):
+    """A server with a TCP and a unix admin address; returns (server, tcp(), unix())."""
+    def start(**settings):
+        aport = free_port()
+        sock = os.path.join(workdir, "admin.sock")
+        s = gatewayd(admin_bind=[f"127.0.0.1:{aport}", f"unix:{sock}"], **settings)
+        return s, (lambda: http.client.HTTPConnection("127.0.0.1", aport, timeout=10)), (lambda: UnixHTTP(sock)), sock
+    return start
+
+
+def metrics_of(conn):
+    status, ctype, body = get(conn(), "GET", "/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    return samples(body)
+
+
+def test_counters_move_with_traffic_and_a_killed_worker(admin):
+    s, tcp, unix, _ = admin(workers=1)
+    for _ in range(20):
+        assert b" 200 " in raw_http(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:20]
+    raw_http(s.port, b"GET /status?code=404 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw_http(s.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+    m = metrics_of(tcp)
+    assert total(m, "gatewayd_requests_total", status_class="2xx") >= 20
+    assert total(m, "gatewayd_request_duration_seconds_count") >= 20
+    assert m['gatewayd_request_duration_seconds_bucket{le="+Inf"}'] == m["gatewayd_request_duration_seconds_count"]
+    assert total(m, "gatewayd_requests_total", status_class="4xx") >= 1
+    assert m["gatewayd_request_bytes_total"] >= 5 and m["gatewayd_response_bytes_total"] > 0
+    assert m["gatewayd_generation"] == 1
+    assert total(m, "gatewayd_workers", state="idle") == 1
+    assert total(m, "gatewayd_worker_memory_bytes", kind="uss") >= 0
+    assert 'gatewayd_build_info{version="' in "".join(m)
+    before = total(m, "gatewayd_requests_total")
+    os.kill(s.workers()[0], signal.SIGKILL)
+    time.sleep(1.5)
+    s.wait_workers(1)
+    m = metrics_of(tcp)
+    assert total(m, "gatewayd_worker_restarts_total", reason="crash") == 1
+    assert total(m, "gatewayd_requests_total") >= before, "counters survive the worker"
+
+
+def test_in_flight_request_shows_in_status_and_metrics(admin):
+    s, tcp, unix, _ = admin(workers=1)
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.8)
+    status, ctype, body = get(tcp(), "GET", "/status")
+    assert status == 200 and ctype == "application/json"
+    st = json.loads(body)
+    assert st["pid"] == s.pid and st["generation"] == 1 and st["phase"] == "running"
+    [w] = st["workers"]
+    assert w["state"] == "busy" and w["request"]["method"] == "GET"
+    assert w["request"]["path"].startswith("/sleep") and w["request"]["seconds"] > 0.3
+    assert st["listeners"][0]["address"] == f"127.0.0.1:{s.port}"
+    m = metrics_of(tcp)
+    assert m["gatewayd_requests_in_flight"] == 1
+    assert total(m, "gatewayd_workers", state="busy") == 1
+    slow.close()
+
+
+def test_unix_listener_queue_is_measured(admin, workdir):
+    app_sock = os.path.join(workdir, "app.sock")
+    port = free_port()
+    s, tcp, unix, _ = admin(workers=1, backlog=64, port=port, bind=[f"127.0.0.1:{port}", f"unix:{app_sock}"])
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    waiting = []
+    for _ in range(4):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(app_sock)
+        waiting.append(c)
+    time.sleep(0.3)
+    m = metrics_of(tcp)
+    assert m[f'gatewayd_listen_queue_length{{listener="unix:{app_sock}"}}'] >= 3
+    assert m[f'gatewayd_listen_queue_max{{listener="unix:{app_sock}"}}'] == 64
+    assert m[f'gatewayd_listen_queue_max{{listener="127.0.0.1:{s.port}"}}'] == 64
+    slow.close()
+    for c in waiting:
+        c.close()
+
+
+def test_readiness_and_control_on_unix_only(admin):
+    s, tcp, unix, sock = admin(workers=1, graceful_timeout=5)
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+    assert get(tcp(), "GET", "/livez")[0] == 200
+    assert get(tcp(), "GET", "/readyz")[0] == 200
+    for verb in ["/reload", "/scale?workers=2", "/stop", "/reopen-logs"]:
+        assert get(tcp(), "POST", verb)[0] == 403
+    assert get(tcp(), "GET", "/nothing")[0] == 404
+    assert get(tcp(), "POST", "/metrics")[0] == 405
+    assert get(unix(), "POST", "/reopen-logs")[0] == 200
+    # a request in flight keeps the stop graceful: /readyz says 503 meanwhile
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
+    status, _, body = get(unix(), "POST", "/stop")
+    assert status == 200 and json.loads(body)["result"] == "stopping"
+    status, _, body = get(tcp(), "GET", "/readyz")
+    assert status == 503 and "stopping" in body
+    assert s.wait_exit(10) == 0
+    slow.close()
+
+
+def ctl(*args, timeout=60):
+    return subprocess.run([GATEWAYCTL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_gatewayctl_status_reload_scale_stop(admin, workdir):
+    s, tcp, unix, sock = admin(workers=1)
+    target = "unix:" + sock
+    r = ctl("--socket", target, "status")
+    assert r.returncode == 0 and "generation 1" in r.stdout and "idle" in r.stdout
+    r = ctl("status", "--json", "--socket", target)
+    assert r.returncode == 0 and json.loads(r.stdout)["pid"] == s.pid
+    r = ctl("--socket", target, "reload")
+    assert r.returncode == 0 and "generation 2" in r.stdout, r.stdout + r.stderr
+    # a broken app: the reload is abandoned, exit 1 with the reason
+    s.write_config(settings={**s.settings, "app": app_path("broken-nosymbol")})
+    r = ctl("--socket", target, "reload")
+    assert r.returncode == 1 and "gateway_app" in r.stderr and "abandoned" in r.stderr, r.stdout + r.stderr
+    m = metrics_of(tcp)
+    assert total(m, "gatewayd_reloads_total", result="promoted") == 1
+    assert total(m, "gatewayd_reloads_total", result="abandoned") == 1
+    r = ctl("--socket", target, "scale", "3")
+    assert r.returncode == 0
+    s.wait_workers(3)
+    assert len(json.loads(get(tcp(), "GET", "/status")[2])["workers"]) == 3
+    # the config file names the socket when --socket is not given
+    r = ctl("-c", s.conf, "status", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["workers_wanted"] == 3
+    # control on TCP is refused: exit 1
+    port = s.settings["admin_bind"][0]
+    assert ctl("--socket", port, "stop").returncode == 1
+    r = ctl("--socket", target, "stop")
+    assert r.returncode == 0
+    assert s.wait_exit(15) == 0
+    assert ctl("--socket", target, "status").returncode == 2
+
+
+def test_promtool_accepts_metrics(admin):
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool not installed (Debian package prometheus; scripts/deps.sh installs it)")
+    s, tcp, unix, _ = admin(workers=1)
+    raw_http(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    body = get(tcp(), "GET", "/metrics")[2]
+    r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_binary_upgrade_hands_the_admin_listener_over(admin, workdir):
+    pidfile = os.path.join(workdir, "gw.pid")
+    s, tcp, unix, sock = admin(workers=1, pidfile=pidfile, graceful_timeout=3)
+    old = s.pid
+    os.kill(old, signal.SIGUSR2)
+    s.wait_log(f"stopping the old master {old}")
+    assert s.wait_exit(timeout=15) == 0
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            st = json.loads(get(unix(), "GET", "/status")[2])
+            if st["pid"] != old and get(tcp(), "GET", "/livez")[0] == 200:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the new master does not serve the admin addresses:\n" + s.log())
+    new = st["pid"]
+    assert new == int(open(pidfile).read())
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+    assert get(unix(), "POST", "/stop")[0] == 200
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(sock):
+        time.sleep(0.1)
+    assert not os.path.exists(sock), "the last master removes its admin socket"
+
+
+def test_a_real_prometheus_scrapes_the_admin_listener(admin, workdir):
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        pytest.skip("prometheus not installed (Debian package prometheus; scripts/deps.sh installs it)")
+    s, tcp, unix, _ = admin(workers=1)
+    aport = s.settings["admin_bind"][0].rsplit(":", 1)[1]
+    for _ in range(7):
+        raw_http(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    conf = os.path.join(workdir, "prometheus.yml")
+    with open(conf, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gatewayd\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{aport}']\n")
+    web = free_port()
+    data = os.path.join(workdir, "prometheus-data")
+    with open(os.path.join(workdir, "prometheus.log"), "wb") as log:
+        p = subprocess.Popen([prometheus, f"--config.file={conf}", f"--storage.tsdb.path={data}",
+                              f"--web.listen-address=127.0.0.1:{web}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        value = None
+        deadline = time.time() + 30
+        while time.time() < deadline and value is None:
+            time.sleep(1)
+            try:
+                q = "/api/v1/query?query=sum(gatewayd_requests_total%7Bstatus_class%3D%222xx%22%7D)"
+                st, _, body = get(http.client.HTTPConnection("127.0.0.1", web, timeout=5), "GET", q)
+                result = json.loads(body)["data"]["result"] if st == 200 else []
+                if result:
+                    value = float(result[0]["value"][1])
+            except (OSError, ValueError, KeyError):
+                pass
+        assert value is not None and value >= 7, open(os.path.join(workdir, "prometheus.log")).read()[-2000:]
+        st, _, body = get(http.client.HTTPConnection("127.0.0.1", web, timeout=5), "GET", "/api/v1/targets")
+        [target] = json.loads(body)["data"]["activeTargets"]
+        assert target["health"] == "up", target
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_gatewayctl_watch_in_tmux(admin, workdir):
+    tmux = shutil.which("tmux")
+    if not tmux:
+        pytest.skip("tmux not installed")
+    s, tcp, unix, sock = admin(workers=2)
+    name = f"gwctl{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "30",
+                    f"{GATEWAYCTL} --socket unix:{sock} watch"], check=True)
+    try:
+        screen = ""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            time.sleep(0.5)
+            screen = subprocess.run([tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            if screen.count("idle") == 2:
+                break
+        assert f"master {s.pid}" in screen and "generation 1" in screen and screen.count("idle") == 2, screen
+        # it refreshes: a new worker shows without restarting watch
+        assert ctl("--socket", "unix:" + sock, "scale", "3").returncode == 0
+        deadline = time.time() + 10
+        while time.time() < deadline and screen.count("idle") != 3:
+            time.sleep(0.5)
+            screen = subprocess.run([tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+        assert screen.count("idle") == 3, screen
+        subprocess.run([tmux, "send-keys", "-t", name, "C-c"])
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", name], capture_output=True)
+
+
+def test_grafana_dashboard_names_only_metrics_we_export(admin):
+    s, tcp, unix, _ = admin(workers=1)
+    exported = {k.split("{")[0] for k in metrics_of(tcp)}
+    families = {n.rsplit("_bucket", 1)[0] for n in exported}
+    with open(os.path.join(ROOT, "etc", "grafana-gatewayd.json")) as f:
+        dash = json.load(f)
+    import re
+    used = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            used |= set(re.findall(r"gatewayd_[a-z_]+", t["expr"]))
+    assert used and used <= exported | families, used - exported
