@@ -192,5 +192,5 @@ wsgi: $(WSGI_APP)
 # gatewayd (bin/) and wsgi.so (lib/gatewayd/, where gatewayd looks next to
 # itself) built against $(PYTHON), tagged for it (scripts/wheel.py says why).
 DIST ?= dist
-wheel: $(BIN)/gatewayd $(WSGI_APP)
-	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --loader $(WSGI_APP) --out $(DIST)
+wheel: $(BIN)/gatewayd $(BIN)/gatewayctl $(WSGI_APP)
+	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl --loader $(WSGI_APP) --out $(DIST)

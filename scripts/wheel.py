@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes dist/gatewayd-<version>-<python>-<abi>-<platform>.whl (`make wheel`).
 
-    python3 scripts/wheel.py --bin build/bin/gatewayd --loader build/apps/wsgi.so --out dist
+    python3 scripts/wheel.py --bin build/bin/gatewayd --ctl build/bin/gatewayctl --loader build/apps/wsgi.so --out dist
 
 The wheel is written by hand (zipfile, PEP 427's WHEEL and RECORD, core
 metadata 2.1): no build backend, no network. Run it with the Python the
@@ -11,6 +11,7 @@ What pip installs, in the scheme of the environment it installs into (a
 venv: <venv>/bin, <venv>/lib):
 
     gatewayd-<v>.data/scripts/gatewayd          -> bin/gatewayd, the binary itself
+    gatewayd-<v>.data/scripts/gatewayctl        -> bin/gatewayctl, the control client
     gatewayd-<v>.data/data/lib/gatewayd/wsgi.so -> lib/gatewayd/wsgi.so, where
                                                    gatewayd looks next to itself
                                                    (<bindir>/../lib/gatewayd/wsgi.so)
@@ -161,6 +162,7 @@ class Writer:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", required=True, help="the gatewayd binary (build/bin/gatewayd)")
+    ap.add_argument("--ctl", default=None, help="the gatewayctl binary (build/bin/gatewayctl)")
     ap.add_argument("--loader", required=True, help="wsgi.so built against this Python")
     ap.add_argument("--out", default="dist")
     ap.add_argument("--version", default=None, help="default: Sources/ServerCore/Version.swift")
@@ -179,6 +181,9 @@ def main():
         w.add(f"{NAME}/__main__.py", MAIN_PY.encode())
         with open(stripped(args.bin, tmp), "rb") as f:
             w.add(f"{data}/scripts/gatewayd", f.read(), executable=True)
+        if args.ctl:
+            with open(stripped(args.ctl, tmp), "rb") as f:
+                w.add(f"{data}/scripts/gatewayctl", f.read(), executable=True)
         with open(stripped(args.loader, tmp), "rb") as f:
             w.add(f"{data}/data/lib/gatewayd/wsgi.so", f.read())
         w.add(f"{info}/METADATA", metadata(version).encode())

@@ -181,6 +181,9 @@ def test_wheel_installs_gatewayd_and_the_loader(venv):
     binary = os.path.join(env, "bin", "gatewayd")
     assert os.access(binary, os.X_OK)
     assert os.path.isfile(os.path.join(env, "lib", "gatewayd", "wsgi.so"))
+    ctl = os.path.join(env, "bin", "gatewayctl")
+    assert os.access(ctl, os.X_OK)
+    assert subprocess.run([ctl, "--help"], capture_output=True).returncode == 0
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == re.search(r'"(.*)"', open(WHEEL_INPUTS[3]).read()).group(1)
 
