@@ -8,7 +8,7 @@ want=(libsystemd-dev pkg-config)
 command -v python3-config >/dev/null 2>&1 || want+=(python3-dev)
 # debootstrap and systemd-nspawn (systemd-container): scripts/test-deb.sh
 # boots the package under systemd in a Debian root.
-[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus)
+[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus tmux)
 [ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian python3-dev)
 missing=()
 for p in "${want[@]}"; do
