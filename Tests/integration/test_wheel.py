@@ -20,7 +20,6 @@ import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import urllib.request
 
 import pytest
 
-from conftest import APPS, GATEWAYD, ROOT, free_port
+from conftest import APPS, GATEWAYD, ROOT, free_port, readable_by_others
 
 DIST = os.path.join(ROOT, "dist")
 WHEEL_INPUTS = [GATEWAYD, os.path.join(APPS, "wsgi.so"), os.path.join(ROOT, "scripts", "wheel.py"),
@@ -54,15 +53,6 @@ OFFLINE = re.compile(r"NewConnectionError|ConnectTimeout|Temporary failure in na
                      r"Network is unreachable|No matching distribution found|ProxyError|"
                      r"Could not fetch URL|Max retries exceeded")
 
-
-def readable_by_others(path):
-    path = os.path.realpath(path)
-    parts = path.split(os.sep)
-    for i in range(2, len(parts) + 1):
-        mode = os.stat(os.sep.join(parts[:i])).st_mode
-        if not mode & stat.S_IXOTH or not mode & stat.S_IROTH:
-            return False
-    return True
 
 
 def wheel_path():

@@ -21,14 +21,13 @@ import json
 import os
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import APPS, ROOT, Client, free_port, read_all, read_response
+from conftest import APPS, ROOT, Client, free_port, read_all, read_response, readable_by_others
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WSGI_APPS = os.path.join(HERE, "wsgi_apps")
@@ -53,22 +52,6 @@ def embedded_python():
 
 
 PYTHON = embedded_python()
-
-
-def readable_by_others(path):
-    """True when every directory down to `path` is world-searchable and
-    `path` itself world-readable (so that nobody can use it)."""
-    path = os.path.realpath(path)
-    parts = path.split(os.sep)
-    for i in range(2, len(parts) + 1):
-        d = os.sep.join(parts[:i]) or os.sep
-        try:
-            mode = os.stat(d).st_mode
-        except OSError:
-            return False
-        if not mode & stat.S_IXOTH or not mode & stat.S_IROTH:
-            return False
-    return True
 
 
 def python_dirs():
