@@ -4,6 +4,7 @@ with real apps, and talks to it with real clients (sockets, curl, wrk).
 Every test gets its own directory (mode 0755: when the tests run as root the
 workers drop to nobody, who must be able to read what the app reads)."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,12 +25,33 @@ def app_path(name):
     return os.path.join(APPS, name + ".so")
 
 
+_handed_out = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port to bind, below the kernel's ephemeral range: a port the kernel
+    gave us (bind to 0) is in that range, where an outgoing connection (nginx
+    to its upstream, a client) may take it before the server binds it. Never
+    the same port twice in a run."""
+    low = 10000
+    try:
+        high = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]) - 1
+    except (OSError, ValueError, IndexError):
+        high = 32767
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def toml_value(v):
