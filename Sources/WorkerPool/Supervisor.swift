@@ -354,7 +354,13 @@ public struct Supervisor {
         if target == settings.workers {
             return [.log(level: .info, message: "SIGTTOU ignored: at least one worker is kept")]
         }
-        var actions: [Action] = [.log(level: .info, message: "scaling workers from \(settings.workers) to \(target)")]
+        return resize(to: target, now: now, message: "scaling workers from \(settings.workers) to \(target)")
+    }
+
+    /// Sets the worker count: new slots spawn at once; slots above `target`
+    /// retire gracefully (graceful_timeout, then SIGKILL).
+    mutating func resize(to target: Int, now: UInt64, message: String) -> [Action] {
+        var actions: [Action] = [.log(level: .info, message: message)]
         if target > settings.workers {
             for slot in settings.workers..<target {
                 pending[slot] = now

@@ -72,6 +72,7 @@ public struct WorkerProcess {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
         loop.maxRequests = maxRequests(pid: pid)
+        loop.maxQueueWait = config.maxQueueWait
         var booted = HealthMessage(kind: .booted)
         booted.pid = pid
         booted.abiVersion = app.descriptor.pointee.abi_version

@@ -96,6 +96,12 @@ typedef struct gw_score_slot {
     volatile uint64_t status_classes[6];
     volatile uint64_t duration_counts[GW_DURATION_BUCKETS];
     volatile uint64_t duration_sum_ns;
+    /* Requests answered 503 by max_queue_wait before the app (worker only). */
+    volatile uint64_t shed;
+    /* Set by the master at the start of a drain (drain_delay): the worker
+     * answers keep-alive requests with Connection: close. A plain load per
+     * request, no system call. */
+    volatile int32_t draining;
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);

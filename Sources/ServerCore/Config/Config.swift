@@ -55,6 +55,16 @@ public struct Config: Equatable, Sendable {
     public var reload: Bool = false
     /// Mount the app under this prefix: SCRIPT_NAME, and PATH_INFO without it.
     public var scriptName: String = ""
+    /// Demand: up to this many workers while every worker is busy and
+    /// connections wait (0: fixed at `workers`).
+    public var maxWorkers: Int = 0
+    /// Demand: seconds a worker above `workers` may stay idle before it retires.
+    public var idleWorkerTimeout: Int = 10
+    /// Seconds a request may have waited (X-Request-Start from a trusted
+    /// proxy) before it is answered 503 without the app (0: off).
+    public var maxQueueWait: Double = 0
+    /// Seconds between SIGTERM (readiness fails) and the graceful stop.
+    public var drainDelay: Double = 0
 
     /// Gunicorn's secure_scheme_headers.
     public static let defaultSecureSchemeHeaders: [(name: String, value: String)] = [
@@ -92,5 +102,7 @@ public struct Config: Equatable, Sendable {
             && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
             && a.env.map { $0.name } == b.env.map { $0.name } && a.env.map { $0.value } == b.env.map { $0.value }
             && a.captureOutput == b.captureOutput && a.reload == b.reload && a.scriptName == b.scriptName
+            && a.maxWorkers == b.maxWorkers && a.idleWorkerTimeout == b.idleWorkerTimeout
+            && a.maxQueueWait == b.maxQueueWait && a.drainDelay == b.drainDelay
     }
 }

@@ -62,6 +62,8 @@ public final class RequestLoop {
     var controls: [(fd: Int32, handler: () -> Void)] = []
     /// Stop after this many requests (0: never); the last response says Connection: close.
     public var maxRequests = 0
+    /// max_queue_wait in seconds (0: off): see RequestContext+Shed.swift.
+    public var maxQueueWait = 0.0
     public var bytesIn = 0
     public var bytesOut = 0
 
@@ -487,6 +489,8 @@ public final class RequestLoop {
     func serve(_ c: Connection) {
         let ctx = context
         if maxRequests > 0 && requestsServed + 1 >= maxRequests { ctx.stopping = true }
+        // drain_delay: the master set the slot's flag; one load per request.
+        if let slot = ctx.scoreboard, slot.pointee.draining != 0 { ctx.stopping = true }
         ctx.begin(connection: c, listener: listeners[c.listener])
         let started = Sys.monotonicNanos()
         if let slot = ctx.scoreboard {
@@ -497,7 +501,9 @@ public final class RequestLoop {
             slot.pointee.proto = Int32(c.proto.rawValue)
         }
         let result: Int32
-        if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
+        if maxQueueWait > 0 && ctx.shedIfWaited(longerThan: maxQueueWait) {
+            result = GATEWAY_OK
+        } else if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
             result = app.descriptor.pointee.call(ctx.request)
         } else {
             ctx.response.sendError(404, reason: "outside script_name (\(settings.scriptName))", end: .keepOpen)
