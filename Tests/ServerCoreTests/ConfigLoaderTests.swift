@@ -91,7 +91,8 @@ import Testing
                      "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
-                     "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output"]
+                     "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
+                     "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))
@@ -190,6 +191,17 @@ import Testing
         #expect(c.adminBind == ["127.0.0.1:9100", "unix:/run/a.sock"] && c.adminSocketMode == 0o660)
         #expect(failure("app = \"a.so\"\nadmin_bind = [\"fd:admin\"]\n")?.key == "admin_bind")
         #expect(failure("app = \"a.so\"\nadmin_bind = [\"unix:relative.sock\"]\n")?.key == "admin_bind")
+    }
+
+    @Test func capacityKeys() throws {
+        let c = try parse("app = \"x.so\"\nworkers = 2\nmax_workers = 6\nidle_worker_timeout = 30\nmax_queue_wait = 0.5\ndrain_delay = 5\n")
+        #expect(c.maxWorkers == 6 && c.idleWorkerTimeout == 30 && c.maxQueueWait == 0.5 && c.drainDelay == 5)
+        let d = Config()
+        #expect(d.maxWorkers == 0 && d.idleWorkerTimeout == 10 && d.maxQueueWait == 0 && d.drainDelay == 0)
+        #expect(failure("app = \"x.so\"\nworkers = 4\nmax_workers = 2\n")?.message.contains("below workers (4)") == true)
+        #expect(failure("app = \"x.so\"\nmax_queue_wait = -1\n")?.message.contains("between 0 and 3600 seconds") == true)
+        #expect(failure("app = \"x.so\"\ndrain_delay = \"5s\"\n")?.message.contains("expected seconds") == true)
+        #expect(failure("app = \"x.so\"\nidle_worker_timeout = 0\n")?.message.contains("at least 1") == true)
     }
 
     @Test func unknownKey() {
