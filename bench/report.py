@@ -293,6 +293,25 @@ def callgrind_block(path):
     return "\n".join(out)
 
 
+def overload_block(path):
+    if not os.path.exists(path):
+        return "No overload run yet: `flock /tmp/gatewayd-bench.lock bash bench/overload.sh`."
+    o = json.load(open(path))
+    out = ["Run %s (`bench/overload.sh`): %d workers on a route that sleeps %d ms (so they carry %.0f "
+           "requests/s), behind nginx setting `X-Request-Start \"t=${msec}\"`; an open-loop client sends at a "
+           "fixed rate for %.0f s, one connection per request, each giving up after %.0f s (timeouts). "
+           "Load average at the end: %s." % (o["stamp"], o["workers"], o["service_ms"], o["workers"] * 1000 / o["service_ms"],
+                                              o["seconds"], o["client_timeout_s"], " ".join(o.get("loadavg", []))), "",
+           "| load | sent | served | p50 served | p99 served | shed (503) | timeouts | errors |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in o["rows"]:
+        share = lambda n: "%d (%.0f%%)" % (n, 100.0 * n / r["sent"]) if r["sent"] else "-"
+        out.append("| %s | %d | %s | %s ms | %s ms | %s | %s | %d |" % (
+            r["label"], r["sent"], share(r["served"]), fmt(r.get("p50_ms"), 0), fmt(r.get("p99_ms"), 0),
+            share(r["shed"]), share(r["timeouts"]), r["errors"]))
+    return "\n".join(out)
+
+
 def replace_block(doc, name, body):
     begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
     block = "%s\n%s\n%s" % (begin, body, end)
@@ -307,6 +326,7 @@ def write_doc(results_path, doc_path):
     doc = replace_block(doc, "results", results_block(res))
     cg = os.path.join(os.path.dirname(results_path), "callgrind.json")
     doc = replace_block(doc, "callgrind", callgrind_block(cg))
+    doc = replace_block(doc, "overload", overload_block(os.path.join(os.path.dirname(results_path), "overload.json")))
     with open(doc_path, "w") as f:
         f.write(doc)
 

@@ -14,6 +14,8 @@
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
 #   CALLGRIND=0     skip bench/callgrind.sh (instructions per request)
+#   OVERLOAD=0      skip bench/overload.sh (twice the capacity, with and
+#                   without shedding)
 #   SKIP_BUILD=1    use build/bin/gatewayd and the Hummingbird binary as they are
 #
 # Writes bench/results/<timestamp>.json and bench/results/latest.json (and,
@@ -27,6 +29,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     DURATION=${DURATION:-2}
     WORKLOADS=${WORKLOADS:-"hello_ka hello_close proxied wsgi_hello wsgi_flask"}
     CALLGRIND=${CALLGRIND:-0}
+    OVERLOAD=${OVERLOAD:-0}
 fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
@@ -34,6 +37,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"}
 CALLGRIND=${CALLGRIND:-1}
+OVERLOAD=${OVERLOAD:-1}
 export WORKERS=2
 
 . bench/lib.sh
@@ -336,6 +340,9 @@ python3 bench/report.py --raw "$RAW" --env "$ENV_JSON" --stamp "$STAMP" \
     --out "bench/results/$STAMP.json" --latest bench/results/latest.json
 if [ "$CALLGRIND" = 1 ]; then
     bash bench/callgrind.sh || log "callgrind.sh failed (the figures in docs/performance.md are not updated)"
+fi
+if [ "$OVERLOAD" = 1 ]; then
+    bash bench/overload.sh || log "overload.sh failed (its table in docs/performance.md is not updated)"
 fi
 python3 bench/report.py --results bench/results/latest.json --doc docs/performance.md
 log "done in $(($(date +%s) - started)) s: bench/results/$STAMP.json, docs/performance.md"
