@@ -225,3 +225,25 @@ def test_admin_stop_drains_too(gatewayd, workdir):
     wait_until(lambda: admin_get(aport, "/readyz")[0] == 503, timeout=1, what="/readyz 503")
     assert get(s.port, "/")[0] == 200
     assert s.wait_exit(timeout=10) == 0
+
+
+def test_systemd_hears_stopping_at_the_start_of_the_drain(gatewayd, workdir):
+    from test_ops import NotifyListener as Notify
+    notify = Notify(os.path.join(workdir, "notify.sock"))
+    try:
+        s = gatewayd(start=False, workers=1, drain_delay=1.5)
+        os.environ["NOTIFY_SOCKET"] = notify.path
+        try:
+            s.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        notify.wait_for("READY=1")
+        t0 = time.time()
+        s.signal(signal.SIGTERM)
+        notify.wait_for("STOPPING=1", timeout=1)
+        assert time.time() - t0 < 0.5, "STOPPING=1 at the start of the drain, not after it"
+        assert any(f.startswith("STATUS=draining") for f in notify.fields())
+        assert get(s.port, "/")[0] == 200, "still serving"
+        assert s.wait_exit(timeout=10) == 0
+    finally:
+        notify.close()
