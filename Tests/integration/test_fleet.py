@@ -55,7 +55,8 @@ def why_not():
     return None
 
 
-pytestmark = pytest.mark.skipif(why_not() is not None, reason=str(why_not()))
+SKIP = why_not()
+pytestmark = pytest.mark.skipif(SKIP is not None, reason=str(SKIP))
 
 
 class Host:
