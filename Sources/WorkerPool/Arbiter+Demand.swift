@@ -60,16 +60,13 @@ extension Arbiter {
     }
 
     /// TTIN/TTOU (base ± 1) and POST /scale (base = n). Without max_workers
-    /// the count is the base. With it, a higher base grows the pool to it at
-    /// once and a lower one retires down to it at once (an operator's
-    /// explicit word); workers demand added above the base stay until idle.
+    /// the count is the base; with it, DemandScaler.setBase decides.
     func scaleBase(to requested: Int, now: UInt64) {
         guard case .running = supervisor.phase else { return }
         guard supervisor.reload == nil else {
             execute(supervisor.scale(by: 0, now: now))  // logs that scaling waits for the reload
             return
         }
-        let base = max(1, requested)
         guard var scaler = demand else {
             // TTOU at one worker: the Supervisor says it keeps one
             let delta = requested - supervisor.settings.workers
@@ -77,16 +74,12 @@ extension Arbiter {
             return
         }
         let current = supervisor.settings.workers
-        let target = base < scaler.settings.base ? base : max(base, current)
-        var s = scaler.settings
-        s.base = base
-        s.max = max(config.maxWorkers, base)
-        scaler.update(s)
+        let target = scaler.setBase(requested, maxWorkers: config.maxWorkers, current: current)
         demand = scaler
         if target != current {
             execute(supervisor.scale(by: target - current, now: now))
         } else {
-            logger.info("scale: base \(base) workers (max_workers \(s.max)); \(current) running")
+            logger.info("scale: base \(scaler.settings.base) workers (max_workers \(scaler.settings.max)); \(current) running")
         }
     }
 }

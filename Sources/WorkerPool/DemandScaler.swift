@@ -104,9 +104,17 @@ public struct DemandScaler {
         return .shrink(reason: "worker in slot \(top.slot) idle for \(Self.text(now - top.idleSince))")
     }
 
-    /// The scale verbs moved the floor; the pacing is kept.
-    public mutating func update(_ new: Settings) {
-        settings = new
+    /// The scale verbs (TTIN/TTOU, POST /scale) set the floor to `base`; the
+    /// result is the worker count to go to now. A higher floor grows the pool
+    /// to it at once, a lower one retires down to it at once (an operator's
+    /// explicit word); workers demand added above an unchanged or higher
+    /// floor stay until idle. The ceiling is max_workers, or the floor above it.
+    public mutating func setBase(_ requested: Int, maxWorkers: Int, current: Int) -> Int {
+        let base = Swift.max(1, requested)
+        let target = base < settings.base ? base : Swift.max(base, current)
+        settings.base = base
+        settings.max = Swift.max(maxWorkers, base)
+        return target
     }
 
     func since(_ t: UInt64?, _ now: UInt64) -> UInt64 {

@@ -154,6 +154,22 @@ fileprivate func busy(_ n: Int, at t: UInt64 = 0) -> [W] { (0..<n).map { W(slot:
     }
 }
 
+@Suite struct ScaleVerbRules {
+    @Test func aHigherFloorGrowsAtOnceALowerOneRetiresAtOnce() {
+        var s = DemandScaler(settings: .init(base: 2, max: 6, idleTimeoutSeconds: 3))
+        var target = s.setBase(3, maxWorkers: 6, current: 2)
+        #expect(target == 3 && s.settings.base == 3)
+        target = s.setBase(4, maxWorkers: 6, current: 5)
+        #expect(target == 5, "demand's extra worker stays until idle")
+        target = s.setBase(2, maxWorkers: 6, current: 5)
+        #expect(target == 2, "an explicit lower floor applies at once")
+        target = s.setBase(0, maxWorkers: 6, current: 2)
+        #expect(target == 1 && s.settings.base == 1, "never below one")
+        target = s.setBase(9, maxWorkers: 6, current: 2)
+        #expect(target == 9 && s.settings.max == 9, "a floor above max_workers raises the ceiling")
+    }
+}
+
 @Suite struct DemandSupervisorRules {
     @Test func growAddsTheNextSlotAndShrinkRetiresTheTop() {
         var sim = Sim(workers: 1)
