@@ -312,16 +312,18 @@ import Testing
         let a = sim.advance(500 * msec, busy: busy)
         #expect(a.errors == ["worker \(pid) timed out after 2s on GET /sleep?seconds=10"])
         let capture = a.firstIndex(of: .captureClient(pid: pid))
-        let term = a.firstIndex(of: .signal(pid: pid, signal: Signals.int))
+        let term = a.firstIndex(of: .dumpStack(pid: pid, then: Signals.int))
         #expect(capture != nil && term != nil)
         if let capture, let term { #expect(capture < term, "the client is captured before the worker is signalled") }
+        #expect(a.signalled(Signals.int).isEmpty, "INT comes after the stack dump, from the Arbiter")
         #expect(a.signalled(Signals.kill).isEmpty)
         #expect(a.spawns == [0], "the replacement is spawned at once")
         let replacement = sim.pid(0)
         #expect(replacement != pid)
-        // the grace: no KILL yet, and the TERM is not repeated
+        // the grace (the dump's, then INT's): no KILL yet, and no signal repeated
         let b = sim.advance(500 * msec, busy: busy)
         #expect(b.signals.isEmpty)
+        #expect(sim.advance(500 * msec, busy: busy).signals.isEmpty)
         let c = sim.advance(500 * msec, busy: busy)
         #expect(c.signalled(Signals.kill) == [pid])
         #expect(c.spawns.isEmpty)
