@@ -9,7 +9,8 @@
 #   DURATION=5      seconds of each wrk run
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
-#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"
+#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"
+#                   (admin_ka: hello keep-alive, the admin listener on against off)
 #   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
@@ -32,7 +33,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
 CALLGRIND=${CALLGRIND:-1}
 export WORKERS=2
 
@@ -96,6 +97,10 @@ start_named() {
         gatewayd-c) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
         gatewayd-swift) start_gatewayd "$name" "$port" "$PWD/build/apps/hello.so" ;;
         gatewayd-testapp) start_gatewayd "$name" "$port" "$PWD/build/apps/testapp.so" ;;
+        gatewayd-c-noadmin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
+        # the admin listener on a unix socket and on TCP (issue 14: it costs the request path nothing)
+        gatewayd-c-admin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" 2 \
+            "admin_bind = [\"unix:$BENCH_TMP/admin.sock\", \"127.0.0.1:$(free_port)\"]" ;;
         gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
@@ -145,6 +150,7 @@ servers_of() {
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
+        admin_ka) echo "gatewayd-c-admin gatewayd-c-noadmin" ;;
     esac
 }
 
