@@ -409,6 +409,10 @@ def test_gatewayctl_dump_shows_a_busy_worker_and_leaves_it_serving(admin):
     assert status == 404 and "no worker 1" in body
     assert ctl("--socket", target, "dump", "1").returncode == 1
     assert get(unix(), "POST", "/dump")[0] == 400
+    # an idle worker: waiting in the request loop; it goes on serving
+    r = ctl("--socket", target, "dump", str(worker))
+    assert r.returncode == 0 and "RequestLoop" in r.stdout and "testapp_spin" not in r.stdout, r.stdout
+    assert timed_get(s.port, "/")[0] == 200 and s.workers() == [worker]
 
 
 def test_gatewayctl_dump_of_a_python_worker(admin):
