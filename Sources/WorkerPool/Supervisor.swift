@@ -18,7 +18,7 @@ public struct Supervisor {
         /// Between the grace signal and SIGKILL of a worker that timed out.
         public var killGrace: UInt64 = 1_000_000_000
         /// Before the grace signal: the time its stack dump may take (StackDumps.grace).
-        public var dumpGrace: UInt64 = 500_000_000
+        public var dumpGrace: UInt64 = StackDumps.grace
 
         public init(workers: Int, timeout: Int, bootTimeout: Int, gracefulTimeout: Int) {
             self.workers = workers
