@@ -73,6 +73,7 @@ public final class LogFile {
         let old = fd
         fd = new
         isRegular = Sys.isRegularFile(new)
+        isJournal = JournalStream.matches(new)
         Sys.close(old)
     }
 
