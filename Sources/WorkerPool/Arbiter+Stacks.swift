@@ -4,8 +4,8 @@ import ServerCore
 /// Stack dumps of workers: the master signals the worker's main thread
 /// (gw_stack_signal), the worker writes its stack to the error log and to
 /// its scratch file (CSupport/stackdump.c), and the master, on a later
-/// pass of its loop, goes on: the stop signal of a timed-out worker, the
-/// text for `POST /dump`. It never waits for a worker.
+/// pass of its loop, answers `POST /dump` with the text, or notes a dump
+/// that did not come (a timeout's). It never waits for a worker.
 extension Arbiter {
     /// Signals `pid` for a dump unless one is under way. False when the
     /// worker cannot dump (no slot, handler not installed, signal failed).
@@ -23,12 +23,6 @@ extension Arbiter {
         return true
     }
 
-    /// A timed-out worker: its stack first, then `signal` (on a later pass,
-    /// once the dump is complete or StackDumps.grace is over).
-    func dumpThenSignal(_ pid: Int32, _ signal: Int32) {
-        if !requestDump(pid, purpose: .timeout(signal: signal)) { Sys.kill(pid, signal) }
-    }
-
     /// Each pass of the loop: the dumps that are over, acted on.
     func settleDumps() {
         guard !dumps.isEmpty else { return }
@@ -38,13 +32,8 @@ extension Arbiter {
             if case let .lateBy(ns) = outcome.result {
                 logger.warning("worker \(outcome.pid) did not dump its stack within \(ns / 1_000_000) ms")
             }
-            for purpose in outcome.purposes {
-                switch purpose {
-                case let .timeout(signal):
-                    if outcome.result != .gone { Sys.kill(outcome.pid, signal) }
-                case .admin:
-                    admin?.answerDumpWaiters(pid: outcome.pid, dumpReply(outcome))
-                }
+            if outcome.purposes.contains(.admin) {
+                admin?.answerDumpWaiters(pid: outcome.pid, dumpReply(outcome))
             }
         }
     }

@@ -473,8 +473,8 @@ public final class Arbiter {
                 captureClient(pid)
             case let .answerTimeout(pid):
                 answerTimeout(pid)
-            case let .dumpStack(pid, then):
-                dumpThenSignal(pid, then)
+            case let .dumpStack(pid):
+                requestDump(pid, purpose: .timeout)
             case let .log(level, message):
                 switch level {
                 case .info: logger.info("\(message)")

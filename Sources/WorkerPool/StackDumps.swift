@@ -1,12 +1,12 @@
 /// The stack dumps the master asked workers for and waits on: after a
-/// timeout (then the worker gets its stop signal) and for `POST /dump`
-/// (then the admin connection gets the text). A pure record over a clock:
+/// timeout (to say so when one did not come) and for `POST /dump` (the
+/// admin connection gets the text). A pure record over a clock:
 /// the worker says a dump is complete by bumping `dump_serial` in its
 /// scoreboard slot; the master looks once per loop pass and never waits.
 struct StackDumps: Equatable {
     enum Purpose: Hashable {
-        /// A timed-out request: send `signal` once the stack is in the log.
-        case timeout(signal: Int32)
+        /// A timed-out request (the worker was told to stop at once).
+        case timeout
         /// An admin connection waits for the text.
         case admin
     }

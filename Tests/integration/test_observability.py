@@ -375,8 +375,15 @@ def test_a_timed_out_native_request_leaves_a_backtrace_addr2line_reads(gatewayd)
         out = subprocess.run(["addr2line", "-f", "-e", module, offset], capture_output=True, text=True).stdout
         assert out.splitlines()[0] == "testapp_spin", out
     # the worker was replaced; the next request is served
-    s.wait_workers(1, exclude=[worker])
+    worker = s.wait_workers(1, exclude=[worker])[0]
     assert timed_get(s.port, "/")[0] == 200
+    # stuck in a blocking call that INT ends (one nanosleep): the stack is
+    # still the one of the call, the dump's handler runs before it returns
+    assert timed_get(s.port, "/sleep?seconds=30&once=1")[0] == 504
+    s.wait_workers(1, exclude=[worker])
+    stack = stack_after(s.log(), f"worker {worker} timed out after")
+    text = "\n".join(stack[:6])
+    assert "nanosleep" in text and app_path("testapp") in text, "\n".join(stack)
 
 
 def test_gatewayctl_dump_shows_a_busy_worker_and_leaves_it_serving(admin):
