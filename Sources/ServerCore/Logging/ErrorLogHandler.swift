@@ -6,9 +6,10 @@ import CSupport
 /// the JSON form (log_format = "json"), or either without the timestamp
 /// and with a `<6>` priority prefix under systemd (LogRecord), written
 /// with one write(2) to the shared LogFile. The message and the metadata
-/// values are escaped here (`LogEscape.errorLog`), once for every logger
-/// call: they quote requests, app messages and app headers, and none of
-/// those may start a line of its own.
+/// values are escaped once for every logger call (in the text form as
+/// `LogEscape.errorLog` does, in JSON as RFC 8259 says: gw_log_line):
+/// they quote requests, app messages and app headers, and none of those
+/// may start a line of its own.
 public struct ErrorLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -33,14 +34,6 @@ public struct ErrorLogHandler: LogHandler {
         let record = LogRecord(level: "\(level)", source: label, pid: Sys.getpid(), message: message.description,
                                fields: all.keys.sorted().map { ($0, all[$0]!.description) })
         LogRateLimiter.shared.write(record: record, to: self.file)
-    }
-
-    static func timestamp() -> String {
-        var buf = [CChar](repeating: 0, count: 32)
-        gw_clf_date(&buf)
-        // "[25/Nov/2026:10:00:00 +0000]" -> without brackets
-        let s = String(cString: buf)
-        return String(s.dropFirst().dropLast())
     }
 
     public static func level(_ name: String) -> Logger.Level {
