@@ -20,7 +20,9 @@ import re
 import statistics
 import sys
 
-GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi")
+# gatewayd-c-admin is measured against gatewayd-c-noadmin (admin_ka): the
+# reference of that ratio is the same server with the admin listener off.
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin")
 LABEL = {
     "hello_ka": "hello, keep-alive",
     "hello_close": "hello, Connection: close",
@@ -32,6 +34,7 @@ LABEL = {
     "wsgi_flask": "WSGI, Flask app",
     "todo_list": "JSON API, list (GET /todos, 10 items)",
     "todo_create": "JSON API, create (POST /todos)",
+    "admin_ka": "hello, keep-alive, admin listener on vs off",
 }
 ORDER = list(LABEL)
 
@@ -55,6 +58,8 @@ RATE_TARGETS = [
     # issue 18: the Swift SDK's router and Codable against Hummingbird 2's
     ("todo_list", "gatewayd-todo", "hummingbird", 2.0, 18, False),
     ("todo_create", "gatewayd-todo", "hummingbird", 2.0, 18, False),
+    # issue 14: the admin listener costs the request path at most 2 %
+    ("admin_ka", "gatewayd-c-admin", "gatewayd-c-noadmin", 0.98, 14, False),
 ]
 P99_TARGETS = [(w, s, "nginx", 1.5) for w in ("hello_ka", "hello_close")
                for s in ("gatewayd-c", "gatewayd-swift")]

@@ -9,13 +9,16 @@
 #   DURATION=5      seconds of each wrk run
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
-#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"
+#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"
+#                   (admin_ka: hello keep-alive, the admin listener on against off)
 #   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
 #   CALLGRIND=0     skip bench/callgrind.sh (instructions per request)
 #   OVERLOAD=0      skip bench/overload.sh (twice the capacity, with and
 #                   without shedding)
+#   IDLE_MEMORY=0   skip the idle memory of every server (with QUICK=1 and
+#                   WORKLOADS=admin_ka: gatewayd alone, no reference servers)
 #   SKIP_BUILD=1    use build/bin/gatewayd and the Hummingbird binary as they are
 #
 # Writes bench/results/<timestamp>.json and bench/results/latest.json (and,
@@ -35,9 +38,10 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
 CALLGRIND=${CALLGRIND:-1}
 OVERLOAD=${OVERLOAD:-1}
+IDLE_MEMORY=${IDLE_MEMORY:-1}
 export WORKERS=2
 
 . bench/lib.sh
@@ -82,7 +86,10 @@ build() {
             { tail -30 "$BENCH_TMP/hummingbird-build.log"; die "the Hummingbird build failed"; }
     fi
     [ -x build/bin/gatewayd ] || die "no build/bin/gatewayd"
-    [ -x "$HUMMINGBIRD_BIN" ] || die "no $HUMMINGBIRD_BIN"
+    # (the idle memory measure runs it, and so do some workloads)
+    local w need=$IDLE_MEMORY
+    for w in $WORKLOADS; do case " $(servers_of "$w") " in *" hummingbird "*) need=1 ;; esac; done
+    [ "$need" = 0 ] || [ -x "$HUMMINGBIRD_BIN" ] || die "no $HUMMINGBIRD_BIN"
     [ -f build/apps/wsgi.so ] || die "no build/apps/wsgi.so"
 }
 
@@ -100,6 +107,10 @@ start_named() {
         gatewayd-c) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
         gatewayd-swift) start_gatewayd "$name" "$port" "$PWD/build/apps/hello.so" ;;
         gatewayd-testapp) start_gatewayd "$name" "$port" "$PWD/build/apps/testapp.so" ;;
+        gatewayd-c-noadmin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
+        # the admin listener on a unix socket and on TCP (issue 14: it costs the request path nothing)
+        gatewayd-c-admin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" 2 \
+            "admin_bind = [\"unix:$BENCH_TMP/admin.sock\", \"127.0.0.1:$(free_port)\"]" ;;
         gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
@@ -149,6 +160,7 @@ servers_of() {
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
+        admin_ka) echo "gatewayd-c-admin gatewayd-c-noadmin" ;;
     esac
 }
 
@@ -324,7 +336,7 @@ build
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 ENV_JSON=$(environment)
 log "rounds $ROUNDS x ${DURATION}s, $CONNECTIONS connections, workloads: $WORKLOADS"
-measure_idle_memory
+[ "$IDLE_MEMORY" = 0 ] || measure_idle_memory
 for w in $WORKLOADS; do run_workload "$w"; done
 
 mkdir -p bench/results

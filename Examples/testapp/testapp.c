@@ -33,6 +33,8 @@
  *                          retry=1: after a refused start_response, a
  *                          second one with "200 OK" (which must fail too)
  *   /sleep?seconds=S&once=1  one nanosleep, not resumed after a signal
+ *   /spin?seconds=S        a busy loop of S seconds in testapp_spin (an
+ *                          exported symbol, so a native stack dump names it)
  *
  * Generated bodies (/stream, /bytes) are the pattern: byte i of the body is
  * PATTERN_ALPHABET[i % 64], counted from the first body byte.
@@ -432,6 +434,36 @@ static int route_sleep(gateway_request *r)
     return respond_text(r, "200 OK", body);
 }
 
+/* Exported (and not inlined) so the dynamic symbol table names it in a
+ * native stack dump. */
+__attribute__((noinline, visibility("default"))) double testapp_spin(double seconds)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile double x = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            x += i * 0.5;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+    return x;
+}
+
+static int route_spin(gateway_request *r)
+{
+    char *arg = query_param(r, "seconds");
+    double seconds;
+    if (parse_seconds(arg, &seconds) != 0) {
+        free(arg);
+        return bad_request(r, "seconds must be a non-negative number");
+    }
+    testapp_spin(seconds);
+    char body[128];
+    snprintf(body, sizeof(body), "spun %s", arg);
+    free(arg);
+    return respond_text(r, "200 OK", body);
+}
+
 static int route_pid(gateway_request *r)
 {
     char body[32];
@@ -770,6 +802,7 @@ static const struct route {
     { "/echo", route_echo },
     { "/echo-whole", route_echo_whole },
     { "/sleep", route_sleep },
+    { "/spin", route_spin },
     { "/pid", route_pid },
     { "/crash", route_crash },
     { "/leak", route_leak },

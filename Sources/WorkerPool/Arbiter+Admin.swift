@@ -12,7 +12,7 @@ extension Arbiter {
 
     func handle(admin r: AdminRequest, fromUnix: Bool) -> AdminReply {
         let read = ["/metrics", "/status", "/livez", "/readyz"]
-        let control = ["/reload", "/scale", "/stop", "/reopen-logs"]
+        let control = ["/reload", "/scale", "/stop", "/reopen-logs", "/dump"]
         if read.contains(r.path) {
             guard r.method == "GET" || r.method == "HEAD" else { return .text(405, "\(r.path) answers GET") }
             return answer(read: r)
@@ -64,6 +64,8 @@ extension Arbiter {
                 stopGracefully("admin: stop")
             }
             return .json(200, "{\"result\":\"stopping\",\"fast\":\(fast)}")
+        case "/dump":
+            return answerDump(r)
         default:
             if let failure = reopenLogs() { return .json(500, "{\"result\":\"failed\",\"reason\":\(JSON.quote(failure))}") }
             return .json(200, "{\"result\":\"done\"}")

@@ -35,6 +35,8 @@ public final class Arbiter {
     var admin: AdminServer?
     /// The master's metrics: totals folded from the scoreboard, and its own counts.
     var metrics = MetricsSnapshot()
+    /// Stack dumps under way (Arbiter+Stacks).
+    var dumps = StackDumps()
     /// Per slot: why its last worker left (for /status).
     var lastExit: [Int: String] = [:]
     let startedAt = Sys.monotonicNanos()
@@ -93,10 +95,12 @@ public final class Arbiter {
         }
         execute(supervisor.start(now: Self.now))
         while exitCode == nil {
-            waitForEvents(timeoutMs: 100)
+            // a dump under way is looked at every 10 ms, not 100
+            waitForEvents(timeoutMs: dumps.isEmpty ? 100 : 10)
             for s in signals.drain().compactMap(MasterSignal.init(number:)) { handle(signal: s) }
             readChannels()
             serveAdmin()
+            settleDumps()
             reloadChangedCode()
             reapWorkers()
             followDemand()
@@ -149,6 +153,8 @@ public final class Arbiter {
             logger.error("reload: cannot open the new log files: \(error); keeping \(errorLog.path) and \(accessLog.path)")
         }
         logger.logLevel = ErrorLogHandler.level(new.logLevel)
+        errorLog.format = LogFormat(new.logFormat)
+        accessLog.format = LogFormat(new.logFormat)
     }
 
     /// reload = true: a reload whenever the app's files change.
@@ -479,6 +485,8 @@ public final class Arbiter {
                 captureClient(pid)
             case let .answerTimeout(pid):
                 answerTimeout(pid)
+            case let .dumpStack(pid):
+                requestDump(pid, purpose: .timeout)
             case let .log(level, message):
                 switch level {
                 case .info: logger.info("\(message)")

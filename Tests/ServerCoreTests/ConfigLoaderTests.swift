@@ -88,7 +88,7 @@ import Testing
         let known = ["bind", "workers", "app", "timeout", "graceful_timeout", "keepalive_timeout",
                      "boot_timeout", "header_timeout", "body_timeout", "max_requests", "max_requests_jitter",
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
-                     "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
+                     "error_log", "log_level", "log_format", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
@@ -118,6 +118,7 @@ import Testing
         access_log_format = "common"
         error_log = "/var/log/g.log"
         log_level = "debug"
+        log_format = "json"
         backlog = 128
         worker_connections = 10
         unix_socket_mode = "0600"
@@ -138,7 +139,7 @@ import Testing
         #expect(c.maxRequests == 1000 && c.maxRequestsJitter == 50)
         #expect(c.maxWorkerMemory == 200 && c.maxWorkerMemoryHard == 300)
         #expect(c.pidfile == "/run/g.pid" && c.accessLog == "-" && c.accessLogFormat == AccessLogFormat.common)
-        #expect(c.errorLog == "/var/log/g.log" && c.logLevel == "debug")
+        #expect(c.errorLog == "/var/log/g.log" && c.logLevel == "debug" && c.logFormat == "json")
         #expect(c.backlog == 128 && c.workerConnections == 10 && c.unixSocketMode == 0o600)
         #expect(c.limitRequestLine == 4094 && c.limitRequestFields == 50 && c.limitRequestFieldSize == 1024)
         #expect(c.maxBodySize == 1_048_576)
@@ -260,6 +261,8 @@ import Testing
         ("bind = [\"127.0.0.1:1\", 2]", "bind"),
         ("timeout = 1.5", "timeout"),
         ("log_level = 3", "log_level"),
+        ("log_format = \"xml\"", "log_format"),
+        ("log_format = 1", "log_format"),
         ("pidfile = false", "pidfile"),
         ("forwarded_allow_ips = { a = 1 }", "forwarded_allow_ips"),
         ("secure_scheme_headers = \"X-Forwarded-Proto\"", "secure_scheme_headers"),

@@ -33,6 +33,8 @@ public struct Config: Equatable, Sendable {
     public var accessLogFormat: String = AccessLogFormat.combined
     public var errorLog: String = "-"
     public var logLevel: String = "info"
+    /// "text" or "json", for the error and the access log.
+    public var logFormat: String = "text"
     public var backlog: Int = 2048
     public var workerConnections: Int = 1000
     public var unixSocketMode: Int = 0o660
@@ -92,7 +94,7 @@ public struct Config: Equatable, Sendable {
             && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
             && a.pidfile == b.pidfile && a.accessLog == b.accessLog
             && a.accessLogFormat == b.accessLogFormat && a.errorLog == b.errorLog
-            && a.logLevel == b.logLevel && a.backlog == b.backlog
+            && a.logLevel == b.logLevel && a.logFormat == b.logFormat && a.backlog == b.backlog
             && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize

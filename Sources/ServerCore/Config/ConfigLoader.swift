@@ -84,6 +84,7 @@ public struct ConfigLoader {
         case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
         case "error_log": c.errorLog = try string(key, value)
         case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
+        case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
         case "backlog": c.backlog = try int(key, value, min: 1, max: 65535)
         case "worker_connections": c.workerConnections = try int(key, value, min: 1, max: 1_000_000)
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
