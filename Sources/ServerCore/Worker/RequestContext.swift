@@ -109,7 +109,7 @@ public final class RequestContext {
         response.sendError(e.status, reason: "\(e.reason)", end: .close)
         response.scoreboard = slot
         // The connection closes next: what the socket would not take yet goes now.
-        if output.deferred > 0 { _ = output.flushDeferred() }
+        if output.deferred > 0 { _ = output.sendKept(wait: true) }
     }
 
     /// The request line of a request the parser refused (its head is not

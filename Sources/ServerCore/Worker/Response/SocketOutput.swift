@@ -63,7 +63,7 @@ final class SocketOutput: ResponseOutput {
 
     func sendFile(_ file: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int) {
         // A file is never deferred: the bytes kept before it go out first.
-        if deferred > 0 && !flushDeferred() { return (.clientGone, 0) }
+        if deferred > 0 && !sendKept(wait: true) { return (.clientGone, 0) }
         var off = offset
         var left = count
         while left > 0 {
@@ -101,22 +101,30 @@ final class SocketOutput: ResponseOutput {
         return true
     }
 
-    /// Bytes after deferred ones: kept too while they fit; otherwise the
-    /// kept bytes go out first, waiting as for any big response.
+    /// Bytes after deferred ones: the kept bytes go first, as many as the
+    /// socket takes now (a stream's later writes must not sit behind them);
+    /// then these are sent, or kept too while they fit; past that the kept
+    /// bytes go out first, waiting as for any big response.
     func sendAfterDeferred(_ p: UnsafeRawPointer, _ n: Int) -> Bool {
+        guard sendKept(wait: false) else { return false }
+        if deferred == 0 { return send(p, n) }
         if deferRest(p, n) { return true }
-        return flushDeferred() && send(p, n)
+        return sendKept(wait: true) && send(p, n)
     }
 
-    /// Sends the kept bytes now (poll()ing for at most body_timeout per wait).
-    func flushDeferred() -> Bool {
+    /// Sends the kept bytes: what the socket takes now, or (`wait`) all of
+    /// them, poll()ing for at most body_timeout per wait. False when the
+    /// client is gone (the kept bytes are dropped).
+    func sendKept(wait: Bool) -> Bool {
         guard let buffer = connection?.responseBuffer else { deferred = 0; return true }
-        defer { deferred = 0 }
+        defer { deferred = buffer.count }
         while buffer.count > 0 {
             do {
                 if let sent = try Sys.send(fd, buffer.unsent, buffer.count) {
                     buffer.consume(sent)
                     bytesOut += sent
+                } else if !wait {
+                    return true
                 } else if !waitWritable() {
                     buffer.clear()
                     return false
