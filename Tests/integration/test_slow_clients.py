@@ -299,3 +299,21 @@ def test_kill_9_of_a_worker_with_held_responses_is_a_crash_like_any(gatewayd):
         a.close()
         assert len(got) < 32768
     assert get(s.port, "/") == (200, b"Hello, World!")
+
+
+def test_a_held_response_that_closes_lingers_over_unread_input(gatewayd):
+    # Connection: close with bytes behind it: all of the response arrives,
+    # then the end (not a reset that would destroy the response's tail).
+    s = gatewayd(workers=1)
+    a = socket.socket()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    a.settimeout(10)
+    a.connect(("127.0.0.1", s.port))
+    a.sendall(f"GET {SLOW_READ} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n".encode())
+    time.sleep(0.3)
+    assert get(s.port, "/") == (200, b"Hello, World!")
+    f = _SlowFile(a, 0.002)
+    r = read_response(f)
+    assert r.status == 200 and r.body == expected_pattern(32768) and r.header("connection") == "close"
+    assert a.recv(100) == b""  # the end, after the whole response
+    a.close()
