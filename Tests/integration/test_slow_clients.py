@@ -317,3 +317,22 @@ def test_a_held_response_that_closes_lingers_over_unread_input(gatewayd):
     assert r.status == 200 and r.body == expected_pattern(32768) and r.header("connection") == "close"
     assert a.recv(100) == b""  # the end, after the whole response
     a.close()
+
+
+def test_the_metrics_count_the_bytes_of_a_held_response_as_they_go_out(gatewayd):
+    import urllib.request
+    from conftest import free_port
+    aport = free_port()
+    s = gatewayd(workers=1, admin_bind=[f"127.0.0.1:{aport}"])
+
+    def sent():
+        body = urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=5).read().decode()
+        return next(float(l.split()[1]) for l in body.splitlines() if l.startswith("gatewayd_response_bytes_total "))
+
+    a = slow_reader(s.port)
+    time.sleep(0.5)
+    held = sent()
+    assert held < 32768  # the app returned; most of the response is not out yet
+    assert read_slowly(a).body == expected_pattern(32768)
+    a.close()
+    wait_until(lambda: sent() >= 32768, what="the held bytes in gatewayd_response_bytes_total")

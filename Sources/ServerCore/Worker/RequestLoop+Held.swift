@@ -110,6 +110,8 @@ extension RequestLoop {
                     guard let n = try Sys.send(c.fd, buffer.unsent, buffer.count) else { return }
                     buffer.consume(n)
                     bytesOut += n
+                    // The metrics count bytes as they go out, these too.
+                    if let slot = context.scoreboard { slot.pointee.bytes_out &+= UInt64(n) }
                     c.lastActive = Sys.monotonicNanos()
                 } catch {
                     return close(c)  // the client is gone: close() logs the line

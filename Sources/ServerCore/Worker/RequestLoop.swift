@@ -540,10 +540,8 @@ public final class RequestLoop {
         requestsServed += 1
         bytesIn += ctx.bytesIn
         bytesOut += ctx.bytesOut
+        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) }
         let deferred = ctx.output.deferred
-        if let slot = ctx.scoreboard {
-            gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut + deferred), Int32(ctx.status))
-        }
         let unread = !ctx.body.isDone || c.buffered > 0
         if deferred > 0 {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
