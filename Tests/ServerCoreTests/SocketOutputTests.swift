@@ -30,6 +30,7 @@ import Testing
         }
     }
 
+    /// The output and its connection (keep the connection alive: the output holds it unowned, as the loop does).
     func output(_ pair: Pair, limit: Int) -> (SocketOutput, Connection) {
         let o = SocketOutput(timeoutMs: 200)
         let c = Connection(fd: pair.fds[0], listener: 0, capacity: 64, now: 0)
@@ -67,7 +68,8 @@ import Testing
     @Test func keptBytesGoOutAtTheNextWriteWhenTheSocketHasRoom() {
         // A stream (small writes, a reader that catches up) must not sit behind kept bytes.
         let pair = Pair()
-        let (o, _) = output(pair, limit: 1 << 20)
+        let (o, c) = output(pair, limit: 1 << 20)
+        defer { withExtendedLifetime(c) {} }
         let a = Self.bytes(30_000)
         #expect(o.send(a, a.count))
         #expect(o.deferred > 0)
@@ -86,10 +88,11 @@ import Testing
 
     @Test func pastTheLimitItWaitsAndGivesUpAfterTheTimeout() {
         let pair = Pair()
-        let (o, _) = output(pair, limit: 1000)
+        let (o, c) = output(pair, limit: 1000)
         let a = Self.bytes(200_000)
         #expect(!o.send(a, a.count))  // nobody reads: body_timeout (200 ms here)
         #expect(o.deferred == 0)
+        withExtendedLifetime(c) {}
     }
 
     @Test func withNoLimitNothingIsKept() {
