@@ -261,28 +261,24 @@ public final class RequestLoop {
         onTick?(self)
     }
 
-    /// Closes connections idle past keepalive_timeout and heads slower than header_timeout.
+    /// Closes connections idle past keepalive_timeout and heads slower than
+    /// header_timeout; times out held bodies and responses (ConnectionSweep).
     func sweep(_ now: UInt64) {
-        let keepalive = stopReason != nil ? Self.stopIdleGrace : UInt64(settings.keepaliveTimeout) * 1_000_000_000
-        let header = UInt64(settings.headerTimeout) * 1_000_000_000
-        let body = UInt64(settings.bodyTimeout) * 1_000_000_000
+        let ns: UInt64 = 1_000_000_000
+        let rules = ConnectionSweep(keepalive: UInt64(settings.keepaliveTimeout) * ns, header: UInt64(settings.headerTimeout) * ns,
+                                    body: UInt64(settings.bodyTimeout) * ns, lingeringTime: UInt64(settings.lingeringTime) * ns,
+                                    lingeringTimeout: UInt64(settings.lingeringTimeout) * ns, stopping: stopReason != nil,
+                                    stopIdleGrace: Self.stopIdleGrace)
         for case let c? in connections where !c.closed {
-            if case .lingering(let since) = c.phase {
-                if now &- since >= UInt64(settings.lingeringTime) * 1_000_000_000
-                    || now &- c.lastActive >= UInt64(settings.lingeringTimeout) * 1_000_000_000 { close(c) }
-            } else if c.phase == .bufferingBody {
-                if now &- c.lastActive >= body { timeOutHeldBody(c) }
-            } else if c.phase == .sendingResponse {
-                if now &- c.lastActive >= body { abandonHeldResponse(c) }
-            } else if c.isIdle {
-                // A connection accepted during the stop (the queue drained)
-                // that has not sent its request yet gets header_timeout, not
-                // the keep-alive grace: it was accepted, so it is served.
-                let grace = c.requests == 0 && stopReason != nil ? header : keepalive
-                if now &- c.lastActive >= grace { close(c) }
-            } else if c.headSince > 0 && now &- c.headSince >= header {
+            switch rules.verdict(phase: c.phase, idle: c.isIdle, requests: c.requests, lastActive: c.lastActive,
+                                 headSince: c.headSince, now: now) {
+            case .keep: break
+            case .close: close(c)
+            case .headTimeout:
                 logger.info("closing connection: request head not received within header_timeout (\(settings.headerTimeout)s)")
                 close(c)
+            case .bodyTimeout: timeOutHeldBody(c)
+            case .readerStopped: abandonHeldResponse(c)
             }
         }
     }
