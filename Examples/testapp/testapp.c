@@ -13,7 +13,10 @@
  *   /leak?mb=N             allocates and touches N MB, never freed
  *   /stream?chunks=N&size=B[&delay_ms=D]
  *                          N writes of B bytes, no Content-Length
- *   /bytes?n=N             N bytes with Content-Length
+ *   /bytes?n=N             N bytes with Content-Length; sndbuf=B first sets
+ *                          the socket's SO_SNDBUF to B (a small send window,
+ *                          as over a long link: on loopback the kernel would
+ *                          take megabytes from a client that does not read)
  *   /status?code=NNN       that status
  *   /args                  the app_args init received, as a JSON object
  *   /file?path=P           the file P with sendfile, 404 if it cannot be opened
@@ -56,6 +59,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -527,6 +533,31 @@ static int route_stream(gateway_request *r)
     return rc;
 }
 
+/* Sets SO_SNDBUF on this request's socket, found among the worker's
+ * descriptors by the client's port (REMOTE_PORT): a test aid. */
+static void shrink_send_buffer(gateway_request *r, int size)
+{
+    const char *port = r->api->getenv(r, "REMOTE_PORT");
+    if (port == NULL || *port == '\0')
+        return;
+    int want = atoi(port);
+    for (int fd = 3; fd < 4096; fd++) {
+        struct sockaddr_storage a;
+        socklen_t len = sizeof a;
+        if (getpeername(fd, (struct sockaddr *)&a, &len) != 0)
+            continue;
+        int p = -1;
+        if (a.ss_family == AF_INET)
+            p = ntohs(((struct sockaddr_in *)&a)->sin_port);
+        else if (a.ss_family == AF_INET6)
+            p = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        if (p == want) {
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            return;
+        }
+    }
+}
+
 static int route_bytes(gateway_request *r)
 {
     char *arg = query_param(r, "n");
@@ -535,6 +566,11 @@ static int route_bytes(gateway_request *r)
     free(arg);
     if (bad)
         return bad_request(r, "n must be a whole number");
+    char *sndbuf = query_param(r, "sndbuf");
+    unsigned long long size;
+    if (sndbuf != NULL && parse_uint(sndbuf, 1 << 30, &size) == 0)
+        shrink_send_buffer(r, (int)size);
+    free(sndbuf);
 
     char length[32];
     snprintf(length, sizeof(length), "%llu", n);

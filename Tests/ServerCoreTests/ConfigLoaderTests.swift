@@ -90,6 +90,7 @@ import Testing
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
                      "error_log", "log_level", "log_format", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
+                     "body_buffer_size", "response_buffer_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
                      "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay"]
@@ -147,6 +148,14 @@ import Testing
         #expect(c.reloadStrategy == "rolling" && c.allowRoot)
         let limits = HTTPLimits(c)
         #expect(limits.requestLine == 4094 && limits.fields == 50 && limits.fieldSize == 1024 && limits.maxBody == 1_048_576)
+    }
+
+    @Test func bufferSizes() throws {
+        let c = try parse("app = \"x.so\"\nbody_buffer_size = 1048576\nresponse_buffer_size = 0\n")
+        #expect(c.bodyBufferSize == 1 << 20 && c.responseBufferSize == 0)
+        #expect(Config().bodyBufferSize == 64 << 10 && Config().responseBufferSize == 64 << 10)
+        #expect(throws: ConfigError.self) { try parse("app = \"x.so\"\nbody_buffer_size = 16777216\n") }
+        #expect(throws: ConfigError.self) { try parse("app = \"x.so\"\nresponse_buffer_size = -1\n") }
     }
 
     @Test func customAccessLogFormat() throws {

@@ -42,6 +42,12 @@ public struct Config: Equatable, Sendable {
     public var limitRequestFields: Int = 100
     public var limitRequestFieldSize: Int = 8190
     public var maxBodySize: Int = 0
+    /// A request body up to this many bytes is read by the event loop before
+    /// the app is called (0: off), so a client that trickles it pins no app.
+    public var bodyBufferSize: Int = 64 << 10
+    /// Up to this many unsent response bytes are finished by the event loop
+    /// after the app returned (0: off), so a slow reader pins no app.
+    public var responseBufferSize: Int = 64 << 10
     public var user: String = ""
     public var group: String = ""
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
@@ -73,6 +79,10 @@ public struct Config: Equatable, Sendable {
         ("X-Forwarded-Proto", "https"), ("X-Forwarded-Protocol", "ssl"), ("X-Forwarded-Ssl", "on"),
     ]
 
+    /// The largest body_buffer_size and response_buffer_size: per connection,
+    /// so worker_connections of them must fit in memory.
+    public static let maxBufferSize = 8 << 20
+
     public init() {}
 
     /// Sets (or replaces) one app_arg, keeping the order by name.
@@ -98,6 +108,7 @@ public struct Config: Equatable, Sendable {
             && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
+            && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
             && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
             && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }

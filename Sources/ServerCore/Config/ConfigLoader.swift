@@ -92,6 +92,8 @@ public struct ConfigLoader {
         case "limit_request_fields": c.limitRequestFields = try int(key, value, min: 1, max: 32768)
         case "limit_request_field_size": c.limitRequestFieldSize = try int(key, value, min: 64, max: 1 << 20)
         case "max_body_size": c.maxBodySize = try int(key, value, min: 0)
+        case "body_buffer_size": c.bodyBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
+        case "response_buffer_size": c.responseBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)

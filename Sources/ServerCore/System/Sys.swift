@@ -354,6 +354,10 @@ public enum Sys {
         _ = try check("epoll_ctl", "EPOLL_CTL_ADD") { gw_epoll_ctl(ep, EPOLL_CTL_ADD, fd, events, data) }
     }
 
+    public static func epollModify(_ ep: Int32, _ fd: Int32, events: UInt32, data: UInt64) throws {
+        _ = try check("epoll_ctl", "EPOLL_CTL_MOD") { gw_epoll_ctl(ep, EPOLL_CTL_MOD, fd, events, data) }
+    }
+
     public static func epollDelete(_ ep: Int32, _ fd: Int32) {
         _ = gw_epoll_ctl(ep, EPOLL_CTL_DEL, fd, 0, 0)
     }

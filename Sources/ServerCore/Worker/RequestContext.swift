@@ -77,6 +77,7 @@ public final class RequestContext {
         rejectedLine = nil
         environ.reset()
         output.fd = connection.fd
+        output.connection = connection
         output.bytesOut = 0
         body.begin(head, connection: connection)
         // uwsgi and SCGI: one request per connection, never chunked.
@@ -96,6 +97,7 @@ public final class RequestContext {
         head.methodLength = 0
         rejectedLine = line
         output.fd = connection.fd
+        output.connection = connection
         output.bytesOut = 0
         let isHead = line.starts(with: "HEAD ".utf8)
         response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse))
@@ -106,6 +108,8 @@ public final class RequestContext {
         response.scoreboard = nil
         response.sendError(e.status, reason: "\(e.reason)", end: .close)
         response.scoreboard = slot
+        // The connection closes next: what the socket would not take yet goes now.
+        if output.deferred > 0 { _ = output.sendKept(wait: true) }
     }
 
     /// The request line of a request the parser refused (its head is not
