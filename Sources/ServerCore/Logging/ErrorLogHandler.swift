@@ -27,11 +27,11 @@ public struct ErrorLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(event: LogEvent) {
         var all = metadata
-        if let explicit { all.merge(explicit) { $1 } }
-        let record = LogRecord(level: "\(level)", source: label, pid: Sys.getpid(), message: message.description,
+        if let explicit = event.metadata { all.merge(explicit) { $1 } }
+        let record = LogRecord(level: "\(event.level)", source: label, pid: Sys.getpid(),
+                               message: event.message.description,
                                fields: all.keys.sorted().map { ($0, all[$0]!.description) })
         LogRateLimiter.shared.write(record: record, to: self.file)
     }
