@@ -96,7 +96,7 @@ start_named() {
         gatewayd-c) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
         gatewayd-swift) start_gatewayd "$name" "$port" "$PWD/build/apps/hello.so" ;;
         gatewayd-testapp) start_gatewayd "$name" "$port" "$PWD/build/apps/testapp.so" ;;
-        gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
+        gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' 'log_level = "warning"' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
             start_nginx nginx-ref "$BENCH_TMP/nginx-ref.conf" "$port"
