@@ -22,7 +22,9 @@
 #   N=20000 NCLOSE=5000 NTODO=5000 bash bench/callgrind.sh     (run from the repo root)
 #   TODO=0: without the JSON API runs; ONLY_TODO=1: only them, and no
 #   figures under load; RESULT=FILE: write FILE instead of
-#   bench/results/callgrind.json
+#   bench/results/callgrind.json; SERVERS="gatewayd-swift": only those of
+#   the hello runs (default "gatewayd gatewayd-swift nginx"); LOAD=0: no
+#   figures under load
 # Writes bench/results/callgrind.json; bench/report.py puts it in
 # docs/performance.md.
 set -euo pipefail
@@ -127,7 +129,7 @@ one() {
     echo "$tracer" >"$OUT/$tag.pid"
 }
 
-SERVERS="gatewayd gatewayd-swift nginx"
+SERVERS=${SERVERS:-"gatewayd gatewayd-swift nginx"}
 TODO_SERVERS="gatewayd-todo-list gatewayd-todo-create"
 [ "$ONLY_TODO" = 1 ] && SERVERS=""
 if [ "$TODO" = 1 ]; then
@@ -183,8 +185,8 @@ PY
 }
 
 : >"$OUT/load.jsonl"
-if [ "$ONLY_TODO" = 1 ]; then
-    log "ONLY_TODO: no figures under load"
+if [ "$ONLY_TODO" = 1 ] || [ "${LOAD:-1}" = 0 ]; then
+    log "no figures under load (ONLY_TODO=1 or LOAD=0)"
 elif perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
     for server in gatewayd-c nginx; do
         port=$(free_port)
