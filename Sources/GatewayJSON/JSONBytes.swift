@@ -61,6 +61,9 @@ struct JSONBytes {
     }
 
     mutating func appendString(_ text: String) {
+        // The UTF-8 view's storage, read in place (small strings from the
+        // stack): no copy of the String, no uniqueness check.
+        if text.utf8.withContiguousStorageIfAvailable({ appendEscaped($0) }) != nil { return }
         var text = text
         text.withUTF8 { appendEscaped($0) }
     }
