@@ -296,7 +296,7 @@ for server, label in (("gatewayd", "gatewayd (hello-c)"), ("gatewayd-swift", "ga
         servers["%s, %s" % (label, "keep-alive" if mode == "keepalive" else "Connection: close")] = entry
 load = [json.loads(l) for l in open(os.path.join(out, "load.jsonl")) if l.strip()]
 print(json.dumps({"stamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "requests": n,
-                  "close_requests": nclose, "servers": servers, "under_load": load}, indent=1))
+                  "close_requests": nclose, "todo_requests": ntodo, "servers": servers, "under_load": load}, indent=1))
 PY
 python3 - "$RESULT" <<'PY'
 import json

@@ -20,7 +20,7 @@ import re
 import statistics
 import sys
 
-GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi")
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-todo")
 LABEL = {
     "hello_ka": "hello, keep-alive",
     "hello_close": "hello, Connection: close",
@@ -269,7 +269,9 @@ def callgrind_block(path):
     out = ["Run %s (`bench/callgrind.sh`): %d requests on one keep-alive connection, %d with "
            "`Connection: close`; callgrind counts user-space instructions of the whole process tree "
            "(master and worker), minus a run of 0 requests, divided by the count; strace counts "
-           "syscalls the same way." % (c.get("stamp"), c["requests"], c.get("close_requests", 0)), "",
+           "syscalls the same way.%s" % (c.get("stamp"), c["requests"], c.get("close_requests", 0),
+                                         " The JSON API (todo) runs: %d keep-alive requests each." % c["todo_requests"]
+                                         if any("todo" in k for k in c["servers"]) and c.get("todo_requests") else ""), "",
            "| server | instructions / request | syscalls / request | by call |",
            "| --- | --- | --- | --- |"]
     for name, s in c["servers"].items():
