@@ -3,7 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Gateway
 @testable import GatewayJSON
+import GatewayTesting
 import Testing
 
 /// GatewayJSON's own encoder and decoder against Foundation's, on a table
@@ -256,5 +258,55 @@ import Testing
         #expect(!JSONMediaType.isJSON("text/plain"))
         #expect(!JSONMediaType.isJSON("json"))
         #expect(!JSONMediaType.isJSON(""))
+    }
+
+    // MARK: Through the SDK: what the fast path leaves to Foundation still answers
+
+    struct WithData: Codable, Equatable { var name: String; var blob: Data; var ratio: Float }
+    struct Decodes: Codable, Equatable { var a: [String: Int]; var b: [[Int?]]; var c: Int64; var d: UInt8 }
+
+    func server() -> TestServer {
+        let router = Router()
+        router.post("/data") { request, response in
+            try response.respond(json: try request.decode(WithData.self))
+        }
+        router.post("/decodes") { request, response in
+            try response.respond(json: try request.decode(Decodes.self))
+        }
+        router.get("/out-of-order") { _, response in try response.respond(json: OutOfOrder()) }
+        router.get("/nan") { _, response in try response.respond(json: [Double.nan]) }
+        return TestServer(router.with())
+    }
+
+    @Test func fallbacksAnswerAsFoundation() throws {
+        let value = WithData(name: "n", blob: Data([0, 1, 254]), ratio: 0.25)
+        let body = try foundation(value)
+        #expect(body.contains("AAH+"))  // base64, as Foundation writes Data
+        let echoed = server().execute("POST", "/data", body: body)
+        #expect(echoed.status == .ok)
+        #expect(try JSONDecoder().decode(WithData.self, from: Data(echoed.text.utf8)) == value)
+        let out = server().execute("GET", "/out-of-order")
+        #expect(try JSONDecoder().decode(AnyJSON.self, from: Data(out.text.utf8))
+                == JSONDecoder().decode(AnyJSON.self, from: Data(try foundation(OutOfOrder()).utf8)))
+        // Foundation refuses NaN: the handler's error, a 500
+        #expect(server().execute("GET", "/nan").status == .internalServerError)
+    }
+
+    @Test func decodesNestedContainersAndIntegerRanges() throws {
+        let value = Decodes(a: ["x": 1, "é": -2], b: [[1, nil], [], [nil]], c: .min, d: 255)
+        let text = try foundation(value)
+        #expect(tape(Decodes.self, text) == value)
+        let response = server().execute("POST", "/decodes", body: text)
+        #expect(try JSONDecoder().decode(Decodes.self, from: Data(response.text.utf8)) == value)
+        // out of UInt8's range: a 400 with Foundation's own answer
+        for text in [#"{"a":{},"b":[],"c":1,"d":256}"#, #"{"a":{},"b":[[true]],"c":1,"d":2}"#, #"{"a":{"k":"v"},"b":[],"c":1,"d":2}"#] {
+            var expected: String?
+            do { _ = try JSONDecoder().decode(Decodes.self, from: Data(text.utf8)) } catch let error as DecodingError {
+                expected = JSONProblem.badRequest(error).detail
+            }
+            let bad = server().execute("POST", "/decodes", body: text)
+            #expect(bad.status == .badRequest)
+            #expect(expected != nil && bad.text.contains(#""detail":"\#(expected ?? "")""#), "\(bad.text)")
+        }
     }
 }
