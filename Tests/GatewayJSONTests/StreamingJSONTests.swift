@@ -109,6 +109,7 @@ import Testing
     static let strings = [
         "", "plain", "quote \" backslash \\ slash /", "\u{0}\u{1}\u{8}\u{9}\u{A}\u{B}\u{C}\u{D}\u{1F}\u{7F}",
         "é ü 漢字 🎉 \u{2028}\u{2029}", "e\u{301}", String(repeating: "long ", count: 100),
+        "\"", "\\\\", "/a/", "\n", String(repeating: "a\"/\u{1}b", count: 2000),  // escapes that grow the buffer mid-string
     ]
     static let doubles: [Double] = [0, -0.0, 1, -1, 1.5, 0.1, 1.0 / 3, 1e-7, 1e21, 1e300, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
                                     123456789012345680, 2.5e-5, 100, 1e16]
