@@ -14,13 +14,28 @@
 # Both runs of a pair start the server, wait for it to answer one request,
 # then send the count (or nothing) and stop it.
 #
-#   N=20000 NCLOSE=5000 bash bench/callgrind.sh     (run from the repo root)
+# The JSON API (Examples/todo, seed 10): NTODO keep-alive GET /todos
+# (todo-list) and POST /todos (todo-create) each. (Not Hummingbird: valgrind
+# 3.19 dies in libdispatch's signal thread as it starts; run.sh's CPU time
+# per request compares the two.)
+#
+#   N=20000 NCLOSE=5000 NTODO=5000 bash bench/callgrind.sh     (run from the repo root)
+#   TODO=0: without the JSON API runs; ONLY_TODO=1: only them, and no
+#   figures under load; RESULT=FILE: write FILE instead of
+#   bench/results/callgrind.json; SERVERS="gatewayd-swift": only those of
+#   the hello runs (default "gatewayd gatewayd-swift nginx"); LOAD=0: no
+#   figures under load
 # Writes bench/results/callgrind.json; bench/report.py puts it in
 # docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 N=${N:-20000}
 NCLOSE=${NCLOSE:-5000}
+NTODO=${NTODO:-5000}
+TODO=${TODO:-1}
+ONLY_TODO=${ONLY_TODO:-0}
+RESULT=${RESULT:-bench/results/callgrind.json}
+TODO_BODY='{"title": "buy milk", "done": false}'
 . bench/lib.sh
 trap bench_cleanup EXIT
 for t in valgrind callgrind_annotate strace; do
@@ -37,6 +52,9 @@ chmod 777 "$OUT"
 # all the function names need.
 objcopy --strip-debug build/bin/gatewayd "$OUT/gatewayd"
 objcopy --strip-debug build/apps/hello.so "$OUT/hello.so"
+if [ "$TODO" = 1 ]; then
+    objcopy --strip-debug build/apps/todo.so "$OUT/todo.so"
+fi
 
 server_cmd() { # server port: sets CMD, the command line
     case $1 in
@@ -47,6 +65,10 @@ server_cmd() { # server port: sets CMD, the command line
         gatewayd-swift)
             gatewayd_conf "$OUT/gatewayd-swift.conf" "$2" "$OUT/hello.so" 1 'timeout = 0'
             CMD=("$OUT/gatewayd" -c "$OUT/gatewayd-swift.conf")
+            ;;
+        gatewayd-todo-*)
+            gatewayd_conf "$OUT/gatewayd-todo.conf" "$2" "$OUT/todo.so" 1 'timeout = 0' '[app_args]' 'seed = 10' 'log_level = "warning"'
+            CMD=("$OUT/gatewayd" -c "$OUT/gatewayd-todo.conf")
             ;;
         nginx)
             mkdir -p "$OUT/nginx.d"
@@ -84,11 +106,17 @@ one() {
         strace) start_bg "$tag" strace -f -c -o "$OUT/$tag.strace" "${CMD[@]}" ;;
     esac
     local tracer=$SERVER_PID
-    SERVER_PID=$tracer wait_http "http://127.0.0.1:$port/" 120 || { tail "$BENCH_TMP/$tag.log" >&2; die "$server did not answer under $tool"; }
+    local request=("$mode")
+    case $server in
+        *-todo-list) request=("$mode" /todos) ;;
+        *-todo-create) request=("$mode" /todos "$TODO_BODY") ;;
+    esac
+    local ready=/
+    [ ${#request[@]} -gt 1 ] && ready=/todos
+    SERVER_PID=$tracer wait_http "http://127.0.0.1:$port$ready" 120 || { tail "$BENCH_TMP/$tag.log" >&2; die "$server did not answer under $tool"; }
     sleep 1
     if [ "$count" -gt 0 ]; then
-        # shellcheck disable=SC2046
-        python3 bench/fixed_client.py 127.0.0.1 "$port" "$count" $([ "$mode" = close ] && echo close) >/dev/null ||
+        python3 bench/fixed_client.py 127.0.0.1 "$port" "$count" "${request[@]}" >/dev/null ||
             die "$server: not every request succeeded under $tool"
     fi
     # valgrind runs the program in its own process; strace forks it
@@ -101,11 +129,19 @@ one() {
     echo "$tracer" >"$OUT/$tag.pid"
 }
 
-for server in gatewayd gatewayd-swift nginx; do
+SERVERS=${SERVERS:-"gatewayd gatewayd-swift nginx"}
+TODO_SERVERS="gatewayd-todo-list gatewayd-todo-create"
+[ "$ONLY_TODO" = 1 ] && SERVERS=""
+if [ "$TODO" = 1 ]; then
+    [ -f build/apps/todo.so ] || die "no build/apps/todo.so (make)"
+    SERVERS="$SERVERS $TODO_SERVERS"
+fi
+for server in $SERVERS; do
     for mode in keepalive close; do
-        [ $server = gatewayd-swift ] && [ $mode = close ] && continue
+        case $server in gatewayd-swift | *-todo-*) [ $mode = close ] && continue ;; esac
         count=$N
         [ $mode = close ] && count=$NCLOSE
+        case $server in *-todo-*) count=$NTODO ;; esac
         for tool in callgrind strace; do
             log "$server $mode: $tool, $count requests and 0"
             one $tool $server $mode "$count" "$tool-$server-$mode-n"
@@ -149,7 +185,9 @@ PY
 }
 
 : >"$OUT/load.jsonl"
-if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+if [ "$ONLY_TODO" = 1 ] || [ "${LOAD:-1}" = 0 ]; then
+    log "no figures under load (ONLY_TODO=1 or LOAD=0)"
+elif perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
     for server in gatewayd-c nginx; do
         port=$(free_port)
         if [ $server = nginx ]; then
@@ -169,9 +207,9 @@ else
 fi
 
 mkdir -p bench/results
-python3 - "$OUT" "$N" "$NCLOSE" <<'PY' >bench/results/callgrind.json
+python3 - "$OUT" "$N" "$NCLOSE" "$NTODO" <<'PY' >"$RESULT"
 import glob, json, os, re, subprocess, sys, time
-out, n, nclose = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, n, nclose, ntodo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 def totals(tag):
     """{pid: instructions} of a callgrind run's processes."""
@@ -233,8 +271,10 @@ def strace_counts(tag):
 
 servers = {}
 for server, label in (("gatewayd", "gatewayd (hello-c)"), ("gatewayd-swift", "gatewayd (hello, Swift)"),
-                      ("nginx", "nginx (return 200)")):
-    for mode, count in (("keepalive", n), ("close", nclose)):
+                      ("nginx", "nginx (return 200)"),
+                      ("gatewayd-todo-list", "gatewayd (todo, GET /todos)"),
+                      ("gatewayd-todo-create", "gatewayd (todo, POST /todos)")):
+    for mode, count in (("keepalive", ntodo if "todo" in server else n), ("close", nclose)):
         if not os.path.exists(os.path.join(out, "callgrind-%s-%s-n.pid" % (server, mode))):
             continue
         a, b = totals("callgrind-%s-%s-n" % (server, mode)), totals("callgrind-%s-%s-0" % (server, mode))
@@ -256,11 +296,12 @@ for server, label in (("gatewayd", "gatewayd (hello-c)"), ("gatewayd-swift", "ga
         servers["%s, %s" % (label, "keep-alive" if mode == "keepalive" else "Connection: close")] = entry
 load = [json.loads(l) for l in open(os.path.join(out, "load.jsonl")) if l.strip()]
 print(json.dumps({"stamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "requests": n,
-                  "close_requests": nclose, "servers": servers, "under_load": load}, indent=1))
+                  "close_requests": nclose, "todo_requests": ntodo, "servers": servers, "under_load": load}, indent=1))
 PY
-python3 - <<'PY'
+python3 - "$RESULT" <<'PY'
 import json
-c = json.load(open("bench/results/callgrind.json"))
+import sys
+c = json.load(open(sys.argv[1]))
 for name, s in c["servers"].items():
     print("%-45s %8s instr/req  %6s syscalls/req" % (name, s.get("instructions_per_request"), s["syscalls"]["total_per_request"]))
 PY

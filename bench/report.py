@@ -22,7 +22,7 @@ import sys
 
 # gatewayd-c-admin is measured against gatewayd-c-noadmin (admin_ka): the
 # reference of that ratio is the same server with the admin listener off.
-GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin")
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin", "gatewayd-todo")
 LABEL = {
     "hello_ka": "hello, keep-alive",
     "hello_close": "hello, Connection: close",
@@ -274,7 +274,9 @@ def callgrind_block(path):
     out = ["Run %s (`bench/callgrind.sh`): %d requests on one keep-alive connection, %d with "
            "`Connection: close`; callgrind counts user-space instructions of the whole process tree "
            "(master and worker), minus a run of 0 requests, divided by the count; strace counts "
-           "syscalls the same way." % (c.get("stamp"), c["requests"], c.get("close_requests", 0)), "",
+           "syscalls the same way.%s" % (c.get("stamp"), c["requests"], c.get("close_requests", 0),
+                                         " The JSON API (todo) runs: %d keep-alive requests each." % c["todo_requests"]
+                                         if any("todo" in k for k in c["servers"]) and c.get("todo_requests") else ""), "",
            "| server | instructions / request | syscalls / request | by call |",
            "| --- | --- | --- | --- |"]
     for name, s in c["servers"].items():

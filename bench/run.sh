@@ -111,7 +111,7 @@ start_named() {
         # the admin listener on a unix socket and on TCP (issue 14: it costs the request path nothing)
         gatewayd-c-admin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" 2 \
             "admin_bind = [\"unix:$BENCH_TMP/admin.sock\", \"127.0.0.1:$(free_port)\"]" ;;
-        gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
+        gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' 'log_level = "warning"' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
             start_nginx nginx-ref "$BENCH_TMP/nginx-ref.conf" "$port"

@@ -47,7 +47,8 @@ enum CStrings {
     static func withPairs<R>(_ base: UnsafeBufferPointer<gateway_pair>, appending extra: Headers,
                              _ body: (UnsafeBufferPointer<gateway_pair>) throws -> R) rethrows -> R {
         let total = base.count + extra.count
-        let bytes = byteCount(extra.lazy.flatMap { [$0.name, $0.value] })
+        // (summed in place: a flatMap into arrays allocated two per field)
+        let bytes = extra.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 2 }
         return try withUnsafeTemporaryAllocation(of: gateway_pair.self, capacity: max(total, 1)) { pairs in
             try withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(bytes, 1)) { chars in
                 let first = pairs.baseAddress!

@@ -115,8 +115,18 @@ public struct Request {
         withHeaderKey(name) { cString($0) }.map { String(cString: $0) }
     }
 
+    /// The environ key of header `name` (HTTP_X_FOO; CONTENT_TYPE and
+    /// CONTENT_LENGTH for those two), for middleware that makes it once.
+    static func environKey(ofHeader name: String) -> String {
+        withHeaderKey(name) { String(cString: $0) }
+    }
+
     /// Calls `body` with the environ key of header `name`, built on the stack.
     func withHeaderKey<R>(_ name: String, _ body: (UnsafePointer<CChar>) -> R) -> R {
+        Request.withHeaderKey(name, body)
+    }
+
+    static func withHeaderKey<R>(_ name: String, _ body: (UnsafePointer<CChar>) -> R) -> R {
         if Headers.sameName(name, "Content-Type") { return body("CONTENT_TYPE") }
         if Headers.sameName(name, "Content-Length") { return body("CONTENT_LENGTH") }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: name.utf8.count + 6) { key in

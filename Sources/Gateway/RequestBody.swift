@@ -22,19 +22,34 @@ extension Request {
     /// Reads the rest of the body. Throws `GatewayError.bodyTooLarge` when
     /// it is longer than `limit` bytes (the bytes read so far are lost).
     public func readAll(limit: Int = .max) throws -> [UInt8] {
-        let chunk = 64 * 1024
+        // Reads straight into uninitialized array storage (no zero-filling):
+        // with a Content-Length, one allocation of that size plus one byte,
+        // room for the read that returns 0 or tells "too large".
+        let most = limit == .max ? Int.max : limit + 1
+        var want = min((contentLength ?? 16 * 1024) + 1, most, 16 * 1024 * 1024 + 1)
         var body: [UInt8] = []
-        body.reserveCapacity(min(contentLength ?? chunk, limit, 16 * 1024 * 1024) + 1)
         while true {
-            let count = body.count
-            let room = limit - count  // >= 0: count never passes limit here
-            let want = room >= chunk ? chunk : room + 1  // one more byte tells "too large"
-            body.append(contentsOf: repeatElement(0, count: want))
-            let n = try body.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[count...])) }
-            body.removeLast(want - n)
-            if n == 0 { return body }
+            var ended = false
+            let chunk = try [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+                (count, ended) = try fill(buffer)
+            }
+            if body.isEmpty { body = chunk } else { body.append(contentsOf: chunk) }
             if body.count > limit { throw GatewayError.bodyTooLarge(limit: limit) }
+            if ended { return body }
+            want = min(max(body.count, 16 * 1024), most - body.count)
         }
+    }
+
+    /// Reads into `buffer` until it is full or the body ends: how many
+    /// bytes, and whether a read returned 0 (the end).
+    private func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> (Int, Bool) {
+        var count = 0
+        while count < buffer.count {
+            let n = try read(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[count...])))
+            if n == 0 { return (count, true) }
+            count += n
+        }
+        return (count, false)
     }
 
     /// Reads the rest of the body as UTF-8 text (invalid bytes become U+FFFD).

@@ -12,27 +12,43 @@ import Logging
 ///     // error log: ... created method=POST path=/todos request_id=3f9c...-1a todo=7
 ///
 /// The server drops lines below its log_level; this handler's `logLevel`
-/// (default info) spares building them. trace and debug go out as debug,
-/// notice as info, critical as error.
+/// (default `GatewayLogHandler.defaultLogLevel`, info) spares building
+/// them. trace and debug go out as debug, notice as info, critical as error.
 public struct GatewayLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    public var logLevel: Logger.Level = GatewayLogHandler.defaultLogLevel
     public let label: String
     // The request the lines belong to, nil for the worker's. Valid only
     // while that request is served: a request's logger must not outlive it.
-    nonisolated(unsafe) let request: UnsafeMutablePointer<gateway_request>?
+    nonisolated(unsafe) let request: Request?
+    /// Whether lines get the request's method, path and ID (read when a
+    /// line is written, so a logger costs nothing until it logs).
+    let requestMetadata: Bool
+
+    /// The level new handlers start at (`request.logger`'s included).
+    /// The server cannot tell an app its log_level: an app that runs the
+    /// server at warning sets this to `.warning` in `init(arguments:)`,
+    /// and request loggers then skip the info lines the server would drop
+    /// before building them. One per worker process, set before serving.
+    nonisolated(unsafe) public static var defaultLogLevel: Logger.Level = .info
 
     /// A handler for the worker's lines (outside requests), as
     /// `LoggingSystem.bootstrap` wants it.
     public init(label: String) {
         self.label = label
         self.request = nil
+        self.requestMetadata = false
     }
 
     /// A handler whose lines belong to `request`.
     public init(label: String, request: Request) {
+        self.init(label: label, request: request, requestMetadata: false)
+    }
+
+    init(label: String, request: Request, requestMetadata: Bool) {
         self.label = label
-        self.request = request.raw
+        self.request = request
+        self.requestMetadata = requestMetadata
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -44,6 +60,11 @@ public struct GatewayLogHandler: LogHandler {
     // event is written as the `error` key.
     public func log(event: LogEvent) {
         var merged = metadata
+        if requestMetadata, let request {
+            merged["method"] = merged["method"] ?? "\(request.method)"
+            merged["path"] = merged["path"] ?? "\(request.scriptName + request.path)"
+            if merged["request_id"] == nil, let id = request.header("X-Request-Id") { merged["request_id"] = "\(id)" }
+        }
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
         if let error = event.error { merged["error"] = "\(error)" }
         write(level: event.level, message: event.message, metadata: merged)
@@ -56,10 +77,16 @@ public struct GatewayLogHandler: LogHandler {
         }
         let level = GatewayLogHandler.level(level)
         if let request {
-            Request(request).log(text, level: level)
+            request.log(text, level: level)
         } else {
             Gateway.log(text, level: level)
         }
+    }
+
+    /// The swift-log level of a name as configs write it ("warning",
+    /// "info"...; case ignored), nil for another word.
+    public static func level(named name: String) -> Logger.Level? {
+        Logger.Level(rawValue: name.lowercased())
     }
 
     /// The error-log level a swift-log level is written at.
@@ -76,12 +103,9 @@ public struct GatewayLogHandler: LogHandler {
 extension Request {
     /// A `Logger` whose lines go to the error log as this request's, with
     /// its method, path and request ID (`X-Request-Id`, set by the
-    /// `RequestID` middleware) as metadata. Valid while the request is.
+    /// `RequestID` middleware) as metadata, added to each line as it is
+    /// written. Valid while the request is.
     public var logger: Logger {
-        var logger = Logger(label: "gateway.request") { GatewayLogHandler(label: $0, request: self) }
-        logger[metadataKey: "method"] = "\(method)"
-        logger[metadataKey: "path"] = "\(scriptName + path)"
-        if let id = header("X-Request-Id") { logger[metadataKey: "request_id"] = "\(id)" }
-        return logger
+        Logger(label: "gateway.request") { GatewayLogHandler(label: $0, request: self, requestMetadata: true) }
     }
 }

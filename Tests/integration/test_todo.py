@@ -95,3 +95,40 @@ def test_a_bad_app_arg_fails_the_boot_with_its_reason(gatewayd):
     assert s.wait_exit(timeout=15) != 0
     assert time.time() - t < 10
     assert 'invalid app_arg max_body = "lots"' in s.log()
+
+
+def test_json_text_round_trips_escapes_and_unicode(gatewayd):
+    # GatewayJSON's own encoder and decoder on the wire: escapes in, the
+    # same string out (RFC 8259 escaping, non-ASCII as UTF-8).
+    s = todo(gatewayd)
+    title = 'quote " back \\ slash / tab \t nl \n é 漢字 🎉 \u0001'
+    with Client(s.port) as c:
+        r = c.request("POST", "/todos", headers={"Content-Type": "application/json"},
+                      body=json.dumps({"title": title, "done": True}).encode())
+        assert r.status == 201, r.body
+        text = r.body.decode("utf-8")
+        assert "é 漢字 🎉" in text and "\\/" in text and "\\u0001" in text
+        assert json.loads(text) == {"id": 1, "title": title, "done": True}
+        body = '{"title": "\\u00e9\\ud83c\\udf89", "done": false}'.encode()
+        r = c.request("POST", "/todos", headers={"Content-Type": "application/json"}, body=body)
+        assert json.loads(r.body)["title"] == "é🎉"
+        for bad, detail in ((b'{"title": "a"', "the body is not valid JSON"),
+                            (b'{"title": "a", "done": 1}', "done: expected Bool"),
+                            (b'\xff', "the body is not valid JSON")):
+            r = c.request("POST", "/todos", headers={"Content-Type": "application/json"}, body=bad)
+            assert r.status == 400 and json.loads(r.body)["detail"] == detail, r.body
+
+
+def test_log_level_app_arg_spares_the_lines_the_server_drops(gatewayd):
+    # At log_level = "warning" (app and server), no info lines are built; a
+    # 5xx would still be logged. A word that is not a level fails the boot.
+    s = todo(gatewayd, log_level="info", app_args={"log_level": "warning"})
+    with Client(s.port) as c:
+        post(c, "/todos", {"title": "a"}, headers={"X-Request-Id": "quiet-1"})
+        assert c.request("GET", "/todos").status == 200
+    time.sleep(0.3)
+    assert "quiet-1" not in s.log()
+    bad = todo(gatewayd, app_args={"log_level": "loud"}, start=False)
+    bad.start(wait=False)
+    assert bad.wait_exit(timeout=15) != 0
+    assert 'invalid app_arg log_level = "loud"' in bad.log()

@@ -11,23 +11,54 @@ public struct RequestID: Middleware {
     /// Whether a well-formed incoming id is kept.
     public let trustIncoming: Bool
     private let generator = Generator()
+    /// The header's environ key (HTTP_X_REQUEST_ID), made once.
+    private let environKey: String
 
     public init(header: String = "X-Request-Id", trustIncoming: Bool = true) {
         self.header = header
         self.trustIncoming = trustIncoming
+        self.environKey = Request.environKey(ofHeader: header)
     }
 
     public func respond(to request: Request, with response: ResponseWriter, next: some Responder) throws {
         let id: String
-        if trustIncoming, let incoming = request.header(header), RequestID.isWellFormed(incoming) {
+        if trustIncoming, let incoming = environKey.withCString({ request.cString($0) }).map({ String(cString: $0) }),
+           RequestID.isWellFormed(incoming) {
             id = incoming
         } else {
             id = generator.next()
         }
         var tagged = request
-        tagged[request.withHeaderKey(header) { String(cString: $0) }] = id
-        let header = self.header
-        try next.respond(to: tagged, with: response.addingHeaders { [(header, id)] })
+        tagged[environKey] = id
+        try next.respond(to: tagged, with: ResponseWriter(filter: OneHeaderFilter(next: response, name: header, value: id)))
+    }
+
+    /// Adds one header to the head, in C strings on the stack (no
+    /// `Headers` array, no closure).
+    final class OneHeaderFilter: ResponseFilter {
+        let name: String
+        let value: String
+
+        init(next: ResponseWriter, name: String, value: String) {
+            self.name = name
+            self.value = value
+            super.init(next: next)
+        }
+
+        override func start(status: UnsafePointer<CChar>, headers: UnsafeBufferPointer<gateway_pair>,
+                            replacing: Bool) throws {
+            try withUnsafeTemporaryAllocation(of: gateway_pair.self, capacity: headers.count + 1) { pairs in
+                if let base = headers.baseAddress, headers.count > 0 {
+                    pairs.baseAddress!.initialize(from: base, count: headers.count)
+                }
+                try name.withCString { name in
+                    try value.withCString { value in
+                        (pairs.baseAddress! + headers.count).initialize(to: gateway_pair(name: name, value: value))
+                        try next.start(status: status, headers: UnsafeBufferPointer(pairs), replacing: replacing)
+                    }
+                }
+            }
+        }
     }
 
     /// 1 to 200 visible ASCII characters: nothing that could split a header.

@@ -14,7 +14,9 @@ import GatewayLogging
 ///
 /// app_args: `max_body` (bytes, default 1 MB: a larger body is a 413),
 /// `seed` (todos made at boot, default 0), `title_max` (characters, default
-/// 200: a longer title is a 422). A `max_body` that is not a number fails
+/// 200: a longer title is a 422), `log_level` (the request loggers' level,
+/// default info: set it to the server's log_level, and lines the server
+/// would drop are not built). A `max_body` that is not a number fails
 /// the boot.
 struct TodoApp: Application {
     let maxBody: Int
@@ -26,6 +28,12 @@ struct TodoApp: Application {
         maxBody = try arguments.value("max_body", as: Int.self) ?? 1 << 20
         titleMax = try arguments.value("title_max", as: Int.self) ?? 200
         guard maxBody > 0 else { throw GatewayError.invalidArgument(name: "max_body", value: "\(maxBody)") }
+        if let name = arguments["log_level"] {
+            guard let level = GatewayLogHandler.level(named: name) else {
+                throw GatewayError.invalidArgument(name: "log_level", value: name)
+            }
+            GatewayLogHandler.defaultLogLevel = level
+        }
         for index in 0..<(try arguments.value("seed", as: Int.self) ?? 0) {
             _ = store.create(title: "todo \(index + 1)")
         }
