@@ -495,6 +495,7 @@ public final class RequestLoop {
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
             // The master answers a timeout in the connection's own protocol.
             slot.pointee.proto = Int32(c.proto.rawValue)
+            slot.pointee.request_id = Int32(c.fastcgi.requestId)
         }
         let result: Int32
         if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {

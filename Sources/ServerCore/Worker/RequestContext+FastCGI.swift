@@ -1,0 +1,18 @@
+/// The end of a FastCGI request: after the response and the rest of the
+/// body, the empty STDOUT and END_REQUEST, so the web server knows the
+/// response is whole and (FCGI_KEEP_CONN) may send the next request.
+extension RequestContext {
+    func endFastCGIRequest() {
+        defer {
+            connection.fastcgi.requestId = 0
+            framedOutput.fastcgiRequest = 0
+        }
+        // The master answered (a timeout): its 504 ends with END_REQUEST.
+        if response.end == .handOver { return }
+        // The socket is gone: nothing more can be sent.
+        if response.failure == .clientGone && !body.aborted { return }
+        if !framedOutput.endRequest(appStatus: 0) { response.endAtLeast(.drop) }
+        // After ABORT_REQUEST, the rest of the request is not read: close.
+        if body.aborted { response.endAtLeast(.close) }
+    }
+}
