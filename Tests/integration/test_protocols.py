@@ -497,3 +497,69 @@ def test_cgi_fcgi_is_a_second_independent_client(site, transport):
     r = subprocess.run([CGI_FCGI, "-bind", "-connect", target], env=env, input=data, capture_output=True, timeout=20)
     head, _, body = r.stdout.partition(b"\r\n\r\n")
     assert head.startswith(b"Status: 200 OK\r\n") and body == data
+
+
+# ------------------------------------------- WSGI frameworks over each protocol
+
+from test_wsgi import WORKERS_AS_ROOT, WSGI_APPS, WSGI_SO, frameworks  # noqa: E402,F401
+
+FRAMEWORK_REQUESTS = {
+    "flask_app:app": [
+        ("GET", "/", None, {}),
+        ("GET", "/user/zo%C3%AB?q=caf%C3%A9", None, {}),
+        ("POST", "/json", b'{"numbers": [1, 2, 3]}', {"Content-Type": "application/json"}),
+        ("POST", "/form", b"first=Ada&last=Lovelace&tag=a&tag=b", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("GET", "/cookie/set?v=mint", None, {}),
+        ("GET", "/cookie/get", None, {"Cookie": "flavour=mint; other=1"}),
+        ("GET", "/stream", None, {}),
+        ("HEAD", "/", None, {}),
+        ("GET", "/missing", None, {}),
+        ("GET", "/boom", None, {}),
+    ],
+    "django_app:application": [
+        ("GET", "/", None, {}),
+        ("POST", "/contact/", b"name=Ada&age=36", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("POST", "/contact/", b"name=&age=-1", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("POST", "/api/?x=%C3%A9", b'{"numbers": [4, 5]}', {"Content-Type": "application/json"}),
+        ("GET", "/api/", None, {}),      # 405 from require_POST
+        ("GET", "/cookie/set/?v=mint", None, {}),
+        ("GET", "/cookie/get/", None, {"Cookie": "flavour=mint"}),
+        ("GET", "/stream/", None, {}),
+        ("GET", "/contact", None, {}),   # CommonMiddleware's redirect to /contact/
+        ("GET", "/missing/", None, {}),
+        ("GET", "/boom/", None, {}),
+    ],
+}
+
+# What nginx or the transport decide, not the app.
+TRANSPORT_HEADERS = {"date", "server", "connection", "transfer-encoding", "keep-alive"}
+
+
+@pytest.mark.parametrize("app", sorted(FRAMEWORK_REQUESTS))
+def test_wsgi_frameworks_answer_the_same_over_every_protocol(gatewayd, workdir, frameworks, app):
+    assert os.path.exists(WSGI_SO)
+    http_port, uw, fc, sc = free_port(), free_port(), free_port(), free_port()
+    settings = {"allow_root": True} if WORKERS_AS_ROOT else {}
+    gatewayd(app=WSGI_SO, app_args={"app": app, "pythonpath": [WSGI_APPS, *frameworks]}, port=http_port, workers=1,
+             bind=[f"127.0.0.1:{http_port}", f"uwsgi:127.0.0.1:{uw}", f"fastcgi:127.0.0.1:{fc}", f"scgi:127.0.0.1:{sc}"],
+             **settings)
+    front = {"http": free_port(), "uwsgi": free_port(), "fastcgi": free_port(), "scgi": free_port()}
+    stop = start_nginx(workdir, f"""
+  upstream pool {{ server 127.0.0.1:{fc}; keepalive 2; }}
+  server {{ listen 127.0.0.1:{front['http']}; location / {{ proxy_pass http://127.0.0.1:{http_port}; proxy_set_header Host $host; }} }}
+  server {{ listen 127.0.0.1:{front['uwsgi']}; location / {{ include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{uw}; }} }}
+  server {{ listen 127.0.0.1:{front['fastcgi']}; location / {{ include /etc/nginx/fastcgi_params; fastcgi_pass pool; fastcgi_keep_conn on; }} }}
+  server {{ listen 127.0.0.1:{front['scgi']}; location / {{ include /etc/nginx/scgi_params; scgi_pass 127.0.0.1:{sc}; }} }}
+""")
+    try:
+        time.sleep(0.3)
+        for method, path, body, headers in FRAMEWORK_REQUESTS[app]:
+            answers = {}
+            for via, port in front.items():
+                status, hdrs, got = request(port, method, path, body=body, headers=headers)
+                answers[via] = (status, {k: v for k, v in hdrs.items() if k not in TRANSPORT_HEADERS}, got)
+            for via in ("uwsgi", "fastcgi", "scgi"):
+                assert answers[via] == answers["http"], (method, path, via, answers[via], answers["http"])
+            assert answers["http"][0] in (200, 301, 400, 404, 405, 500), (method, path, answers["http"])
+    finally:
+        stop()
