@@ -240,7 +240,9 @@ public final class RequestLoop {
             if now &- lastTick >= 1_000_000_000 {
                 lastTick = now
                 acceptMissed()
-                tick(now)
+                // A fresh clock: what acceptMissed() accepted is younger than
+                // `now`, and the sweep would take it for idle since forever.
+                tick(Sys.monotonicNanos())
             } else if stopReason != nil {
                 sweep(now)
             }
