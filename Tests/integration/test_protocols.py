@@ -52,7 +52,7 @@ def site(gatewayd, workdir):
                        f"uwsgi:unix:{usock}", f"scgi:unix:{ssock}", f"fastcgi:127.0.0.1:{fc}",
                        f"fastcgi:127.0.0.1:{fk}", f"fastcgi:unix:{fsock}"])
     ports = {"http": free_port(), "uwsgi": free_port(), "scgi": free_port(), "uwsgi-unix": free_port(), "scgi-unix": free_port(),
-             "fastcgi": free_port(), "fastcgi-keep": free_port(), "fastcgi-unix": free_port()}
+             "fastcgi": free_port(), "fastcgi-keep": free_port(), "fastcgi-unix": free_port(), "fastcgi-unix-plain": free_port()}
     stop = start_nginx(workdir, f"""
   upstream fcgi_pool {{ server 127.0.0.1:{fk}; keepalive 4; }}
   upstream fcgi_unix_pool {{ server unix:{fsock}; keepalive 4; }}
@@ -61,6 +61,8 @@ def site(gatewayd, workdir):
       fastcgi_pass fcgi_pool; fastcgi_keep_conn on; }} }}
   server {{ listen 127.0.0.1:{ports['fastcgi-unix']}; location / {{ include /etc/nginx/fastcgi_params;
       fastcgi_pass fcgi_unix_pool; fastcgi_keep_conn on; }} }}
+  server {{ listen 127.0.0.1:{ports['fastcgi-unix-plain']}; location / {{ include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:{fsock}; }} }}
   server {{ listen 127.0.0.1:{ports['http']}; location / {{ proxy_pass http://127.0.0.1:{http_port}; proxy_set_header Host $host; }} }}
   server {{ listen 127.0.0.1:{ports['uwsgi']}; location / {{ include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{uw}; }} }}
   server {{ listen 127.0.0.1:{ports['scgi']}; location / {{ include /etc/nginx/scgi_params; scgi_pass 127.0.0.1:{sc}; }} }}
@@ -358,6 +360,19 @@ def fcgi_response(records, rid):
     ends = [struct.unpack(">IB3x", c) for t, i, c, _ in records if t == FCGI_END and i == rid]
     head, _, body = out.partition(b"\r\n\r\n")
     return head.decode("latin-1"), body, ends[0] if ends else None
+
+
+@pytest.mark.parametrize("via", ["fastcgi-unix-plain", "fastcgi-unix", "fastcgi"])
+def test_fastcgi_streaming_echo_gets_the_whole_body(site, via):
+    """nginx stops sending the request body once the response has begun: an
+    app that answers while it reads (/echo streams) would wait for the rest
+    forever (small unix socket buffers show it). The rest of the STDIN is
+    read ahead before the first STDOUT record (up to 4 MB)."""
+    _, ports, _ = site
+    for size in (300000, 300000, 300000, 2 << 20):
+        body = os.urandom(size)
+        status, _, got = request(ports[via], "POST", "/echo", body=body, timeout=20)
+        assert status == 200 and len(got) == size and got == body, (via, size, status, len(got))
 
 
 def test_fastcgi_records_are_at_most_65535_bytes_padded_and_end_the_request(site):

@@ -58,3 +58,36 @@ extension RequestBody {
         }
     }
 }
+
+extension RequestBody {
+    /// How much of a FastCGI body is read ahead before the first response
+    /// byte (the drain budget: what we would read and drop anyway).
+    static let prereadLimit = 4 << 20
+
+    /// Before the first STDOUT record: reads the rest of the STDIN records
+    /// into the buffer (up to `prereadLimit`), undecoded, for the app to
+    /// read from there. nginx stops sending a request body once the
+    /// response has begun, so an app that answers while it reads (an
+    /// echo) would otherwise wait for bytes that never come. A dry run of
+    /// a copy of the decoder finds the empty STDIN that ends the body.
+    func prereadRecords() {
+        guard phase == .records, let c = connection else { return }
+        var probe = stdin
+        var pos = c.start
+        while true {
+            while pos < c.end {
+                switch probe.step(UnsafePointer(c.buffer + pos), c.end - pos, maxBody: limits.maxBody) {
+                case .data(let n), .framing(let n), .reply(let n, _): pos += n
+                case .needMore: pos = c.end
+                case .done, .aborted, .failed: return
+                }
+            }
+            if c.end == c.capacity {
+                guard c.end - floor < Self.prereadLimit, c.grow(limit: floor + Self.prereadLimit) else { return }
+            }
+            // EOF, an error or body_timeout: the app's next read says so.
+            guard let n = receive(into: c.buffer + c.end, c.capacity - c.end) else { return }
+            c.end += n
+        }
+    }
+}

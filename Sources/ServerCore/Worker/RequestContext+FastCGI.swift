@@ -2,6 +2,12 @@
 /// body, the empty STDOUT and END_REQUEST, so the web server knows the
 /// response is whole and (FCGI_KEEP_CONN) may send the next request.
 extension RequestContext {
+    /// The rest of the body is read before the response begins (when it is
+    /// not in yet): RequestBody.prereadRecords says why.
+    func prepareFastCGIOutput() {
+        framedOutput.beforeFirstRecord = body.isDone ? nil : { [unowned body] in body.prereadRecords() }
+    }
+
     func endFastCGIRequest() {
         defer {
             connection.fastcgi.requestId = 0

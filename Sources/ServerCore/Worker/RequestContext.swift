@@ -83,6 +83,7 @@ public final class RequestContext {
         output.bytesOut = 0
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         body.begin(head, connection: connection)
+        if connection.proto == .fastcgi { prepareFastCGIOutput() }
         // uwsgi, SCGI, FastCGI: never chunked.
         let proto = connection.proto
         response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,

@@ -13,6 +13,7 @@ extension ConnectionOutput {
     func stdout(_ a: UnsafeRawPointer, _ an: Int, _ b: UnsafeRawPointer, _ bn: Int) -> Bool {
         let total = an + bn
         if total == 0 { return true }
+        firstRecord()
         var offset = 0
         return Self.zeros.withUnsafeBytes { zeros in
             while offset < total {
@@ -44,6 +45,14 @@ extension ConnectionOutput {
         vectors += 1
     }
 
+    @inline(__always)
+    func firstRecord() {
+        if let hook = beforeFirstRecord {
+            beforeFirstRecord = nil
+            hook()
+        }
+    }
+
     /// Sends iov[0..<count] whole, waiting (body_timeout) when the socket is full.
     func sendAll(_ count: Int) -> Bool {
         var first = 0
@@ -72,6 +81,7 @@ extension ConnectionOutput {
     /// A file as STDOUT records: each record's header, then sendfile() for
     /// its content (a multiple of 8 but the last, whose padding follows).
     func stdoutFile(_ fd: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int) {
+        firstRecord()
         var sent = 0
         var header = [UInt8](repeating: 0, count: FastCGIRecord.headerSize)
         while sent < count {
@@ -95,6 +105,7 @@ extension ConnectionOutput {
     func endRequest(appStatus: UInt32) -> Bool {
         let id = fastcgiRequest
         fastcgiRequest = 0
+        beforeFirstRecord = nil
         guard id != 0 else { return true }
         let bytes = FastCGIRecord.endRequest(id, appStatus: appStatus)
         return bytes.withUnsafeBytes { socket.send($0.baseAddress!, $0.count) }

@@ -10,6 +10,9 @@ final class ConnectionOutput: ResponseOutput {
     let socket: SocketOutput
     /// FastCGI: the request whose STDOUT records carry the response; 0: none.
     var fastcgiRequest: UInt16 = 0
+    /// Called once before the first STDOUT record of a response (the
+    /// context reads the rest of the request body: RequestBody.prereadRecords).
+    var beforeFirstRecord: (() -> Void)?
     /// Record headers and iovecs for one sendmsg() of FastCGI records.
     let headers: UnsafeMutablePointer<UInt8>
     let iov: UnsafeMutablePointer<iovec>
