@@ -8,6 +8,10 @@ extension RequestContext {
         framedOutput.beforeFirstRecord = body.isDone ? nil : { [unowned body] in body.prereadRecords() }
     }
 
+    /// The encoder finished the response and the body is read: nothing
+    /// can follow the last STDOUT record but END_REQUEST.
+    var fastcgiResponseComplete: Bool { response.phase == .finished && body.isDone }
+
     func endFastCGIRequest() {
         defer {
             connection.fastcgi.requestId = 0

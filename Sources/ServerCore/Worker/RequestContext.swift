@@ -63,6 +63,7 @@ public final class RequestContext {
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
+        framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
         refreshDate()
     }
 

@@ -33,7 +33,10 @@ extension ConnectionOutput {
                     offset += n
                     records += 1
                 }
+                let ending = offset >= total && responseComplete()
+                if ending { add(&vectors, UnsafeRawPointer(writeEnd()), Self.endSize) }
                 guard sendAll(vectors) else { return false }
+                if ending { endSent = true }
             }
             return true
         }
@@ -101,12 +104,22 @@ extension ConnectionOutput {
         return (.sent, sent)
     }
 
-    /// The end of the request's response: the empty STDOUT and END_REQUEST.
+    /// The empty STDOUT and END_REQUEST (appStatus 0, FCGI_REQUEST_COMPLETE) into `end`.
+    func writeEnd() -> UnsafeMutablePointer<UInt8> {
+        FastCGIRecord.writeHeader(end, type: .stdout, requestId: fastcgiRequest, contentLength: 0)
+        FastCGIRecord.writeHeader(end + 8, type: .endRequest, requestId: fastcgiRequest, contentLength: 8)
+        (end + 16).update(repeating: 0, count: 8)
+        return end
+    }
+
+    /// The end of the request's response: the empty STDOUT and END_REQUEST,
+    /// unless they went out with the last STDOUT record.
     func endRequest(appStatus: UInt32) -> Bool {
         let id = fastcgiRequest
+        let sent = endSent
         fastcgiRequest = 0
         beforeFirstRecord = nil
-        guard id != 0 else { return true }
+        guard id != 0, !sent else { return true }
         let bytes = FastCGIRecord.endRequest(id, appStatus: appStatus)
         return bytes.withUnsafeBytes { socket.send($0.baseAddress!, $0.count) }
     }

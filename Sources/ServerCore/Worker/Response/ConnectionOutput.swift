@@ -9,7 +9,15 @@ import Glibc
 final class ConnectionOutput: ResponseOutput {
     let socket: SocketOutput
     /// FastCGI: the request whose STDOUT records carry the response; 0: none.
-    var fastcgiRequest: UInt16 = 0
+    var fastcgiRequest: UInt16 = 0 { didSet { endSent = false } }
+    /// Whether the response is complete (the encoder finished it and the
+    /// body is read): its last STDOUT record then carries the empty STDOUT
+    /// and END_REQUEST in the same sendmsg(). Set by the context.
+    var responseComplete: () -> Bool = { false }
+    /// END_REQUEST went out with the last STDOUT record.
+    var endSent = false
+    /// The empty STDOUT and END_REQUEST, for the request being answered.
+    let end: UnsafeMutablePointer<UInt8>
     /// Called once before the first STDOUT record of a response (the
     /// context reads the rest of the request body: RequestBody.prereadRecords).
     var beforeFirstRecord: (() -> Void)?
@@ -22,12 +30,17 @@ final class ConnectionOutput: ResponseOutput {
     init(socket: SocketOutput) {
         self.socket = socket
         headers = .allocate(capacity: Self.recordsPerSend * FastCGIRecord.headerSize)
-        iov = .allocate(capacity: Self.recordsPerSend * 4)
+        iov = .allocate(capacity: Self.recordsPerSend * 4 + 1)
+        end = .allocate(capacity: Self.endSize)
     }
+
+    /// The empty STDOUT (8) and END_REQUEST (16).
+    static let endSize = 24
 
     deinit {
         headers.deallocate()
         iov.deallocate()
+        end.deallocate()
     }
 
     @inline(__always)
