@@ -342,7 +342,9 @@ public final class RequestLoop {
         register(c)
         // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
         // read the request now instead of waiting for another epoll round.
-        if readNow && l.defersAccept && !c.closed { readable(c) }
+        // A proxy (uwsgi, FastCGI, SCGI) writes its request as soon as it
+        // has connected: on a unix socket it is almost always there too.
+        if readNow && (l.defersAccept || l.proto != .http) && !c.closed { readable(c) }
         return true
     }
 
