@@ -20,7 +20,9 @@ import re
 import statistics
 import sys
 
-GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi",
+# gatewayd-c-admin is measured against gatewayd-c-noadmin (admin_ka): the
+# reference of that ratio is the same server with the admin listener off.
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin",
             "nginx+gatewayd-http", "nginx+gatewayd-uwsgi", "nginx+gatewayd-fastcgi", "nginx+gatewayd-scgi",
             "nginx+gatewayd-wsgi-http", "nginx+gatewayd-wsgi-uwsgi")
 # gatewayd servers that are the reference in their workload: the other
@@ -43,6 +45,7 @@ LABEL = {
     "wsgi_flask": "WSGI, Flask app",
     "todo_list": "JSON API, list (GET /todos, 10 items)",
     "todo_create": "JSON API, create (POST /todos)",
+    "admin_ka": "hello, keep-alive, admin listener on vs off",
 }
 ORDER = list(LABEL)
 
@@ -66,6 +69,8 @@ RATE_TARGETS = [
     # issue 18: the Swift SDK's router and Codable against Hummingbird 2's
     ("todo_list", "gatewayd-todo", "hummingbird", 2.0, 18, False),
     ("todo_create", "gatewayd-todo", "hummingbird", 2.0, 18, False),
+    # issue 14: the admin listener costs the request path at most 2 %
+    ("admin_ka", "gatewayd-c-admin", "gatewayd-c-noadmin", 0.98, 14, False),
     # issue 17: uwsgi, FastCGI and SCGI behind nginx; uWSGI itself with the same app
     ("behind_nginx", "nginx+gatewayd-uwsgi", "nginx+gatewayd-http", 1.0, 17, False),
     ("behind_nginx_wsgi", "nginx+gatewayd-wsgi-uwsgi", "nginx+uwsgi", 1.0, 17, True),
@@ -324,6 +329,25 @@ def callgrind_block(path):
     return "\n".join(out)
 
 
+def overload_block(path):
+    if not os.path.exists(path):
+        return "No overload run yet: `flock /tmp/gatewayd-bench.lock bash bench/overload.sh`."
+    o = json.load(open(path))
+    out = ["Run %s (`bench/overload.sh`): %d workers on a route that sleeps %d ms (so they carry %.0f "
+           "requests/s), behind nginx setting `X-Request-Start \"t=${msec}\"`; an open-loop client sends at a "
+           "fixed rate for %.0f s, one connection per request, each giving up after %.0f s (timeouts). "
+           "Load average at the end: %s." % (o["stamp"], o["workers"], o["service_ms"], o["workers"] * 1000 / o["service_ms"],
+                                              o["seconds"], o["client_timeout_s"], " ".join(o.get("loadavg", []))), "",
+           "| load | sent | served | p50 served | p99 served | shed (503) | timeouts | errors |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in o["rows"]:
+        share = lambda n: "%d (%.0f%%)" % (n, 100.0 * n / r["sent"]) if r["sent"] else "-"
+        out.append("| %s | %d | %s | %s ms | %s ms | %s | %s | %d |" % (
+            r["label"], r["sent"], share(r["served"]), fmt(r.get("p50_ms"), 0), fmt(r.get("p99_ms"), 0),
+            share(r["shed"]), share(r["timeouts"]), r["errors"]))
+    return "\n".join(out)
+
+
 def replace_block(doc, name, body):
     begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
     block = "%s\n%s\n%s" % (begin, body, end)
@@ -338,6 +362,7 @@ def write_doc(results_path, doc_path):
     doc = replace_block(doc, "results", results_block(res))
     cg = os.path.join(os.path.dirname(results_path), "callgrind.json")
     doc = replace_block(doc, "callgrind", callgrind_block(cg))
+    doc = replace_block(doc, "overload", overload_block(os.path.join(os.path.dirname(results_path), "overload.json")))
     with open(doc_path, "w") as f:
         f.write(doc)
 

@@ -10,7 +10,8 @@
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
 #   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi
-#              wsgi_hello wsgi_flask todo_list todo_create"
+#              wsgi_hello wsgi_flask todo_list todo_create admin_ka"
+#                   (admin_ka: hello keep-alive, the admin listener on against off)
 #                   behind_nginx: one nginx in front of one gatewayd (hello-c)
 #                   over HTTP, uwsgi, FastCGI (keep-alive) and SCGI, unix
 #                   sockets; behind_nginx_wsgi: the same nginx in front of
@@ -20,6 +21,10 @@
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
 #   CALLGRIND=0     skip bench/callgrind.sh (instructions per request)
+#   OVERLOAD=0      skip bench/overload.sh (twice the capacity, with and
+#                   without shedding)
+#   IDLE_MEMORY=0   skip the idle memory of every server (with QUICK=1 and
+#                   WORKLOADS=admin_ka: gatewayd alone, no reference servers)
 #   SKIP_BUILD=1    use build/bin/gatewayd and the Hummingbird binary as they are
 #
 # Writes bench/results/<timestamp>.json and bench/results/latest.json (and,
@@ -33,13 +38,16 @@ if [ "${QUICK:-0}" = 1 ]; then
     DURATION=${DURATION:-2}
     WORKLOADS=${WORKLOADS:-"hello_ka hello_close proxied wsgi_hello wsgi_flask"}
     CALLGRIND=${CALLGRIND:-0}
+    OVERLOAD=${OVERLOAD:-0}
 fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi wsgi_hello wsgi_flask todo_list todo_create"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
 CALLGRIND=${CALLGRIND:-1}
+OVERLOAD=${OVERLOAD:-1}
+IDLE_MEMORY=${IDLE_MEMORY:-1}
 export WORKERS=2
 
 . bench/lib.sh
@@ -89,7 +97,10 @@ build() {
             { tail -30 "$BENCH_TMP/hummingbird-build.log"; die "the Hummingbird build failed"; }
     fi
     [ -x build/bin/gatewayd ] || die "no build/bin/gatewayd"
-    [ -x "$HUMMINGBIRD_BIN" ] || die "no $HUMMINGBIRD_BIN"
+    # (the idle memory measure runs it, and so do some workloads)
+    local w need=$IDLE_MEMORY
+    for w in $WORKLOADS; do case " $(servers_of "$w") " in *" hummingbird "*) need=1 ;; esac; done
+    [ "$need" = 0 ] || [ -x "$HUMMINGBIRD_BIN" ] || die "no $HUMMINGBIRD_BIN"
     [ -f build/apps/wsgi.so ] || die "no build/apps/wsgi.so"
 }
 
@@ -107,6 +118,10 @@ start_named() {
         gatewayd-c) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
         gatewayd-swift) start_gatewayd "$name" "$port" "$PWD/build/apps/hello.so" ;;
         gatewayd-testapp) start_gatewayd "$name" "$port" "$PWD/build/apps/testapp.so" ;;
+        gatewayd-c-noadmin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" ;;
+        # the admin listener on a unix socket and on TCP (issue 14: it costs the request path nothing)
+        gatewayd-c-admin) start_gatewayd "$name" "$port" "$PWD/build/apps/hello-c.so" 2 \
+            "admin_bind = [\"unix:$BENCH_TMP/admin.sock\", \"127.0.0.1:$(free_port)\"]" ;;
         gatewayd-todo) WAIT_PATH=/todos start_gatewayd "$name" "$port" "$PWD/build/apps/todo.so" 2 '[app_args]' 'seed = 10' ;;
         nginx)
             nginx_reference_conf "$BENCH_TMP/nginx-ref.conf" "$port"
@@ -204,6 +219,7 @@ servers_of() {
         behind_nginx_wsgi) echo "nginx+gatewayd-wsgi-http nginx+gatewayd-wsgi-uwsgi nginx+uwsgi" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
+        admin_ka) echo "gatewayd-c-admin gatewayd-c-noadmin" ;;
     esac
 }
 
@@ -384,7 +400,7 @@ build
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 ENV_JSON=$(environment)
 log "rounds $ROUNDS x ${DURATION}s, $CONNECTIONS connections, workloads: $WORKLOADS"
-measure_idle_memory
+[ "$IDLE_MEMORY" = 0 ] || measure_idle_memory
 for w in $WORKLOADS; do run_workload "$w"; done
 
 mkdir -p bench/results
@@ -400,6 +416,9 @@ python3 bench/report.py --raw "$RAW" --env "$ENV_JSON" --stamp "$STAMP" \
     --out "bench/results/$STAMP.json" --latest bench/results/latest.json
 if [ "$CALLGRIND" = 1 ]; then
     bash bench/callgrind.sh || log "callgrind.sh failed (the figures in docs/performance.md are not updated)"
+fi
+if [ "$OVERLOAD" = 1 ]; then
+    bash bench/overload.sh || log "overload.sh failed (its table in docs/performance.md is not updated)"
 fi
 python3 bench/report.py --results bench/results/latest.json --doc docs/performance.md
 log "done in $(($(date +%s) - started)) s: bench/results/$STAMP.json, docs/performance.md"

@@ -8,8 +8,9 @@ want=(libsystemd-dev pkg-config)
 command -v python3-config >/dev/null 2>&1 || want+=(python3-dev)
 # libfcgi-bin: cgi-fcgi, the second FastCGI client of test_protocols.py.
 # debootstrap and systemd-nspawn (systemd-container): scripts/test-deb.sh
-# boots the package under systemd in a Debian root.
-[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus tmux libfcgi-bin)
+# boots the package under systemd in a Debian root. iproute2 (ip netns):
+# the multi-host test; python3-yaml: the Kubernetes manifests' test.
+[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus tmux iproute2 python3-yaml libfcgi-bin)
 [ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian python3-dev)
 missing=()
 for p in "${want[@]}"; do
@@ -22,6 +23,9 @@ fi
 # pytest from pip counts as well.
 if python3 -c 'import pytest' 2>/dev/null; then
   missing=("${missing[@]/python3-pytest}")
+fi
+if python3 -c 'import yaml' 2>/dev/null; then
+  missing=("${missing[@]/python3-yaml}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ ${#missing[@]} -gt 0 ]; then

@@ -13,7 +13,10 @@
  *   /leak?mb=N             allocates and touches N MB, never freed
  *   /stream?chunks=N&size=B[&delay_ms=D]
  *                          N writes of B bytes, no Content-Length
- *   /bytes?n=N             N bytes with Content-Length
+ *   /bytes?n=N             N bytes with Content-Length; sndbuf=B first sets
+ *                          the socket's SO_SNDBUF to B (a small send window,
+ *                          as over a long link: on loopback the kernel would
+ *                          take megabytes from a client that does not read)
  *   /status?code=NNN       that status
  *   /args                  the app_args init received, as a JSON object
  *   /file?path=P           the file P with sendfile, 404 if it cannot be opened
@@ -33,6 +36,8 @@
  *                          retry=1: after a refused start_response, a
  *                          second one with "200 OK" (which must fail too)
  *   /sleep?seconds=S&once=1  one nanosleep, not resumed after a signal
+ *   /spin?seconds=S        a busy loop of S seconds in testapp_spin (an
+ *                          exported symbol, so a native stack dump names it)
  *
  * Generated bodies (/stream, /bytes) are the pattern: byte i of the body is
  * PATTERN_ALPHABET[i % 64], counted from the first body byte.
@@ -54,6 +59,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -432,6 +440,36 @@ static int route_sleep(gateway_request *r)
     return respond_text(r, "200 OK", body);
 }
 
+/* Exported (and not inlined) so the dynamic symbol table names it in a
+ * native stack dump. */
+__attribute__((noinline, visibility("default"))) double testapp_spin(double seconds)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile double x = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            x += i * 0.5;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+    return x;
+}
+
+static int route_spin(gateway_request *r)
+{
+    char *arg = query_param(r, "seconds");
+    double seconds;
+    if (parse_seconds(arg, &seconds) != 0) {
+        free(arg);
+        return bad_request(r, "seconds must be a non-negative number");
+    }
+    testapp_spin(seconds);
+    char body[128];
+    snprintf(body, sizeof(body), "spun %s", arg);
+    free(arg);
+    return respond_text(r, "200 OK", body);
+}
+
 static int route_pid(gateway_request *r)
 {
     char body[32];
@@ -495,6 +533,31 @@ static int route_stream(gateway_request *r)
     return rc;
 }
 
+/* Sets SO_SNDBUF on this request's socket, found among the worker's
+ * descriptors by the client's port (REMOTE_PORT): a test aid. */
+static void shrink_send_buffer(gateway_request *r, int size)
+{
+    const char *port = r->api->getenv(r, "REMOTE_PORT");
+    if (port == NULL || *port == '\0')
+        return;
+    int want = atoi(port);
+    for (int fd = 3; fd < 4096; fd++) {
+        struct sockaddr_storage a;
+        socklen_t len = sizeof a;
+        if (getpeername(fd, (struct sockaddr *)&a, &len) != 0)
+            continue;
+        int p = -1;
+        if (a.ss_family == AF_INET)
+            p = ntohs(((struct sockaddr_in *)&a)->sin_port);
+        else if (a.ss_family == AF_INET6)
+            p = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        if (p == want) {
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            return;
+        }
+    }
+}
+
 static int route_bytes(gateway_request *r)
 {
     char *arg = query_param(r, "n");
@@ -503,6 +566,11 @@ static int route_bytes(gateway_request *r)
     free(arg);
     if (bad)
         return bad_request(r, "n must be a whole number");
+    char *sndbuf = query_param(r, "sndbuf");
+    unsigned long long size;
+    if (sndbuf != NULL && parse_uint(sndbuf, 1 << 30, &size) == 0)
+        shrink_send_buffer(r, (int)size);
+    free(sndbuf);
 
     char length[32];
     snprintf(length, sizeof(length), "%llu", n);
@@ -770,6 +838,7 @@ static const struct route {
     { "/echo", route_echo },
     { "/echo-whole", route_echo_whole },
     { "/sleep", route_sleep },
+    { "/spin", route_spin },
     { "/pid", route_pid },
     { "/crash", route_crash },
     { "/leak", route_leak },

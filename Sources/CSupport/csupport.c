@@ -23,6 +23,7 @@ int gw_wcoredump(int s) { return WCOREDUMP(s); }
 pid_t gw_fork(void) { return fork(); }
 int gw_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 
+int gw_tgkill(pid_t pid, pid_t tid, int sig) { return (int)syscall(SYS_tgkill, pid, tid, sig); }
 int gw_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 int gw_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }
 

@@ -206,6 +206,11 @@ static int wsgi_init(gateway_init *init)
     if (G.app == NULL)
         return fail_exception(init, what);
 
+    if (stack_init() != 0) {
+        PyErr_Clear();
+        log_format(NULL, GATEWAY_LOG_WARNING, "wsgi: faulthandler could not be registered: stack dumps show native frames only");
+    }
+
     PyObject *prefix = PySys_GetObject("prefix");   /* borrowed */
     const char *prefix_c = prefix && PyUnicode_Check(prefix) ? PyUnicode_AsUTF8(prefix) : NULL;
     PyErr_Clear();

@@ -44,9 +44,11 @@
  *   response.c      start_response, write(), sending the body and the result
  *   file_wrapper.c  wsgi.file_wrapper and its sendfile path
  *   errors.c        wsgi.errors, logging, exception text, init failures
+ *   stack.c         every Python thread's traceback for the server's stack dumps
  *
- * Everything here is compiled with -fvisibility=hidden: the only exported
- * symbol is gateway_app (GATEWAY_EXPORT_APP in loader.c).
+ * Everything here is compiled with -fvisibility=hidden: the exported
+ * symbols are gateway_app (GATEWAY_EXPORT_APP in loader.c) and the
+ * optional gateway_dump_stack (stack.c).
  */
 #ifndef WSGI_LOADER_H
 #define WSGI_LOADER_H
@@ -252,5 +254,9 @@ void stop_python(void);
 
 /* venv.c */
 int find_virtualenv(char *out, size_t size);
+
+/* stack.c: faulthandler registered for gateway_dump_stack (0, or -1 with a
+ * Python exception or errno set). Called with the GIL, once. */
+int stack_init(void);
 
 #endif

@@ -12,7 +12,7 @@ extension Arbiter {
 
     func handle(admin r: AdminRequest, fromUnix: Bool) -> AdminReply {
         let read = ["/metrics", "/status", "/livez", "/readyz"]
-        let control = ["/reload", "/scale", "/stop", "/reopen-logs"]
+        let control = ["/reload", "/scale", "/stop", "/reopen-logs", "/dump"]
         if read.contains(r.path) {
             guard r.method == "GET" || r.method == "HEAD" else { return .text(405, "\(r.path) answers GET") }
             return answer(read: r)
@@ -53,13 +53,19 @@ extension Arbiter {
             guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
             guard supervisor.reload == nil else { return .json(409, "{\"result\":\"refused\",\"reason\":\"a reload is in progress\"}") }
             logger.info("admin: scale to \(n) workers")
-            if n != supervisor.settings.workers { execute(supervisor.scale(by: n - supervisor.settings.workers, now: Self.now)) }
-            return .json(200, "{\"result\":\"done\",\"workers\":\(supervisor.settings.workers)}")
+            scaleBase(to: n, now: Self.now)
+            return .json(200, "{\"result\":\"done\",\"workers\":\(supervisor.settings.workers),\"base\":\(baseWorkers)}")
         case "/stop":
             let fast = r.query["fast"] != nil
-            logger.info("admin: \(fast ? "fast" : "graceful") shutdown")
-            stop(graceful: !fast)
+            if fast {
+                logger.info("admin: fast shutdown")
+                stop(graceful: false)
+            } else {
+                stopGracefully("admin: stop")
+            }
             return .json(200, "{\"result\":\"stopping\",\"fast\":\(fast)}")
+        case "/dump":
+            return answerDump(r)
         default:
             if let failure = reopenLogs() { return .json(500, "{\"result\":\"failed\",\"reason\":\(JSON.quote(failure))}") }
             return .json(200, "{\"result\":\"done\"}")
@@ -67,14 +73,14 @@ extension Arbiter {
     }
 
     var isReady: Bool {
-        guard case .running = supervisor.phase else { return false }
+        guard case .running = supervisor.phase, !drain.isDraining else { return false }
         return !pool.handedOff
     }
 
     var phaseName: String {
         switch supervisor.phase {
         case .starting: return "starting"
-        case .running: return "running"
+        case .running: return drain.isDraining ? "draining" : "running"
         case .stopping: return "stopping"
         case .halted: return "halted"
         }
@@ -141,6 +147,9 @@ extension Arbiter {
             m.memory.append(.init(pid: w.pid, ussBytes: w.ussKB * 1024, pssBytes: w.pssKB * 1024))
         }
         m.inFlight = m.workers["busy"] ?? 0
+        m.workersTarget = supervisor.settings.workers
+        m.workersMax = maxWorkers
+        m.draining = drain.isDraining
         return m
     }
 
@@ -180,6 +189,8 @@ extension Arbiter {
             ("phase", .string(phaseName)), ("ready", .bool(isReady)),
             ("generation", .int(Int64(supervisor.generation))), ("reload", reload),
             ("workers_wanted", .int(Int64(supervisor.settings.workers))),
+            ("workers_base", .int(Int64(baseWorkers))), ("workers_max", .int(Int64(maxWorkers))),
+            ("draining", .bool(drain.isDraining)),
             ("requests_total", .int(Int64(metrics.totals.requests))),
             ("listeners", .array(queues.map {
                 .object([("address", .string($0.listener)), ("queue_length", .int(Int64($0.length))), ("queue_max", .int(Int64($0.max)))])

@@ -35,6 +35,8 @@ public final class Arbiter {
     var admin: AdminServer?
     /// The master's metrics: totals folded from the scoreboard, and its own counts.
     var metrics = MetricsSnapshot()
+    /// Stack dumps under way (Arbiter+Stacks).
+    var dumps = StackDumps()
     /// Per slot: why its last worker left (for /status).
     var lastExit: [Int: String] = [:]
     let startedAt = Sys.monotonicNanos()
@@ -47,6 +49,10 @@ public final class Arbiter {
     var lastWatchdog: UInt64 = 0
     var lastExtend: UInt64 = 0
     var watchdogInterval: UInt64 = 0
+    /// max_workers > 0: the decisions of workers that follow demand.
+    var demand: DemandScaler?
+    /// drain_delay: between SIGTERM and the graceful stop.
+    var drain: Drain
     let pid = Sys.getpid()
 
     public init(config: Config, configPath: String, overrides: @escaping (inout Config) -> Void,
@@ -60,6 +66,8 @@ public final class Arbiter {
             ErrorLogHandler(label: "master", file: errorLog, level: ErrorLogHandler.level(config.logLevel))
         }
         supervisor = Supervisor(settings: Self.settings(config))
+        demand = Self.demandScaler(config, base: config.workers)
+        drain = Drain(seconds: config.drainDelay)
         freeScores = Array((0..<scoreboardSize).reversed())
         executable = BinaryUpgrade.executablePath()
         upgradeFrom = BinaryUpgrade.upgradedFrom()
@@ -87,12 +95,16 @@ public final class Arbiter {
         }
         execute(supervisor.start(now: Self.now))
         while exitCode == nil {
-            waitForEvents(timeoutMs: 100)
+            // a dump under way is looked at every 10 ms, not 100
+            waitForEvents(timeoutMs: dumps.isEmpty ? 100 : 10)
             for s in signals.drain().compactMap(MasterSignal.init(number:)) { handle(signal: s) }
             readChannels()
             serveAdmin()
+            settleDumps()
             reloadChangedCode()
             reapWorkers()
+            followDemand()
+            finishDrain()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))
             LogRateLimiter.shared.flush()
@@ -141,6 +153,8 @@ public final class Arbiter {
             logger.error("reload: cannot open the new log files: \(error); keeping \(errorLog.path) and \(accessLog.path)")
         }
         logger.logLevel = ErrorLogHandler.level(new.logLevel)
+        errorLog.format = LogFormat(new.logFormat)
+        accessLog.format = LogFormat(new.logFormat)
     }
 
     /// reload = true: a reload whenever the app's files change.
@@ -184,16 +198,19 @@ public final class Arbiter {
         switch signal {
         case .chld:
             break // reaped after every pass
-        case .term, .quit:
-            logger.info("\(signal.name): graceful shutdown")
+        case .term:
+            stopGracefully("SIGTERM")
+        case .quit:
+            // the graceful stop without drain_delay
+            logger.info("SIGQUIT: graceful shutdown")
             stop(graceful: true)
         case .int:
             logger.info("SIGINT: fast shutdown")
             stop(graceful: false)
         case .ttin:
-            execute(supervisor.scale(by: 1, now: now))
+            scaleBase(to: baseWorkers + 1, now: now)
         case .ttou:
-            execute(supervisor.scale(by: -1, now: now))
+            scaleBase(to: baseWorkers - 1, now: now)
         case .usr1:
             reopenLogs()
         case .hup:
@@ -426,6 +443,7 @@ public final class Arbiter {
             return
         }
         scoreboard[score] = gw_score_slot()
+        if drain.isDraining { scoreboard[score].draining = 1 }
         let child: pid_t
         do {
             child = try Sys.fork()
@@ -448,7 +466,7 @@ public final class Arbiter {
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
-        records[child] = WorkerRecord(pid: child, channel: HealthChannel(fd: pair.0), score: score, spawnedAt: Self.now)
+        records[child] = WorkerRecord(pid: child, channel: HealthChannel(fd: pair.0), score: score, spawnedAt: Self.now, activeAt: Self.now)
         supervisor.spawned(slot: slot, generation: generation, pid: child, now: Self.now)
         logger.debug("spawned worker \(child) (slot \(slot), generation \(generation))")
     }
@@ -467,6 +485,8 @@ public final class Arbiter {
                 captureClient(pid)
             case let .answerTimeout(pid):
                 answerTimeout(pid)
+            case let .dumpStack(pid):
+                requestDump(pid, purpose: .timeout)
             case let .log(level, message):
                 switch level {
                 case .info: logger.info("\(message)")
@@ -490,6 +510,9 @@ public final class Arbiter {
                 metrics.reloads["promoted", default: 0] += 1
                 admin?.answerReloadWaiters(.json(200, "{\"result\":\"promoted\",\"generation\":\(generation)}"))
                 settleGenerations(keep: generation)
+                // The new generation started at its config's workers: that is
+                // the base from now on (max_workers re-read too); demand grows it again.
+                demand = Self.demandScaler(config, base: supervisor.settings.workers)
                 SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())")
             case let .reloadAbandoned(generation, reason):
                 metrics.reloads["abandoned", default: 0] += 1

@@ -17,6 +17,8 @@ public struct Supervisor {
         public var crashWindow: UInt64 = 5_000_000_000
         /// Between the grace signal and SIGKILL of a worker that timed out.
         public var killGrace: UInt64 = 1_000_000_000
+        /// Added to killGrace: the time a stack dump may take (StackDumps.grace).
+        public var dumpGrace: UInt64 = StackDumps.grace
 
         public init(workers: Int, timeout: Int, bootTimeout: Int, gracefulTimeout: Int) {
             self.workers = workers
@@ -71,6 +73,8 @@ public struct Supervisor {
         case captureClient(pid: Int32)
         /// The worker is dead: answer its captured client with 504 if nothing was sent.
         case answerTimeout(pid: Int32)
+        /// Signal the worker for a dump of its stack to the error log.
+        case dumpStack(pid: Int32)
         case log(level: LogLevel, message: String)
         case ready
         case closeListeners
@@ -297,11 +301,17 @@ public struct Supervisor {
                     let secs = (now &- b.since) / 1_000_000_000
                     actions.append(.log(level: .error, message: "worker \(w.pid) timed out after \(secs)s on \(b.request)"))
                     actions.append(.captureClient(pid: w.pid))
-                    // A fast stop (INT): it ends the app's blocking call, and
-                    // unlike a graceful one it takes no connection waiting in
-                    // the queue (those are the replacement's to serve).
+                    // Where it is stuck goes to the log: the dump signal goes
+                    // first, so its handler runs before the app can resume
+                    // (both are delivered before the interrupted call returns).
+                    // Then a fast stop (INT) at once, not after the dump: it ends
+                    // the app's blocking call, and unlike a graceful one it
+                    // takes no connection waiting in the queue (those are the
+                    // replacement's to serve); a worker left running until
+                    // the dump is over would take them. KILL waits for both.
+                    actions.append(.dumpStack(pid: w.pid))
                     actions.append(.signal(pid: w.pid, signal: Signals.int))
-                    workers[w.pid]!.state = .timingOut(killAt: now + settings.killGrace)
+                    workers[w.pid]!.state = .timingOut(killAt: now + settings.dumpGrace + settings.killGrace)
                     workers[w.pid]!.expectedExit = true
                     actions += replace(workers[w.pid]!, now: now)
                 } else if now &- w.lastHeartbeat > max(timeout, 10_000_000_000) {
@@ -354,7 +364,13 @@ public struct Supervisor {
         if target == settings.workers {
             return [.log(level: .info, message: "SIGTTOU ignored: at least one worker is kept")]
         }
-        var actions: [Action] = [.log(level: .info, message: "scaling workers from \(settings.workers) to \(target)")]
+        return resize(to: target, now: now, message: "scaling workers from \(settings.workers) to \(target)")
+    }
+
+    /// Sets the worker count: new slots spawn at once; slots above `target`
+    /// retire gracefully (graceful_timeout, then SIGKILL).
+    mutating func resize(to target: Int, now: UInt64, message: String) -> [Action] {
+        var actions: [Action] = [.log(level: .info, message: message)]
         if target > settings.workers {
             for slot in settings.workers..<target {
                 pending[slot] = now

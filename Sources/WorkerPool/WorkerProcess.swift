@@ -59,6 +59,11 @@ public struct WorkerProcess {
         } catch {
             fail(logger, "\(error)", code: WorkerExit.appLoadFailed)
         }
+        // After the app's init: its optional gateway_dump_stack is found now,
+        // and its own handlers (Python's) are in place before ours.
+        if gw_stack_install(config.app, errorLog.fd, errorLog.mode, scoreboard) != 0 {
+            logger.warning("stack dumps are off in this worker: memfd_create() or sigaction() failed: \(String(cString: strerror(errno)))")
+        }
         let loop: RequestLoop
         do {
             let access = accessLog.isEnabled
@@ -72,6 +77,7 @@ public struct WorkerProcess {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
         loop.maxRequests = maxRequests(pid: pid)
+        loop.maxQueueWait = config.maxQueueWait
         var booted = HealthMessage(kind: .booted)
         booted.pid = pid
         booted.abiVersion = app.descriptor.pointee.abi_version
@@ -173,6 +179,7 @@ public struct WorkerProcess {
         do {
             try errorLog.reopen()
             try accessLog.reopen()
+            gw_stack_set_log(errorLog.fd, errorLog.mode)
             captureOutput()
         } catch {
             logger.error("reopening logs failed: \(error)")

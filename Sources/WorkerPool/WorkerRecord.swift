@@ -15,6 +15,10 @@ struct WorkerRecord {
     var announced: HealthMessage.ExitReason = .none
     /// The slot's counters as last folded into the master's metrics.
     var folded = ScoreCounters()
+    /// Demand: the request serial last seen in its slot, and when it was
+    /// last seen busy or serving (its idle-since time).
+    var lastSerial: UInt64 = 0
+    var activeAt: UInt64
 }
 
 /// The config and listeners of one generation with workers (or booting ones).

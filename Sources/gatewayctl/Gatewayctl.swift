@@ -10,7 +10,7 @@ struct Gatewayctl: ParsableCommand {
         commandName: "gatewayctl",
         abstract: "Query and control a running gatewayd through its admin listener.",
         discussion: "Exit status: 0 done, 1 refused or failed, 2 cannot reach the daemon.",
-        subcommands: [Status.self, Watch.self, Reload.self, Scale.self, Stop.self, ReopenLogs.self])
+        subcommands: [Status.self, Watch.self, Reload.self, Scale.self, Stop.self, ReopenLogs.self, Dump.self])
 
     /// `gatewayctl --socket unix:PATH status` works as well as
     /// `gatewayctl status --socket unix:PATH`: options given before the verb
@@ -179,6 +179,22 @@ struct ReopenLogs: ParsableCommand {
         try gatewayctl.run {
             try Failure.report(try connection.call("POST", "/reopen-logs"))
             print("log files reopened")
+        }
+    }
+}
+
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print where a worker is (its stack: Python threads, or a native backtrace), without stopping it.",
+        discussion: "The same lines go to the error log. A native frame reads MODULE OFFSET; addr2line -f -e MODULE OFFSET names its function and line.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "The worker's pid (gatewayctl status lists them).") var pid: Int32
+
+    func run() throws {
+        try gatewayctl.run {
+            let r = try connection.call("POST", "/dump?worker=\(pid)")
+            try Failure.report(r)
+            print(r.body, terminator: r.body.hasSuffix("\n") ? "" : "\n")
         }
     }
 }

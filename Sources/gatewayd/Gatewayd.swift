@@ -172,8 +172,8 @@ struct Gatewayd: ParsableCommand {
         }
         let errorLog: LogFile, accessLog: LogFile
         do {
-            errorLog = try LogFile(path: cfg.errorLog)
-            accessLog = try LogFile(path: cfg.accessLog)
+            errorLog = try LogFile(path: cfg.errorLog, format: LogFormat(cfg.logFormat))
+            accessLog = try LogFile(path: cfg.accessLog, format: LogFormat(cfg.logFormat))
         } catch {
             printError("gatewayd: cannot open log file: \(error)")
             throw ExitCode(1)

@@ -88,10 +88,12 @@ import Testing
         let known = ["bind", "workers", "app", "timeout", "graceful_timeout", "keepalive_timeout",
                      "boot_timeout", "header_timeout", "body_timeout", "max_requests", "max_requests_jitter",
                      "max_worker_memory", "max_worker_memory_hard", "pidfile", "access_log", "access_log_format",
-                     "error_log", "log_level", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
+                     "error_log", "log_level", "log_format", "backlog", "worker_connections", "unix_socket_mode", "admin_bind", "admin_socket_mode",
                      "limit_request_line", "limit_request_fields", "limit_request_field_size", "max_body_size",
+                     "body_buffer_size", "response_buffer_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
-                     "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output"]
+                     "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
+                     "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))
@@ -117,6 +119,7 @@ import Testing
         access_log_format = "common"
         error_log = "/var/log/g.log"
         log_level = "debug"
+        log_format = "json"
         backlog = 128
         worker_connections = 10
         unix_socket_mode = "0600"
@@ -137,7 +140,7 @@ import Testing
         #expect(c.maxRequests == 1000 && c.maxRequestsJitter == 50)
         #expect(c.maxWorkerMemory == 200 && c.maxWorkerMemoryHard == 300)
         #expect(c.pidfile == "/run/g.pid" && c.accessLog == "-" && c.accessLogFormat == AccessLogFormat.common)
-        #expect(c.errorLog == "/var/log/g.log" && c.logLevel == "debug")
+        #expect(c.errorLog == "/var/log/g.log" && c.logLevel == "debug" && c.logFormat == "json")
         #expect(c.backlog == 128 && c.workerConnections == 10 && c.unixSocketMode == 0o600)
         #expect(c.limitRequestLine == 4094 && c.limitRequestFields == 50 && c.limitRequestFieldSize == 1024)
         #expect(c.maxBodySize == 1_048_576)
@@ -145,6 +148,14 @@ import Testing
         #expect(c.reloadStrategy == "rolling" && c.allowRoot)
         let limits = HTTPLimits(c)
         #expect(limits.requestLine == 4094 && limits.fields == 50 && limits.fieldSize == 1024 && limits.maxBody == 1_048_576)
+    }
+
+    @Test func bufferSizes() throws {
+        let c = try parse("app = \"x.so\"\nbody_buffer_size = 1048576\nresponse_buffer_size = 0\n")
+        #expect(c.bodyBufferSize == 1 << 20 && c.responseBufferSize == 0)
+        #expect(Config().bodyBufferSize == 64 << 10 && Config().responseBufferSize == 64 << 10)
+        #expect(throws: ConfigError.self) { try parse("app = \"x.so\"\nbody_buffer_size = 16777216\n") }
+        #expect(throws: ConfigError.self) { try parse("app = \"x.so\"\nresponse_buffer_size = -1\n") }
     }
 
     @Test func customAccessLogFormat() throws {
@@ -190,6 +201,17 @@ import Testing
         #expect(c.adminBind == ["127.0.0.1:9100", "unix:/run/a.sock"] && c.adminSocketMode == 0o660)
         #expect(failure("app = \"a.so\"\nadmin_bind = [\"fd:admin\"]\n")?.key == "admin_bind")
         #expect(failure("app = \"a.so\"\nadmin_bind = [\"unix:relative.sock\"]\n")?.key == "admin_bind")
+    }
+
+    @Test func capacityKeys() throws {
+        let c = try parse("app = \"x.so\"\nworkers = 2\nmax_workers = 6\nidle_worker_timeout = 30\nmax_queue_wait = 0.5\ndrain_delay = 5\n")
+        #expect(c.maxWorkers == 6 && c.idleWorkerTimeout == 30 && c.maxQueueWait == 0.5 && c.drainDelay == 5)
+        let d = Config()
+        #expect(d.maxWorkers == 0 && d.idleWorkerTimeout == 10 && d.maxQueueWait == 0 && d.drainDelay == 0)
+        #expect(failure("app = \"x.so\"\nworkers = 4\nmax_workers = 2\n")?.message.contains("below workers (4)") == true)
+        #expect(failure("app = \"x.so\"\nmax_queue_wait = -1\n")?.message.contains("between 0 and 3600 seconds") == true)
+        #expect(failure("app = \"x.so\"\ndrain_delay = \"5s\"\n")?.message.contains("expected seconds") == true)
+        #expect(failure("app = \"x.so\"\nidle_worker_timeout = 0\n")?.message.contains("at least 1") == true)
     }
 
     @Test func unknownKey() {
@@ -248,6 +270,8 @@ import Testing
         ("bind = [\"127.0.0.1:1\", 2]", "bind"),
         ("timeout = 1.5", "timeout"),
         ("log_level = 3", "log_level"),
+        ("log_format = \"xml\"", "log_format"),
+        ("log_format = 1", "log_format"),
         ("pidfile = false", "pidfile"),
         ("forwarded_allow_ips = { a = 1 }", "forwarded_allow_ips"),
         ("secure_scheme_headers = \"X-Forwarded-Proto\"", "secure_scheme_headers"),

@@ -312,16 +312,20 @@ import Testing
         let a = sim.advance(500 * msec, busy: busy)
         #expect(a.errors == ["worker \(pid) timed out after 2s on GET /sleep?seconds=10"])
         let capture = a.firstIndex(of: .captureClient(pid: pid))
+        let dump = a.firstIndex(of: .dumpStack(pid: pid))
         let term = a.firstIndex(of: .signal(pid: pid, signal: Signals.int))
-        #expect(capture != nil && term != nil)
-        if let capture, let term { #expect(capture < term, "the client is captured before the worker is signalled") }
+        #expect(capture != nil && dump != nil && term != nil)
+        if let capture, let dump, let term {
+            #expect(capture < dump && dump < term, "the client is captured, then the stack dumped, then the worker stopped")
+        }
         #expect(a.signalled(Signals.kill).isEmpty)
         #expect(a.spawns == [0], "the replacement is spawned at once")
         let replacement = sim.pid(0)
         #expect(replacement != pid)
-        // the grace: no KILL yet, and the TERM is not repeated
+        // the grace (the dump's 0.5 s, then INT's second): no KILL yet, and no signal repeated
         let b = sim.advance(500 * msec, busy: busy)
         #expect(b.signals.isEmpty)
+        #expect(sim.advance(500 * msec, busy: busy).signals.isEmpty)
         let c = sim.advance(500 * msec, busy: busy)
         #expect(c.signalled(Signals.kill) == [pid])
         #expect(c.spawns.isEmpty)

@@ -123,3 +123,64 @@ def test_log_settings_take_effect_on_reload(gatewayd, workdir):
     assert "after-reload" not in open(first).read()
     assert '"GET /log?msg=after-reload HTTP/1.1" 200' in open(access).read()
     assert open(first).read() == before
+
+
+# ------------------------------------------------------------ log_format
+
+ERROR_KEYS = {"time", "level", "source", "pid", "message"}
+ACCESS_KEYS = {"time", "remote_addr", "method", "path", "query", "protocol", "status", "body_bytes_sent",
+               "request_time_us", "referer", "user_agent", "host", "pid", "worker", "generation"}
+
+
+def test_json_logs_parse_line_by_line_with_the_documented_keys(gatewayd, workdir):
+    import json
+    access = os.path.join(workdir, "access.log")
+    s = gatewayd(workers=1, timeout=1, log_format="json", access_log=access)
+    error = s.log_path  # the error log is stderr
+    nasty = b'a"b\\c\td\xc3\xa9\xff'
+    raw = (b"GET /log?msg=say%22hi%22%0Aforged HTTP/1.1\r\nHost: t\r\nUser-Agent: " + nasty + b"\r\n\r\n"
+           b"GET /bytes?n=3 HTTP/1.1\r\nHost: t\r\nReferer: " + nasty + b"\r\nConnection: close\r\n\r\n")
+    assert http(s.port, raw).count(b"HTTP/1.1 200") == 2
+    # a timeout: its stack lines are JSON too, at error
+    assert http(s.port, b"GET /spin?seconds=30 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=10).startswith(b"HTTP/1.1 504")
+    deadline = time.time() + 10
+    while time.time() < deadline and b"testapp_spin" not in open(error, "rb").read():
+        time.sleep(0.05)
+    errors = [json.loads(line) for line in open(error, "rb").read().split(b"\n") if line]
+    assert all(ERROR_KEYS <= set(o) for o in errors), errors
+    assert {o["source"] for o in errors} == {"master", "worker"}
+    said = [o for o in errors if "say" in o["message"]]
+    assert said and said[0]["message"].startswith('say"hi"\nforged (GET /log') and said[0]["level"] == "warning", said
+    stack = [o for o in errors if o["message"].startswith("stack: ")]
+    assert any("testapp_spin" in o["message"] for o in stack) and all(o["level"] == "error" for o in stack)
+    accesses = [json.loads(line) for line in wait_lines(access, 3)]
+    assert all(set(o) == ACCESS_KEYS for o in accesses), accesses
+    first, second = accesses[0], accesses[1]
+    assert first["method"] == "GET" and first["path"] == "/log" and first["status"] == 200
+    assert first["query"] == "msg=say%22hi%22%0Aforged" and first["protocol"] == "HTTP/1.1"
+    assert first["user_agent"] == 'a"b\\c\td\u00e9\ufffd', first  # é kept, the stray byte replaced
+    assert second["referer"] == first["user_agent"] and second["user_agent"] is None
+    assert second["body_bytes_sent"] == 3 and second["host"] == "t" and second["generation"] == 1
+
+
+def test_under_journal_stream_lines_carry_a_priority_and_no_timestamp(gatewayd, monkeypatch):
+    s = gatewayd(workers=1, timeout=1, access_log="-", start=False)
+    open(s.log_path, "ab").close()
+    st = os.stat(s.log_path)   # stderr of gatewayd: the journal's stream, as systemd would set it
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+    s.start()
+    assert http(s.port, b"GET /log?msg=journal-check HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200")
+    assert http(s.port, b"GET /spin?seconds=30 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=10).startswith(b"HTTP/1.1 504")
+    s.wait_log("testapp_spin")
+    lines = s.log().splitlines()
+    assert lines and all(line[:3] in ("<2>", "<3>", "<4>", "<6>", "<7>") for line in lines), lines
+    assert any(line.startswith(f"<6>[info] [master {s.pid}] ") for line in lines)
+    assert any(line.startswith("<4>[warning] [worker ") and "journal-check" in line for line in lines)
+    assert any(line.startswith(f"<3>[error] [master {s.pid}] worker ") and "timed out" in line for line in lines)
+    assert any(line.startswith("<3>[error] [worker ") and "stack:" in line for line in lines)
+    assert any(line.startswith('<6>127.0.0.1 - - [') and "journal-check" in line for line in lines), lines
+    # without the variable (or with another file's) the classic form
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
+    t = gatewayd(workers=1)  # (the same log file: its own lines are those with its pid)
+    own = [line for line in t.log().splitlines() if f"[master {t.pid}]" in line]
+    assert own and not any(line.startswith("<") for line in own), own

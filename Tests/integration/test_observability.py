@@ -311,3 +311,131 @@ def test_grafana_dashboard_names_only_metrics_we_export(admin):
         for t in p["targets"]:
             used |= set(re.findall(r"gatewayd_[a-z_]+", t["expr"]))
     assert used and used <= exported | families, used - exported
+
+
+# ------------------------------------------------- stacks of stuck requests
+
+def wsgi_stuck(gatewayd_or_admin, **settings):
+    """The stuck.py WSGI app (time.sleep in stuck_in_sleep, a parked thread)."""
+    from test_wsgi import WORKERS_AS_ROOT, WSGI_APPS, WSGI_SO
+    assert os.path.exists(WSGI_SO), f"{WSGI_SO} is not built"
+    if WORKERS_AS_ROOT:
+        settings.setdefault("allow_root", True)
+    return gatewayd_or_admin(app=WSGI_SO, app_args={"app": "stuck:application", "pythonpath": [WSGI_APPS]},
+                             **settings)
+
+
+def stack_after(log, marker):
+    """The `stack:` lines that follow the first line holding `marker`."""
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if marker in line)
+    return [line for line in lines[start + 1:] if "] stack: " in line]
+
+
+def timed_get(port, path, timeout=15):
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, body, time.monotonic() - t0
+
+
+def test_a_timed_out_wsgi_request_leaves_its_python_traceback(gatewayd):
+    s = wsgi_stuck(gatewayd, workers=1, timeout=2)
+    worker = s.workers()[0]
+    status, _, took = timed_get(s.port, "/sleep?seconds=30")
+    assert status == 504 and took < 4, (status, took)
+    s.wait_log("stuck_in_sleep")
+    s.wait_workers(1, exclude=[worker])
+    stack = stack_after(s.log(), f"worker {worker} timed out after")
+    text = "\n".join(stack)
+    # every Python thread, the serving one marked, function and file named
+    assert f"[error] [worker {worker}] stack: Current thread" in text, s.log()
+    assert 'stuck.py", line' in text and "in stuck_in_sleep" in text and "in application" in text, text
+    assert "in background_waiter" in text, text
+    # whole lines, each one a log line of its own
+    assert all(line.count("] stack: ") == 1 for line in stack)
+
+
+def test_a_timed_out_native_request_leaves_a_backtrace_addr2line_reads(gatewayd):
+    s = gatewayd(workers=1, timeout=1)
+    worker = s.workers()[0]
+    status, _, took = timed_get(s.port, "/spin?seconds=30")
+    assert status == 504 and took < 3, (status, took)
+    s.wait_log("testapp_spin")
+    stack = stack_after(s.log(), f"worker {worker} timed out after")
+    assert "native backtrace of thread" in stack[0], stack
+    frame = next(line for line in stack if "testapp_spin" in line)
+    assert app_path("testapp") in frame, frame
+    # `MODULE OFFSET (symbol+off)`: addr2line finishes the job
+    module, offset = frame.split("] stack: ")[1].split()[1:3]
+    if shutil.which("addr2line"):
+        out = subprocess.run(["addr2line", "-f", "-e", module, offset], capture_output=True, text=True).stdout
+        assert out.splitlines()[0] == "testapp_spin", out
+    # the worker was replaced; the next request is served
+    worker = s.wait_workers(1, exclude=[worker])[0]
+    assert timed_get(s.port, "/")[0] == 200
+    # stuck in a blocking call that INT ends (one nanosleep): the stack is
+    # still the one of the call, the dump's handler runs before it returns
+    assert timed_get(s.port, "/sleep?seconds=30&once=1")[0] == 504
+    s.wait_workers(1, exclude=[worker])
+    stack = stack_after(s.log(), f"worker {worker} timed out after")
+    text = "\n".join(stack[:6])
+    assert "nanosleep" in text and app_path("testapp") in text, "\n".join(stack)
+
+
+def test_gatewayctl_dump_shows_a_busy_worker_and_leaves_it_serving(admin):
+    s, tcp, unix, sock = admin(workers=1, timeout=30)
+    worker = s.workers()[0]
+    target = "unix:" + sock
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /spin?seconds=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    r = ctl("--socket", target, "dump", str(worker))
+    assert r.returncode == 0, r.stderr
+    assert "native backtrace" in r.stdout and "testapp_spin" in r.stdout and "testapp.so" in r.stdout, r.stdout
+    # the request completes as if nothing happened, from the same worker
+    slow.settimeout(10)
+    reply = b""
+    while b"spun 2" not in reply:
+        chunk = slow.recv(4096)
+        assert chunk, reply
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    slow.close()
+    assert s.workers() == [worker]
+    # the dump is in the error log too, at info, under the line that names the request
+    assert f"admin: stack dump of worker {worker} (busy on GET /spin?seconds=2)" in s.log()
+    assert f"[info] [worker {worker}] stack:" in s.log()
+    # refused: on TCP (403, exit 1), an unknown pid (404, exit 1)
+    assert get(tcp(), "POST", f"/dump?worker={worker}")[0] == 403
+    assert ctl("--socket", s.settings["admin_bind"][0], "dump", str(worker)).returncode == 1
+    status, _, body = get(unix(), "POST", "/dump?worker=1")
+    assert status == 404 and "no worker 1" in body
+    assert ctl("--socket", target, "dump", "1").returncode == 1
+    assert get(unix(), "POST", "/dump")[0] == 400
+    # an idle worker: waiting in the request loop; it goes on serving
+    r = ctl("--socket", target, "dump", str(worker))
+    assert r.returncode == 0 and "RequestLoop" in r.stdout and "testapp_spin" not in r.stdout, r.stdout
+    assert timed_get(s.port, "/")[0] == 200 and s.workers() == [worker]
+
+
+def test_gatewayctl_dump_of_a_python_worker(admin):
+    s, tcp, unix, sock = wsgi_stuck(admin, workers=1, timeout=30)
+    worker = s.workers()[0]
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    r = ctl("--socket", "unix:" + sock, "dump", str(worker))
+    assert r.returncode == 0, r.stderr
+    assert "Current thread" in r.stdout and "in stuck_in_sleep" in r.stdout, r.stdout
+    slow.settimeout(10)
+    reply = b""
+    while b"slept" not in reply:
+        chunk = slow.recv(4096)
+        assert chunk, reply
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    assert s.workers() == [worker]

@@ -24,6 +24,7 @@ int gw_wcoredump(int status);
 /* --- process --- */
 pid_t gw_fork(void);
 int gw_pipe2(int fds[2], int flags);
+int gw_tgkill(pid_t pid, pid_t tid, int sig);
 int gw_pidfd_open(pid_t pid);
 int gw_pidfd_getfd(int pidfd, int targetfd);
 /* Resets every signal disposition to default and unblocks all signals. */
@@ -97,6 +98,18 @@ typedef struct gw_score_slot {
     volatile uint64_t status_classes[6];
     volatile uint64_t duration_counts[GW_DURATION_BUCKETS];
     volatile uint64_t duration_sum_ns;
+    /* Requests answered 503 by max_queue_wait before the app (worker only). */
+    volatile uint64_t shed;
+    /* Set by the master at the start of a drain (drain_delay): the worker
+     * answers keep-alive requests with Connection: close. A plain load per
+     * request, no system call. */
+    volatile int32_t draining;
+    /* Stack dumps (stackdump.c): the worker's scratch file holding the last
+     * dump (0: none), why the master asked (GW_DUMP_*, set before it
+     * signals), and a count the worker bumps when a dump is complete. */
+    volatile int32_t dump_fd;
+    volatile int32_t dump_reason;
+    volatile uint64_t dump_serial;
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);
@@ -115,5 +128,29 @@ int gw_score_claim_worker(gw_score_slot *s);
  * the master's to send, 0 when the worker started its response first or
  * moved on to another request. */
 int gw_score_claim_master(gw_score_slot *s, uint64_t serial);
+
+/* --- stack dumps of a worker (stackdump.c) --- */
+enum { GW_DUMP_ON_DEMAND = 0, GW_DUMP_TIMEOUT = 1 };
+/* Log line forms, shared with the Swift ErrorLogHandler: text or JSON,
+ * either with GW_LOG_JOURNAL (no timestamp, a <N> syslog priority prefix). */
+enum { GW_LOG_TEXT = 0, GW_LOG_JSON = 1, GW_LOG_JOURNAL = 2 };
+/* The signal the master sends a worker's main thread for a dump. */
+int gw_stack_signal(void);
+/* In a worker, once the app is loaded: creates the scratch file, warms
+ * backtrace() up (libgcc loaded now, not in the handler), looks up the
+ * app's optional `gateway_dump_stack` and installs the handler. 0 or -1
+ * (errno set). `slot` may be NULL. */
+int gw_stack_install(const char *app_path, int log_fd, int log_mode, gw_score_slot *slot);
+/* After a log reopen: the descriptor and form the handler writes with. */
+void gw_stack_set_log(int log_fd, int log_mode);
+/* The dump itself, as the handler does it (for tests and the handler). */
+void gw_stack_dump(int reason);
+/* Now as the logs write it: "25/Nov/2026:10:00:00 +0000" (text) or
+ * "2026-11-25T10:00:00.123+00:00" (json); NUL-terminated, returns its length. */
+size_t gw_log_time(char out[40], int json);
+/* Formats one error-log line into out (at most cap bytes, ends in '\n'),
+ * async-signal-safe: no malloc, no locks. Returns its length. */
+size_t gw_log_line(char *out, size_t cap, int mode, int priority, const char *level,
+                   const char *source, int pid, const char *msg, size_t len);
 
 #endif

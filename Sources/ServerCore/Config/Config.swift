@@ -33,6 +33,8 @@ public struct Config: Equatable, Sendable {
     public var accessLogFormat: String = AccessLogFormat.combined
     public var errorLog: String = "-"
     public var logLevel: String = "info"
+    /// "text" or "json", for the error and the access log.
+    public var logFormat: String = "text"
     public var backlog: Int = 2048
     public var workerConnections: Int = 1000
     public var unixSocketMode: Int = 0o660
@@ -40,6 +42,12 @@ public struct Config: Equatable, Sendable {
     public var limitRequestFields: Int = 100
     public var limitRequestFieldSize: Int = 8190
     public var maxBodySize: Int = 0
+    /// A request body up to this many bytes is read by the event loop before
+    /// the app is called (0: off), so a client that trickles it pins no app.
+    public var bodyBufferSize: Int = 64 << 10
+    /// Up to this many unsent response bytes are finished by the event loop
+    /// after the app returned (0: off), so a slow reader pins no app.
+    public var responseBufferSize: Int = 64 << 10
     public var user: String = ""
     public var group: String = ""
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
@@ -55,11 +63,25 @@ public struct Config: Equatable, Sendable {
     public var reload: Bool = false
     /// Mount the app under this prefix: SCRIPT_NAME, and PATH_INFO without it.
     public var scriptName: String = ""
+    /// Demand: up to this many workers while every worker is busy and
+    /// connections wait (0: fixed at `workers`).
+    public var maxWorkers: Int = 0
+    /// Demand: seconds a worker above `workers` may stay idle before it retires.
+    public var idleWorkerTimeout: Int = 10
+    /// Seconds a request may have waited (X-Request-Start from a trusted
+    /// proxy) before it is answered 503 without the app (0: off).
+    public var maxQueueWait: Double = 0
+    /// Seconds between SIGTERM (readiness fails) and the graceful stop.
+    public var drainDelay: Double = 0
 
     /// Gunicorn's secure_scheme_headers.
     public static let defaultSecureSchemeHeaders: [(name: String, value: String)] = [
         ("X-Forwarded-Proto", "https"), ("X-Forwarded-Protocol", "ssl"), ("X-Forwarded-Ssl", "on"),
     ]
+
+    /// The largest body_buffer_size and response_buffer_size: per connection,
+    /// so worker_connections of them must fit in memory.
+    public static let maxBufferSize = 8 << 20
 
     public init() {}
 
@@ -82,15 +104,18 @@ public struct Config: Equatable, Sendable {
             && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
             && a.pidfile == b.pidfile && a.accessLog == b.accessLog
             && a.accessLogFormat == b.accessLogFormat && a.errorLog == b.errorLog
-            && a.logLevel == b.logLevel && a.backlog == b.backlog
+            && a.logLevel == b.logLevel && a.logFormat == b.logFormat && a.backlog == b.backlog
             && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
+            && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
             && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
             && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
             && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
             && a.env.map { $0.name } == b.env.map { $0.name } && a.env.map { $0.value } == b.env.map { $0.value }
             && a.captureOutput == b.captureOutput && a.reload == b.reload && a.scriptName == b.scriptName
+            && a.maxWorkers == b.maxWorkers && a.idleWorkerTimeout == b.idleWorkerTimeout
+            && a.maxQueueWait == b.maxQueueWait && a.drainDelay == b.drainDelay
     }
 }

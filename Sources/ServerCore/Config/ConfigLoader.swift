@@ -84,6 +84,7 @@ public struct ConfigLoader {
         case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
         case "error_log": c.errorLog = try string(key, value)
         case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
+        case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
         case "backlog": c.backlog = try int(key, value, min: 1, max: 65535)
         case "worker_connections": c.workerConnections = try int(key, value, min: 1, max: 1_000_000)
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
@@ -91,6 +92,8 @@ public struct ConfigLoader {
         case "limit_request_fields": c.limitRequestFields = try int(key, value, min: 1, max: 32768)
         case "limit_request_field_size": c.limitRequestFieldSize = try int(key, value, min: 64, max: 1 << 20)
         case "max_body_size": c.maxBodySize = try int(key, value, min: 0)
+        case "body_buffer_size": c.bodyBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
+        case "response_buffer_size": c.responseBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
@@ -101,6 +104,10 @@ public struct ConfigLoader {
         case "capture_output": c.captureOutput = try bool(key, value)
         case "reload": c.reload = try bool(key, value)
         case "script_name": c.scriptName = try scriptName(key, value)
+        case "max_workers": c.maxWorkers = try int(key, value, min: 0, max: 1024)
+        case "idle_worker_timeout": c.idleWorkerTimeout = try int(key, value, min: 1)
+        case "max_queue_wait": c.maxQueueWait = try seconds(key, value, max: 3600)
+        case "drain_delay": c.drainDelay = try seconds(key, value, max: 3600)
         default:
             throw error(key, "unknown key")
         }
@@ -130,6 +137,9 @@ public struct ConfigLoader {
         for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
             throw error("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
         }
+        if c.maxWorkers > 0 && c.maxWorkers < c.workers {
+            throw error("max_workers", "is below workers (\(c.workers)): 0 keeps the count fixed, otherwise at least workers")
+        }
         if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
             throw error("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
         }
@@ -152,6 +162,16 @@ public struct ConfigLoader {
             throw error(key, "must be \(range), found \(i)")
         }
         return i
+    }
+
+    /// Seconds as an integer or a float (0.5), from 0 to `max`.
+    func seconds(_ key: String, _ v: TOMLValueConvertible, max: Double) throws -> Double {
+        let d: Double
+        if v.type == .int, let i = v.int { d = Double(i) } else if v.type == .double, let f = v.double { d = f } else {
+            throw error(key, "expected seconds (a number such as 2 or 0.5), found \(typeName(v))")
+        }
+        guard d >= 0, d <= max, d.isFinite else { throw error(key, "must be between 0 and \(Int(max)) seconds, found \(d)") }
+        return d
     }
 
     func string(_ key: String, _ v: TOMLValueConvertible) throws -> String {

@@ -22,7 +22,9 @@ public final class AccessLogWriter {
 
     func write(_ ctx: RequestContext, durationNs: UInt64) {
         guard file.isEnabled else { return }
+        if file.format == .json { return writeJSON(ctx, durationNs: durationNs) }
         line.removeAll(keepingCapacity: true)
+        if file.isJournal { line += Array("<6>".utf8) }
         let buf = ctx.connection.buffer
         let h = ctx.head
         func bytes(_ start: Int, _ n: Int) { LogEscape.access.append(UnsafeBufferPointer(start: buf + start, count: n), to: &line) }

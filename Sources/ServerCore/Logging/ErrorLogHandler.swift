@@ -2,11 +2,14 @@ import Logging
 import CSupport
 
 /// swift-log handler for the error log: one line per message,
-/// `2026-11-25 10:00:00 [info] [pid 123] message key=value`, written
+/// `25/Nov/2026:10:00:00 +0000 [info] [worker 123] message key=value`, or
+/// the JSON form (log_format = "json"), or either without the timestamp
+/// and with a `<6>` priority prefix under systemd (LogRecord), written
 /// with one write(2) to the shared LogFile. The message and the metadata
-/// values are escaped here (`LogEscape.errorLog`), once for every logger
-/// call: they quote requests, app messages and app headers, and none of
-/// those may start a line of its own.
+/// values are escaped once for every logger call (in the text form as
+/// `LogEscape.errorLog` does, in JSON as RFC 8259 says: gw_log_line):
+/// they quote requests, app messages and app headers, and none of those
+/// may start a line of its own.
 public struct ErrorLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -28,18 +31,9 @@ public struct ErrorLogHandler: LogHandler {
                     source: String, file: String, function: String, line: UInt) {
         var all = metadata
         if let explicit { all.merge(explicit) { $1 } }
-        let escape = LogEscape.errorLog
-        var text = "\(Self.timestamp()) [\(level)] [\(label) \(Sys.getpid())] \(escape.escaped(message.description))"
-        for key in all.keys.sorted() { text += " \(escape.escaped(key))=\(escape.escaped(all[key]!.description))" }
-        LogRateLimiter.shared.write(line: text, to: self.file)
-    }
-
-    static func timestamp() -> String {
-        var buf = [CChar](repeating: 0, count: 32)
-        gw_clf_date(&buf)
-        // "[25/Nov/2026:10:00:00 +0000]" -> without brackets
-        let s = String(cString: buf)
-        return String(s.dropFirst().dropLast())
+        let record = LogRecord(level: "\(level)", source: label, pid: Sys.getpid(), message: message.description,
+                               fields: all.keys.sorted().map { ($0, all[$0]!.description) })
+        LogRateLimiter.shared.write(record: record, to: self.file)
     }
 
     public static func level(_ name: String) -> Logger.Level {

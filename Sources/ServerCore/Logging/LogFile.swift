@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSupport
 
 /// A log destination: "-" (stderr), "" (off) or a path opened O_APPEND.
 /// Lines are written with one write(2) each so concurrent workers never
@@ -15,11 +16,23 @@ public final class LogFile {
     private var isRegular: Bool
     /// Lines not written (disk full, I/O error) since the start.
     public private(set) var dropped = 0
+    /// log_format: text or JSON lines.
+    public var format: LogFormat
+    /// The descriptor is systemd's journal stream (JournalStream): no
+    /// timestamps of ours, a priority prefix on each line.
+    public private(set) var isJournal: Bool
 
-    public init(path: String) throws {
+    public init(path: String, format: LogFormat = .text) throws {
         self.path = path
+        self.format = format
         fd = try Self.open(path)
         isRegular = fd >= 0 && Sys.isRegularFile(fd)
+        isJournal = JournalStream.matches(fd)
+    }
+
+    /// The GW_LOG_* flags of this file's lines (for gw_log_line).
+    public var mode: Int32 {
+        (format == .json ? Int32(GW_LOG_JSON) : Int32(GW_LOG_TEXT)) | (isJournal ? Int32(GW_LOG_JOURNAL) : 0)
     }
 
     static func open(_ path: String) throws -> Int32 {
@@ -37,6 +50,7 @@ public final class LogFile {
     public func useDescriptor(_ fd: Int32) {
         self.fd = fd
         isRegular = Sys.isRegularFile(fd)
+        isJournal = JournalStream.matches(fd)
     }
 
     /// A reload that names another destination: opens it and swaps the
@@ -48,6 +62,7 @@ public final class LogFile {
         fd = new
         path = newPath
         isRegular = new >= 0 && Sys.isRegularFile(new)
+        isJournal = JournalStream.matches(new)
         if old > 2 { Sys.close(old) }
     }
 
@@ -58,6 +73,7 @@ public final class LogFile {
         let old = fd
         fd = new
         isRegular = Sys.isRegularFile(new)
+        isJournal = JournalStream.matches(new)
         Sys.close(old)
     }
 
@@ -89,6 +105,12 @@ public final class LogFile {
             return
         }
         try? Sys.writeAll(fd, p + written, n - written)
+    }
+
+    /// An error-log event, in this file's form.
+    public func write(record: LogRecord) {
+        guard fd >= 0 else { return }
+        write(line: record.line(mode: mode))
     }
 
     public func write(line: String) {

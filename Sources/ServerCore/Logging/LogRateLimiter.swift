@@ -16,7 +16,8 @@ public final class LogRateLimiter: @unchecked Sendable {
     struct Entry {
         var windowStart: UInt64
         var suppressed: Int
-        var last: String
+        /// The line that says how many were suppressed.
+        var summary: (Int) -> String
         var file: LogFile
     }
 
@@ -30,13 +31,26 @@ public final class LogRateLimiter: @unchecked Sendable {
 
     /// Writes `line` to `file` unless it repeats one written less than a second ago.
     public func write(line: String, to file: LogFile, now: UInt64 = Sys.monotonicNanos()) {
-        let key = Self.key(line)
+        write(key: Self.key(line), line: line, to: file, now: now) { "\(line) (\($0) more like it in the last second)" }
+    }
+
+    /// Writes an event in the file's form unless the same one was written
+    /// less than a second ago.
+    public func write(record: LogRecord, to file: LogFile, now: UInt64 = Sys.monotonicNanos()) {
+        write(key: record.key, line: record.line(mode: file.mode), to: file, now: now) { n in
+            var r = record
+            r.message += " (\(n) more like it in the last second)"
+            return r.line(mode: file.mode)
+        }
+    }
+
+    func write(key: String, line: String, to file: LogFile, now: UInt64, summary: @escaping (Int) -> String) {
         var out: [String] = []
         entries.withLock { table in
             if var e = table[key] {
                 if now &- e.windowStart < Self.window {
                     e.suppressed += 1
-                    e.last = line
+                    e.summary = summary
                     table[key] = e
                     return
                 }
@@ -44,7 +58,7 @@ public final class LogRateLimiter: @unchecked Sendable {
             }
             if table.count >= Self.capacity { Self.expire(&table, now: now, into: &out) }
             if table.count < Self.capacity {
-                table[key] = Entry(windowStart: now, suppressed: 0, last: line, file: file)
+                table[key] = Entry(windowStart: now, suppressed: 0, summary: summary, file: file)
             }
             out.append(line)
         }
@@ -71,7 +85,7 @@ public final class LogRateLimiter: @unchecked Sendable {
     }
 
     static func summary(_ e: Entry) -> String? {
-        e.suppressed == 0 ? nil : "\(e.last) (\(e.suppressed) more like it in the last second)"
+        e.suppressed == 0 ? nil : e.summary(e.suppressed)
     }
 
     static func key(_ line: String) -> String {

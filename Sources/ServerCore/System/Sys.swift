@@ -252,6 +252,32 @@ public enum Sys {
     }
 
     /// Whether `fd` is a regular file (a log file, not a pipe or a tty).
+    /// The device and inode of what `fd` is open on (JOURNAL_STREAM names the journal's so).
+    public static func deviceAndInode(_ fd: Int32) -> (device: UInt64, inode: UInt64)? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Sends `sig` to the main thread of `pid` (its tid is the pid): the
+    /// thread that serves requests, for a stack dump of it.
+    public static func signalMainThread(_ pid: pid_t, _ sig: Int32) -> Bool {
+        gw_tgkill(pid, pid, sig) == 0
+    }
+
+    /// Reads up to `limit` bytes of `fd` from offset 0 without moving its offset.
+    public static func readFromStart(_ fd: Int32, limit: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: limit)
+        var n = 0
+        while n < limit {
+            let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + n, limit - n, off_t(n)) }
+            if r < 0 && Glibc.errno == EINTR { continue }
+            if r <= 0 { break }
+            n += r
+        }
+        return Array(out[..<n])
+    }
+
     public static func isRegularFile(_ fd: Int32) -> Bool {
         var st = stat()
         return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
@@ -336,6 +362,10 @@ public enum Sys {
 
     public static func epollAdd(_ ep: Int32, _ fd: Int32, events: UInt32, data: UInt64) throws {
         _ = try check("epoll_ctl", "EPOLL_CTL_ADD") { gw_epoll_ctl(ep, EPOLL_CTL_ADD, fd, events, data) }
+    }
+
+    public static func epollModify(_ ep: Int32, _ fd: Int32, events: UInt32, data: UInt64) throws {
+        _ = try check("epoll_ctl", "EPOLL_CTL_MOD") { gw_epoll_ctl(ep, EPOLL_CTL_MOD, fd, events, data) }
     }
 
     public static func epollDelete(_ ep: Int32, _ fd: Int32) {

@@ -27,6 +27,13 @@ public final class Connection {
 
     enum Phase: Equatable {
         case open
+        /// The head is parsed and its body (at most body_buffer_size) is
+        /// being read by the event loop; the app is called once it is all
+        /// in the buffer (`bodyHold`).
+        case bufferingBody
+        /// The app returned; the event loop sends the rest of its response
+        /// (`responseBuffer`, `heldResponse`) on EPOLLOUT.
+        case sendingResponse
         /// Lingering close: our side is shut down; input is read and dropped
         /// until the client closes, or lingering_time since `since`.
         case lingering(since: UInt64)
@@ -34,6 +41,12 @@ public final class Connection {
     }
     var phase = Phase.open
     var closed: Bool { phase == .closed }
+    var bodyHold = BodyHold()
+    /// 100 Continue was sent when the body began to be held.
+    var continueSent = false
+    var heldResponse = HeldResponse()
+    /// Made on the first response the socket would not take, then kept.
+    var responseBuffer: ResponseBuffer?
 
     init(fd: Int32, listener: Int, capacity: Int, now: UInt64) {
         self.fd = fd
@@ -56,6 +69,8 @@ public final class Connection {
         requests = 0
         fastcgi = FastCGISession()
         phase = .open
+        continueSent = false
+        responseBuffer?.clear()
     }
 
     var buffered: Int { end - start }
@@ -81,16 +96,24 @@ public final class Connection {
         end = n
     }
 
+    /// Grows the buffer to `needed` bytes, keeping what it holds.
+    func reserve(_ needed: Int) {
+        if capacity < needed { replaceBuffer(capacity: needed) }
+    }
+
     /// Doubles the buffer up to `limit`; false when already there.
     func grow(limit: Int) -> Bool {
         guard capacity < limit else { return false }
-        let new = min(capacity * 2, limit)
+        replaceBuffer(capacity: min(capacity * 2, limit))
+        return true
+    }
+
+    private func replaceBuffer(capacity new: Int) {
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: new)
         b.update(from: buffer, count: end)
         buffer.deallocate()
         buffer = b
         capacity = new
-        return true
     }
 }
 

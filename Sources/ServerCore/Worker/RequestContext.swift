@@ -81,6 +81,7 @@ public final class RequestContext {
         rejectedLine = nil
         environ.reset()
         output.fd = connection.fd
+        output.connection = connection
         output.bytesOut = 0
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         body.begin(head, connection: connection)
@@ -102,6 +103,7 @@ public final class RequestContext {
         head.methodLength = 0
         rejectedLine = line
         output.fd = connection.fd
+        output.connection = connection
         output.bytesOut = 0
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         let isHead = line.starts(with: "HEAD ".utf8)
@@ -114,6 +116,8 @@ public final class RequestContext {
         response.scoreboard = nil
         response.sendError(e.status, reason: "\(e.reason)", end: .close)
         response.scoreboard = slot
+        // The connection closes next: what the socket would not take yet goes now.
+        if output.deferred > 0 { _ = output.sendKept(wait: true) }
     }
 
     /// The request line of a request the parser refused (its head is not

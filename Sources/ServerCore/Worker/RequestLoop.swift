@@ -18,6 +18,10 @@ public final class RequestLoop {
         public var lingeringTime: Int
         public var lingeringTimeout: Int
         public var scriptName: String
+        public var bodyTimeout: Int
+        /// body_buffer_size, response_buffer_size (RequestLoop+Held.swift).
+        public var bodyBufferSize: Int
+        public var responseBufferSize: Int
         public var initialBuffer = 8192
 
         public init(_ c: Config) {
@@ -28,6 +32,9 @@ public final class RequestLoop {
             lingeringTime = c.lingeringTime
             lingeringTimeout = c.lingeringTimeout
             scriptName = c.scriptName
+            bodyTimeout = c.bodyTimeout
+            bodyBufferSize = c.bodyBufferSize
+            responseBufferSize = c.responseBufferSize
         }
     }
 
@@ -62,6 +69,8 @@ public final class RequestLoop {
     var controls: [(fd: Int32, handler: () -> Void)] = []
     /// Stop after this many requests (0: never); the last response says Connection: close.
     public var maxRequests = 0
+    /// max_queue_wait in seconds (0: off): see RequestContext+Shed.swift.
+    public var maxQueueWait = 0.0
     public var bytesIn = 0
     public var bytesOut = 0
 
@@ -81,6 +90,7 @@ public final class RequestLoop {
                                  trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
                                  scriptName: settings.scriptName, appData: app.appData)
         context.scoreboard = scoreboard
+        context.output.deferLimit = settings.responseBufferSize
         let log = logger
         context.errorLog = { [unowned context] level, message in
             var text = message
@@ -255,23 +265,24 @@ public final class RequestLoop {
         onTick?(self)
     }
 
-    /// Closes connections idle past keepalive_timeout and heads slower than header_timeout.
+    /// Closes connections idle past keepalive_timeout and heads slower than
+    /// header_timeout; times out held bodies and responses (ConnectionSweep).
     func sweep(_ now: UInt64) {
-        let keepalive = stopReason != nil ? Self.stopIdleGrace : UInt64(settings.keepaliveTimeout) * 1_000_000_000
-        let header = UInt64(settings.headerTimeout) * 1_000_000_000
+        let ns: UInt64 = 1_000_000_000
+        let rules = ConnectionSweep(keepalive: UInt64(settings.keepaliveTimeout) * ns, header: UInt64(settings.headerTimeout) * ns,
+                                    body: UInt64(settings.bodyTimeout) * ns, lingeringTime: UInt64(settings.lingeringTime) * ns,
+                                    lingeringTimeout: UInt64(settings.lingeringTimeout) * ns, stopping: stopReason != nil,
+                                    stopIdleGrace: Self.stopIdleGrace)
         for case let c? in connections where !c.closed {
-            if case .lingering(let since) = c.phase {
-                if now &- since >= UInt64(settings.lingeringTime) * 1_000_000_000
-                    || now &- c.lastActive >= UInt64(settings.lingeringTimeout) * 1_000_000_000 { close(c) }
-            } else if c.isIdle {
-                // A connection accepted during the stop (the queue drained)
-                // that has not sent its request yet gets header_timeout, not
-                // the keep-alive grace: it was accepted, so it is served.
-                let grace = c.requests == 0 && stopReason != nil ? header : keepalive
-                if now &- c.lastActive >= grace { close(c) }
-            } else if c.headSince > 0 && now &- c.headSince >= header {
+            switch rules.verdict(phase: c.phase, idle: c.isIdle, requests: c.requests, lastActive: c.lastActive,
+                                 headSince: c.headSince, now: now) {
+            case .keep: break
+            case .close: close(c)
+            case .headTimeout:
                 logger.info("closing connection: request head not received within header_timeout (\(settings.headerTimeout)s)")
                 close(c)
+            case .bodyTimeout: timeOutHeldBody(c)
+            case .readerStopped: abandonHeldResponse(c)
             }
         }
     }
@@ -365,12 +376,13 @@ public final class RequestLoop {
 
     func close(_ c: Connection) {
         guard !c.closed else { return }
+        if c.phase == .sendingResponse { logHeldResponse(c) }
         c.phase = .closed
         // close(2) takes the fd out of the epoll set: no EPOLL_CTL_DEL needed.
         Sys.close(c.fd)
         connections[Int(c.fd)] = nil
         connectionCount -= 1
-        if c.capacity == settings.initialBuffer && spare.count < 64 { spare.append(c) }
+        if c.capacity <= max(settings.initialBuffer, Self.pooledCapacity) && spare.count < 64 { spare.append(c) }
         resumeAccepting()
     }
 
@@ -417,7 +429,13 @@ public final class RequestLoop {
 
     /// Reads what arrived and serves every complete request in the buffer.
     func readable(_ c: Connection) {
-        if case .lingering = c.phase { return discard(c) }
+        switch c.phase {
+        case .open: break
+        case .lingering: return discard(c)
+        case .bufferingBody: return readHeldBody(c)
+        case .sendingResponse: return writable(c)
+        case .closed: return
+        }
         if c.end == c.capacity {
             c.compact()
             if c.end == c.capacity && !c.grow(limit: limits.maxHead) {
@@ -462,21 +480,30 @@ public final class RequestLoop {
                     return
                 }
                 c.start = end
+                if settings.bodyBufferSize > 0 && context.head.hasBody && holdBody(c, headStart: headStart) { return }
                 serve(c)
-                // closed, or lingering after a response that closed it
-                if c.phase != .open { return }
-                c.headSince = 0
-                if c.start == c.end {
-                    c.start = 0; c.end = 0
-                    c.scanner.reset(at: 0)
-                    if stopReason != nil { close(c) }
-                    return
-                }
-                // pipelined: the next head starts here
-                c.scanner.reset(at: c.start)
-                c.headSince = Sys.monotonicNanos()
+                guard nextRequest(c) else { return }
             }
         }
+    }
+
+    /// After a response: true when a pipelined request may follow in the
+    /// buffer; false when the connection waits (idle), or is no longer open
+    /// (closed, lingering, its response still being sent by the loop).
+    @inline(__always)
+    func nextRequest(_ c: Connection) -> Bool {
+        if c.phase != .open { return false }
+        c.headSince = 0
+        if c.start == c.end {
+            c.start = 0; c.end = 0
+            c.scanner.reset(at: 0)
+            if stopReason != nil { close(c) }
+            return false
+        }
+        // pipelined: the next head starts here
+        c.scanner.reset(at: c.start)
+        c.headSince = Sys.monotonicNanos()
+        return true
     }
 
     func reject(_ c: Connection, _ e: HTTPError) {
@@ -491,6 +518,8 @@ public final class RequestLoop {
     func serve(_ c: Connection) {
         let ctx = context
         if maxRequests > 0 && requestsServed + 1 >= maxRequests { ctx.stopping = true }
+        // drain_delay: the master set the slot's flag; one load per request.
+        if let slot = ctx.scoreboard, slot.pointee.draining != 0 { ctx.stopping = true }
         ctx.begin(connection: c, listener: listeners[c.listener])
         let started = Sys.monotonicNanos()
         if let slot = ctx.scoreboard {
@@ -502,7 +531,9 @@ public final class RequestLoop {
             slot.pointee.request_id = Int32(c.fastcgi.requestId)
         }
         let result: Int32
-        if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
+        if maxQueueWait > 0 && ctx.shedIfWaited(longerThan: maxQueueWait) {
+            result = GATEWAY_OK
+        } else if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
             result = app.descriptor.pointee.call(ctx.request)
         } else {
             ctx.response.sendError(404, reason: "outside script_name (\(settings.scriptName))", end: .keepOpen)
@@ -517,9 +548,16 @@ public final class RequestLoop {
         bytesIn += ctx.bytesIn
         bytesOut += ctx.bytesOut
         if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) }
-        if let log = accessLog { log.write(ctx, durationNs: ended &- started) }
+        let deferred = ctx.output.deferred
+        let unread = !ctx.body.isDone || c.buffered > 0
+        if deferred > 0 {
+            // The socket is full: the loop finishes the response, then writes the log line and ends it.
+            holdResponse(c, end: end, unread: unread, started: started)
+        } else if let log = accessLog {
+            log.write(ctx, durationNs: ended &- started)
+        }
         onRequestDone?(self)
         if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
-        finish(c, end, unread: !ctx.body.isDone || c.buffered > 0)
+        if deferred == 0 { finish(c, end, unread: unread) }
     }
 }

@@ -74,6 +74,8 @@ enum AdminReply: Equatable {
     case respond(status: Int, contentType: String, body: String)
     /// Held open until the reload it started is promoted or abandoned.
     case awaitReload
+    /// Held open until the worker's stack dump is complete (StackDumps.grace at most).
+    case awaitDump(pid: Int32)
 
     static func json(_ status: Int, _ body: String) -> AdminReply {
         .respond(status: status, contentType: "application/json", body: body + "\n")
@@ -91,6 +93,8 @@ enum AdminReply: Equatable {
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 409: return "Conflict"
+        case 410: return "Gone"
+        case 504: return "Gateway Timeout"
         case 413: return "Payload Too Large"
         case 500: return "Internal Server Error"
         case 503: return "Service Unavailable"

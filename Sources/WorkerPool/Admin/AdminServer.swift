@@ -18,6 +18,8 @@ final class AdminServer {
         var written = 0
         var deadline: UInt64
         var waitingForReload = false
+        /// The worker whose stack dump this connection waits for.
+        var waitingForDump: Int32?
         var headOnly = false
         init(fd: Int32, isUnix: Bool, deadline: UInt64) {
             self.fd = fd
@@ -89,7 +91,7 @@ final class AdminServer {
         }
         // A reload waiter is not polled: a peer that hung up would wake
         // the loop at once until the reload settles.
-        for c in connections.values where !c.waitingForReload {
+        for c in connections.values where !c.waitingForReload && c.waitingForDump == nil {
             fds.append(pollfd(fd: c.fd, events: Int16(c.output.isEmpty ? POLLIN : POLLOUT), revents: 0))
         }
         return fds
@@ -102,7 +104,7 @@ final class AdminServer {
         for c in Array(connections.values) {
             if !c.output.isEmpty {
                 flush(c)
-            } else if !c.waitingForReload {
+            } else if !c.waitingForReload && c.waitingForDump == nil {
                 read(c, handle: handle)
             }
             if connections[c.fd] != nil && now > c.deadline {
@@ -156,6 +158,8 @@ final class AdminServer {
             if reply == .awaitReload {
                 c.waitingForReload = true
                 c.deadline = Sys.monotonicNanos() + reloadTimeout
+            } else if case let .awaitDump(pid) = reply {
+                c.waitingForDump = pid
             } else {
                 respond(c, reply)
             }
@@ -166,6 +170,7 @@ final class AdminServer {
     func respond(_ c: Connection, _ reply: AdminReply) {
         guard case let .respond(status, type, body) = reply else { return }
         c.waitingForReload = false
+        c.waitingForDump = nil
         c.output = AdminReply.bytes(status: status, contentType: type, body: body, head: c.headOnly)
         c.written = 0
         c.deadline = Sys.monotonicNanos() + Self.requestTimeout
@@ -175,6 +180,11 @@ final class AdminServer {
     /// Answers every connection waiting for a reload's outcome.
     func answerReloadWaiters(_ reply: AdminReply) {
         for c in connections.values where c.waitingForReload { respond(c, reply) }
+    }
+
+    /// Answers every connection waiting for the stack dump of `pid`.
+    func answerDumpWaiters(pid: Int32, _ reply: AdminReply) {
+        for c in connections.values where c.waitingForDump == pid { respond(c, reply) }
     }
 
     func flush(_ c: Connection) {

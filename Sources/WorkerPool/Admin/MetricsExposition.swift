@@ -46,6 +46,12 @@ struct MetricsExposition {
         }
         family("gatewayd_worker_restarts_total", "counter", "Workers replaced, by reason.")
         for r in RestartReason.allCases { sample("gatewayd_worker_restarts_total", [("reason", r.rawValue)], m.restarts[r.rawValue] ?? 0) }
+        gauge("gatewayd_workers_target", "Workers the master keeps now: workers, plus those demand added (max_workers).", UInt64(m.workersTarget))
+        gauge("gatewayd_workers_max", "The most workers demand may add up to (max_workers; workers when 0).", UInt64(m.workersMax))
+        family("gatewayd_worker_scaling_total", "counter", "Workers added (up) or retired (down) by demand (max_workers).")
+        for d in ["up", "down"] { sample("gatewayd_worker_scaling_total", [("direction", d)], m.demandScaling[d] ?? 0) }
+        counter("gatewayd_requests_shed_total", "Requests answered 503 before the app: they waited longer than max_queue_wait.", m.totals.shed)
+        gauge("gatewayd_draining", "1 during drain_delay after SIGTERM (readiness fails, keep-alive connections close).", m.draining ? 1 : 0)
         counter("gatewayd_timeouts_total", "Requests that ran past timeout (answered 504 when nothing was sent).", m.timeouts)
         family("gatewayd_reloads_total", "counter", "Reloads, by outcome.")
         for r in ["promoted", "abandoned"] { sample("gatewayd_reloads_total", [("result", r)], m.reloads[r] ?? 0) }

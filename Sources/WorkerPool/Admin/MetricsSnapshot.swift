@@ -10,6 +10,11 @@ struct MetricsSnapshot {
     var workers: [String: Int] = ["booting": 0, "idle": 0, "busy": 0, "stopping": 0]
     var restarts: [String: UInt64] = Self.zero(RestartReason.allCases.map { $0.rawValue })
     var timeouts: UInt64 = 0
+    var workersTarget = 0
+    var workersMax = 0
+    /// Demand's decisions: up, down.
+    var demandScaling: [String: UInt64] = ["up": 0, "down": 0]
+    var draining = false
     var reloads: [String: UInt64] = ["promoted": 0, "abandoned": 0]
     var generation: UInt32 = 1
     var queues: [Queue] = []

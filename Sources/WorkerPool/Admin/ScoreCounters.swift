@@ -8,6 +8,8 @@ struct ScoreCounters: Equatable {
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
     var durationSumNs: UInt64 = 0
+    /// Answered 503 by max_queue_wait, before the app.
+    var shed: UInt64 = 0
     var statusClasses = [UInt64](repeating: 0, count: 6)
     var durations = [UInt64](repeating: 0, count: Int(GW_DURATION_BUCKETS))
 
@@ -18,6 +20,7 @@ struct ScoreCounters: Equatable {
         bytesIn = s.bytes_in
         bytesOut = s.bytes_out
         durationSumNs = s.duration_sum_ns
+        shed = s.shed
         statusClasses = withUnsafeBytes(of: s.status_classes) { Array($0.bindMemory(to: UInt64.self)) }
         durations = withUnsafeBytes(of: s.duration_counts) { Array($0.bindMemory(to: UInt64.self)) }
     }
@@ -28,6 +31,7 @@ struct ScoreCounters: Equatable {
         bytesIn &+= now.bytesIn &- before.bytesIn
         bytesOut &+= now.bytesOut &- before.bytesOut
         durationSumNs &+= now.durationSumNs &- before.durationSumNs
+        shed &+= now.shed &- before.shed
         for i in statusClasses.indices { statusClasses[i] &+= now.statusClasses[i] &- before.statusClasses[i] }
         for i in durations.indices { durations[i] &+= now.durations[i] &- before.durations[i] }
     }
