@@ -391,6 +391,28 @@ def test_fastcgi_records_are_at_most_65535_bytes_padded_and_end_the_request(site
     assert end == (0, 0)  # appStatus 0, FCGI_REQUEST_COMPLETE
 
 
+def test_fastcgi_sendfile_and_app_failure_in_records(site, workdir):
+    _, _, raw = site
+    path = os.path.join(workdir, "file.bin")
+    data = os.urandom(150001)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o644)
+    with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=10) as c:
+        c.sendall(fcgi_request(1, fcgi_get("/file", "path=" + urllib.parse.quote(path)), keep=True))
+        records = fcgi_read(c)
+        stdout = [r for r in records if r[0] == FCGI_STDOUT]
+        assert all(len(content) <= 65535 and (len(content) + pad) % 8 == 0 for _, _, content, pad in stdout)
+        head, body, end = fcgi_response(records, 1)
+        assert head.startswith("Status: 200 OK") and body == data and end == (0, 0)
+        # GATEWAY_ERROR before start_response: the server's 500, a CGI response;
+        # the request was well framed, so the connection stays
+        c.sendall(fcgi_request(2, fcgi_get("/error")))
+        head, body, end = fcgi_response(fcgi_read(c), 2)
+        assert head.startswith("Status: 500 Internal Server Error\r\n") and "HTTP/1.1" not in head
+        assert end == (0, 0)
+
+
 def test_fastcgi_streamed_body_is_not_chunked_and_keeps_the_connection(site):
     _, _, raw = site
     with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=10) as c:
