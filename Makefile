@@ -113,7 +113,7 @@ $(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
 	@mkdir -p $(BUILD)
 	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzParser $(FUZZ_SOURCES) -o $@
 
-# The uwsgi and SCGI decoders: a target of their own, the same rules.
+# The uwsgi, SCGI and FastCGI decoders: a target of their own, the same rules.
 PROTO_FUZZ_SOURCES := $(wildcard Sources/ServerCore/Protocols/*.swift) Sources/ServerCore/HTTP/HTTPLimits.swift \
                       Sources/ServerCore/HTTP/HeadScanner.swift Sources/ServerCore/HTTP/CharClass.swift \
                       Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Config/Config.swift \

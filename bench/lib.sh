@@ -271,3 +271,74 @@ NG
         echo "}"
     } >"$f"
 }
+
+# --- behind nginx, by protocol (issue 17) -------------------------------------
+
+UWSGI_BIN=${UWSGI_BIN:-$PWD/build/uwsgi-venv/bin/uwsgi}
+
+# start_gatewayd_protocols NAME DIR APP [extra TOML lines...]: gatewayd, 2
+# workers, on four unix sockets in DIR: http.sock, uwsgi.sock, fcgi.sock,
+# scgi.sock (one listener per protocol, the same workers behind all four).
+start_gatewayd_protocols() {
+    local name=$1 d=$2 app=$3 f="$BENCH_TMP/$1.conf" l
+    shift 3
+    {
+        echo "bind = [\"unix:$d/http.sock\", \"uwsgi:unix:$d/uwsgi.sock\", \"fastcgi:unix:$d/fcgi.sock\", \"scgi:unix:$d/scgi.sock\"]"
+        echo "workers = ${WORKERS:-2}"
+        echo "app = \"$app\""
+        echo 'unix_socket_mode = "0666"'
+        echo 'error_log = "-"'
+        echo 'log_level = "warning"'
+        for l in "$@"; do echo "$l"; done
+    } >"$f"
+    start_bg "$name" build/bin/gatewayd -c "$f"
+    wait_server "$name" "$d/http.sock"
+}
+
+# start_uwsgi NAME SOCK MODULE:CALLABLE: uWSGI (from PyPI, build/uwsgi-venv)
+# serving an app of bench/apps over the uwsgi protocol on a unix socket:
+# a master and 2 worker processes, no threads, logging off, as a
+# production uWSGI behind nginx is run. Its readiness is checked through
+# nginx (it speaks no HTTP on that socket).
+start_uwsgi() {
+    local name=$1 sock=$2 app=$3
+    start_bg "$name" "$UWSGI_BIN" --master --processes "${WORKERS:-2}" --uwsgi-socket "$sock" --chmod-socket=666 \
+        --chdir "$PWD/bench/apps" --module "$app" --disable-logging --die-on-term --need-app
+}
+
+# nginx_protocols_conf FILE PREFIX_DIR "NAME PORT KIND TARGET"...: one nginx
+# server per entry; KIND is http (proxy_pass to a keep-alive upstream, as
+# nginx_proxy_conf), uwsgi (uwsgi_pass), fastcgi (fastcgi_pass to a
+# keep-alive upstream, fastcgi_keep_conn on) or scgi (scgi_pass), each with
+# Debian's stock params file; TARGET a unix socket path.
+nginx_protocols_conf() {
+    local f=$1 d=$2 entry name port kind sock
+    shift 2
+    mkdir -p "$d"
+    {
+        nginx_common "$d"
+        for entry in "$@"; do
+            read -r name port kind sock <<<"$entry"
+            case $kind in
+                http)
+                    cat <<NG
+    upstream up_$name { server unix:$sock fail_timeout=0; keepalive 32; keepalive_timeout 4s; }
+    server { listen 127.0.0.1:$port; location / {
+        proxy_pass http://up_$name; proxy_http_version 1.1; proxy_set_header Connection "";
+        proxy_set_header Host \$host; proxy_buffering on; } }
+NG
+                    ;;
+                uwsgi) echo "    server { listen 127.0.0.1:$port; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$sock; } }" ;;
+                scgi) echo "    server { listen 127.0.0.1:$port; location / { include /etc/nginx/scgi_params; scgi_pass unix:$sock; } }" ;;
+                fastcgi)
+                    cat <<NG
+    upstream up_$name { server unix:$sock fail_timeout=0; keepalive 32; keepalive_timeout 4s; }
+    server { listen 127.0.0.1:$port; location / { include /etc/nginx/fastcgi_params;
+        fastcgi_pass up_$name; fastcgi_keep_conn on; } }
+NG
+                    ;;
+            esac
+        done
+        echo "}"
+    } >"$f"
+}

@@ -22,7 +22,16 @@ import sys
 
 # gatewayd-c-admin is measured against gatewayd-c-noadmin (admin_ka): the
 # reference of that ratio is the same server with the admin listener off.
-GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin", "gatewayd-todo")
+GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin", "gatewayd-todo",
+            "nginx+gatewayd-http", "nginx+gatewayd-uwsgi", "nginx+gatewayd-fastcgi", "nginx+gatewayd-scgi",
+            "nginx+gatewayd-wsgi-http", "nginx+gatewayd-wsgi-uwsgi")
+# gatewayd servers that are the reference in their workload: the other
+# protocols are measured against gatewayd over HTTP behind the same nginx.
+REFERENCES = {"behind_nginx": ("nginx+gatewayd-http",), "behind_nginx_wsgi": ("nginx+gatewayd-wsgi-http",)}
+
+
+def is_reference(workload, server):
+    return server not in GATEWAYD or server in REFERENCES.get(workload, ())
 LABEL = {
     "hello_ka": "hello, keep-alive",
     "hello_close": "hello, Connection: close",
@@ -30,6 +39,8 @@ LABEL = {
     "echo_1m": "1 MB POST echoed",
     "idle_100": "hello + 100 idle keep-alive conns",
     "proxied": "behind nginx (unix socket)",
+    "behind_nginx": "behind nginx, by protocol (hello-c, unix sockets)",
+    "behind_nginx_wsgi": "behind nginx, WSGI minimal callable",
     "wsgi_hello": "WSGI, minimal callable",
     "wsgi_flask": "WSGI, Flask app",
     "todo_list": "JSON API, list (GET /todos, 10 items)",
@@ -60,6 +71,9 @@ RATE_TARGETS = [
     ("todo_create", "gatewayd-todo", "hummingbird", 2.0, 18, False),
     # issue 14: the admin listener costs the request path at most 2 %
     ("admin_ka", "gatewayd-c-admin", "gatewayd-c-noadmin", 0.98, 14, False),
+    # issue 17: uwsgi, FastCGI and SCGI behind nginx; uWSGI itself with the same app
+    ("behind_nginx", "nginx+gatewayd-uwsgi", "nginx+gatewayd-http", 1.0, 17, False),
+    ("behind_nginx_wsgi", "nginx+gatewayd-wsgi-uwsgi", "nginx+uwsgi", 1.0, 17, True),
 ]
 P99_TARGETS = [(w, s, "nginx", 1.5) for w in ("hello_ka", "hello_close")
                for s in ("gatewayd-c", "gatewayd-swift")]
@@ -130,9 +144,9 @@ def aggregate(raw, env, stamp):
                 entry["idle_connections_alive_min"] = min(r["idle_connections"].get("alive", 0) for r in sr)
             out[s] = entry
         # ratios: each gatewayd server against each reference, per round
-        for g in (s for s in servers if s in GATEWAYD):
+        for g in (s for s in servers if not is_reference(w, s)):
             ratios = {}
-            for ref in (s for s in servers if s not in GATEWAYD):
+            for ref in (s for s in servers if is_reference(w, s)):
                 per_round = []
                 for rnd, grps in out[g]["rounds"].items():
                     rrps = out[ref]["rounds"].get(rnd)
@@ -187,10 +201,10 @@ def table(res):
         out = res["workloads"].get(w)
         if not out:
             continue
-        gws = [s for s in out if s in GATEWAYD]
+        gws = [s for s in out if not is_reference(w, s)]
         for s, e in out.items():
             ratio = ""
-            if s not in GATEWAYD:
+            if is_reference(w, s):
                 ratio = ", ".join("%s %.2fx" % (g.replace("gatewayd-", "gw-").replace("nginx+", ""), out[g]["ratios"][s]["median"])
                                   for g in gws if s in out[g].get("ratios", {}))
             name = s
@@ -244,9 +258,9 @@ def results_block(res):
             "the echo module (body read into memory and sent back)" if env.get("nginx_echo") == "module"
             else "none (body read and dropped, short 200)"),
         "",
-        "Versions: %s; %s; %s; %s; %s; Hummingbird %s (SwiftNIO %s); Python %s; %s." % (
+        "Versions: %s; %s; %s; %s; %s; Hummingbird %s (SwiftNIO %s); Python %s; %s; uWSGI %s." % (
             v.get("nginx"), v.get("wrk"), v.get("granian"), v.get("gunicorn"), v.get("swift"),
-            v.get("hummingbird"), v.get("swift-nio"), v.get("python"), v.get("flask", "Flask ?")),
+            v.get("hummingbird"), v.get("swift-nio"), v.get("python"), v.get("flask", "Flask ?"), v.get("uwsgi", "?")),
         "",
         table(res),
         "",
@@ -264,7 +278,24 @@ def results_block(res):
         "Targets (issue 8, the WSGI loader: gatewayd-wsgi is gatewayd with build/apps/wsgi.so):",
         "",
         targets_table(res, 8),
+        "",
+        "Targets (issue 17, behind nginx by protocol: uwsgi_pass, fastcgi_pass with a keep-alive upstream, "
+        "scgi_pass, proxy_pass; uWSGI is uWSGI from PyPI with the same app over uwsgi):",
+        "",
+        targets_table(res, 17),
+        "",
+        protocol_ratios(res),
     ])
+
+
+def protocol_ratios(res):
+    """Every ratio of the two behind-nginx workloads, one line each."""
+    lines = ["| workload | server | / reference | ratio (median of rounds) |", "| --- | --- | --- | --- |"]
+    for w in ("behind_nginx", "behind_nginx_wsgi"):
+        for s, e in res["workloads"].get(w, {}).items():
+            for ref, r in e.get("ratios", {}).items():
+                lines.append("| %s | %s | %s | %.3f |" % (LABEL[w], s, ref, r["median"]))
+    return "\n".join(lines) if len(lines) > 2 else "Not measured in this run."
 
 
 def callgrind_block(path):

@@ -9,8 +9,14 @@
 #   DURATION=5      seconds of each wrk run
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
-#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"
+#   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi
+#              wsgi_hello wsgi_flask todo_list todo_create admin_ka"
 #                   (admin_ka: hello keep-alive, the admin listener on against off)
+#                   behind_nginx: one nginx in front of one gatewayd (hello-c)
+#                   over HTTP, uwsgi, FastCGI (keep-alive) and SCGI, unix
+#                   sockets; behind_nginx_wsgi: the same nginx in front of
+#                   gatewayd-wsgi (HTTP, uwsgi) and of uWSGI (uwsgi), the
+#                   minimal WSGI callable
 #   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
@@ -38,7 +44,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
 CALLGRIND=${CALLGRIND:-1}
 OVERLOAD=${OVERLOAD:-1}
 IDLE_MEMORY=${IDLE_MEMORY:-1}
@@ -73,6 +79,11 @@ install_tools() {
     if ! python3 -c 'import gunicorn, granian, flask' 2>/dev/null; then
         log "installing gunicorn, granian and flask (pip)"
         python3 -m pip install -q gunicorn granian flask
+    fi
+    if [ ! -x "$UWSGI_BIN" ]; then
+        log "building uWSGI from PyPI (pip compiles it) into build/uwsgi-venv"
+        python3 -m venv build/uwsgi-venv
+        build/uwsgi-venv/bin/pip install -q uwsgi
     fi
 }
 
@@ -145,6 +156,52 @@ start_proxied() {
     PORT_nginx_gunicorn=$pb
 }
 
+# behind_nginx: one gatewayd (hello-c) on four unix sockets, one nginx
+# server per protocol. Sets PORT_/PID_ for nginx+gatewayd-{http,uwsgi,fastcgi,scgi}.
+start_behind_nginx() {
+    local d="$BENCH_TMP/protocols" kind entries=() port id
+    mkdir -p "$d"
+    chmod 755 "$d"
+    start_gatewayd_protocols gatewayd-protocols "$d" "$PWD/build/apps/hello-c.so" || die "gatewayd (protocols) did not start"
+    local gw=$SERVER_PID
+    for kind in http uwsgi fastcgi scgi; do
+        port=$(free_port)
+        id=nginx_gatewayd_$kind
+        printf -v "PORT_$id" '%s' "$port"
+        printf -v "PID_$id" '%s' "$gw"
+        entries+=("$kind $port $kind $d/$( [ $kind = fastcgi ] && echo fcgi || echo $kind ).sock")
+    done
+    nginx_protocols_conf "$BENCH_TMP/nginx-protocols.conf" "$BENCH_TMP/nginx-protocols.d" "${entries[@]}"
+    start_nginx nginx-protocols "$BENCH_TMP/nginx-protocols.conf" "$PORT_nginx_gatewayd_http" || die "nginx (protocols) did not start"
+}
+
+# behind_nginx_wsgi: gatewayd-wsgi (HTTP and uwsgi sockets) and uWSGI (uwsgi)
+# with the same app behind one nginx. Sets PORT_/PID_ for
+# nginx+gatewayd-wsgi-http, nginx+gatewayd-wsgi-uwsgi and nginx+uwsgi.
+start_behind_nginx_wsgi() {
+    local d="$BENCH_TMP/wsgi-protocols" extra=()
+    mkdir -p "$d"
+    chmod 755 "$d"
+    [ "$(id -u)" = 0 ] && extra+=("allow_root = true")
+    extra+=("[app_args]" "app = \"$WSGI_APP\"" "pythonpath = \"$PWD/bench/apps\"")
+    start_gatewayd_protocols gatewayd-wsgi-protocols "$d" "$PWD/build/apps/wsgi.so" "${extra[@]}" || die "gatewayd-wsgi (protocols) did not start"
+    PID_nginx_gatewayd_wsgi_http=$SERVER_PID
+    PID_nginx_gatewayd_wsgi_uwsgi=$SERVER_PID
+    start_uwsgi uwsgi "$d/uwsgi-ref.sock" "$WSGI_APP"
+    PID_nginx_uwsgi=$SERVER_PID
+    PORT_nginx_gatewayd_wsgi_http=$(free_port)
+    PORT_nginx_gatewayd_wsgi_uwsgi=$(free_port)
+    PORT_nginx_uwsgi=$(free_port)
+    nginx_protocols_conf "$BENCH_TMP/nginx-wsgi-protocols.conf" "$BENCH_TMP/nginx-wsgi-protocols.d" \
+        "gwhttp $PORT_nginx_gatewayd_wsgi_http http $d/http.sock" \
+        "gwuwsgi $PORT_nginx_gatewayd_wsgi_uwsgi uwsgi $d/uwsgi.sock" \
+        "uwsgiref $PORT_nginx_uwsgi uwsgi $d/uwsgi-ref.sock"
+    # start_nginx waits on its first server; uWSGI is waited for through nginx
+    start_nginx nginx-wsgi-protocols "$BENCH_TMP/nginx-wsgi-protocols.conf" "$PORT_nginx_gatewayd_wsgi_http" ||
+        die "nginx (wsgi protocols) did not start"
+    wait_http "http://127.0.0.1:$PORT_nginx_uwsgi/" 30 || { tail -20 "$BENCH_TMP/uwsgi.log" >&2; die "uWSGI did not answer through nginx"; }
+}
+
 stop_all() {
     local p
     for p in "${BENCH_PIDS[@]:-}"; do [ -n "$p" ] && stop_server "$p"; done
@@ -158,6 +215,8 @@ servers_of() {
         hello_ka | hello_close | idle_100) echo "gatewayd-c gatewayd-swift nginx granian hummingbird gunicorn" ;;
         bytes_64k | echo_1m) echo "gatewayd-testapp nginx granian hummingbird gunicorn" ;;
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
+        behind_nginx) echo "nginx+gatewayd-http nginx+gatewayd-uwsgi nginx+gatewayd-fastcgi nginx+gatewayd-scgi" ;;
+        behind_nginx_wsgi) echo "nginx+gatewayd-wsgi-http nginx+gatewayd-wsgi-uwsgi nginx+uwsgi" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
         admin_ka) echo "gatewayd-c-admin gatewayd-c-noadmin" ;;
@@ -228,6 +287,10 @@ run_workload() {
     [ "$w" = wsgi_flask ] && WSGI_APP=flask_app:app
     if [ "$w" = proxied ]; then
         start_proxied
+    elif [ "$w" = behind_nginx ]; then
+        start_behind_nginx
+    elif [ "$w" = behind_nginx_wsgi ]; then
+        start_behind_nginx_wsgi
     else
         for s in "${servers[@]}"; do start_named "$s"; done
     fi
@@ -323,6 +386,7 @@ print(json.dumps({
         "swift": out("swift", "--version"), "python": platform.python_version(),
         "hummingbird": resolved("hummingbird"), "swift-nio": resolved("swift-nio"),
         "flask": out(sys.executable, "-c", "import importlib.metadata as m; print('Flask', m.version('flask'))"),
+        "uwsgi": out("build/uwsgi-venv/bin/uwsgi", "--version"),
     },
 }))
 PY

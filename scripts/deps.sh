@@ -6,10 +6,11 @@ set -euo pipefail
 # python3-config for the WSGI loader); `deps.sh`: also the test tools.
 want=(libsystemd-dev pkg-config)
 command -v python3-config >/dev/null 2>&1 || want+=(python3-dev)
+# libfcgi-bin: cgi-fcgi, the second FastCGI client of test_protocols.py.
 # debootstrap and systemd-nspawn (systemd-container): scripts/test-deb.sh
 # boots the package under systemd in a Debian root. iproute2 (ip netns):
 # the multi-host test; python3-yaml: the Kubernetes manifests' test.
-[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus tmux iproute2 python3-yaml)
+[ "${1:-}" != build ] && want+=(curl wrk nginx-light systemd python3-pytest debootstrap systemd-container prometheus tmux iproute2 python3-yaml libfcgi-bin)
 [ "${1:-}" = deb ] && want+=(debhelper dpkg-dev fakeroot lintian python3-dev)
 missing=()
 for p in "${want[@]}"; do

@@ -28,7 +28,7 @@ struct Gatewayd: ParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and load the app in a throwaway process, then exit: 0 if both are fine, 1 if not.")
     var checkConfig = false
 
-    @Option(name: [.short, .customLong("bind")], help: "Listen address (repeatable): HOST:PORT, [V6]:PORT, unix:/path, fd:NAME; a uwsgi: or scgi: prefix for those protocols. Replaces bind.")
+    @Option(name: [.short, .customLong("bind")], help: "Listen address (repeatable): HOST:PORT, [V6]:PORT, unix:/path, fd:NAME; a uwsgi:, fastcgi: or scgi: prefix for those protocols. Replaces bind.")
     var bind: [String] = []
 
     @Option(name: [.short, .customLong("workers")], help: "Number of worker processes.")

@@ -103,7 +103,6 @@ import Testing
         #expect(try ListenProtocol.parse("scgi:unix:/run/g.sock") == (.scgi, .unix(path: "/run/g.sock")))
         #expect(try ListenProtocol.parse("uwsgi:fd:web") == (.uwsgi, .inherited(name: "web")))
         #expect(try ListenProtocol.parse("127.0.0.1:80") == (.http, .tcp(host: "127.0.0.1", port: 80)))
-        #expect(throws: ListenAddress.ParseError.self) { try ListenProtocol.parse("fastcgi:127.0.0.1:9000") }
         #expect(throws: ListenAddress.ParseError.self) { try ListenProtocol.parse("uwsgi:nothing") }
     }
 }

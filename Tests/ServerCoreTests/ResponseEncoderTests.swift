@@ -133,6 +133,26 @@ struct Harness {
         #expect(h.encoder.end == .close)
     }
 
+    @Test func fastcgiStreamsWithoutChunksAndKeepsTheConnection() {
+        let h = Harness(.init(http10: true, cgi: true, recordFramed: true))
+        h.start("200 OK")
+        h.write("ab")
+        h.write("cd")
+        h.finish()
+        #expect(h.output.text.hasPrefix("Status: 200 OK\r\n"))
+        #expect(h.header("Transfer-Encoding").isEmpty)
+        #expect(h.header("Connection").isEmpty)
+        #expect(h.body == "abcd")
+        #expect(h.encoder.end == .keepOpen)
+    }
+
+    @Test func fastcgiErrorsAreCGIResponsesWithoutConnection() {
+        let h = Harness(.init(http10: true, cgi: true, recordFramed: true))
+        h.encoder.sendError(504, reason: "test", end: .keepOpen)
+        #expect(h.output.text.hasPrefix("Status: 504 Gateway Timeout\r\n"))
+        #expect(h.header("Connection").isEmpty)
+    }
+
     @Test func http10KeepAliveWithALength() {
         let h = Harness(.init(http10: true))
         h.start("200 OK")

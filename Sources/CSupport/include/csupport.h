@@ -91,6 +91,7 @@ typedef struct gw_score_slot {
     char method[GW_SCORE_METHOD];
     char path[GW_SCORE_PATH];
     volatile int32_t proto;            /* ListenProtocol of the connection: the form of the master's 504 */
+    volatile int32_t request_id;       /* FastCGI: the request id the master's 504 answers */
     /* Counters the master folds into its metrics (they outlive the worker):
      * responses by status class (index status / 100; 0 for anything else),
      * durations by bucket, their sum. Written by the worker only. */

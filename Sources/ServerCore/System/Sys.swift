@@ -87,6 +87,16 @@ public enum Sys {
         try checkNonBlocking("sendmsg") { gw_writev2(fd, a, alen, b, blen) }
     }
 
+    /// sendmsg() of `count` iovecs (MSG_NOSIGNAL); nil when it would block.
+    public static func sendv(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int) throws -> Int? {
+        try checkNonBlocking("sendmsg") {
+            var msg = msghdr()
+            msg.msg_iov = iov
+            msg.msg_iovlen = count
+            return Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+        }
+    }
+
     public static func sendfile(_ out: Int32, _ input: Int32, offset: inout off_t, count: Int) throws -> Int? {
         try checkNonBlocking("sendfile") { gw_sendfile(out, input, &offset, count) }
     }

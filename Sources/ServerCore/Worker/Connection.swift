@@ -9,6 +9,8 @@ public final class Connection {
     var listener: Int
     /// Its listener's protocol, set once at accept.
     var proto = ListenProtocol.http
+    /// FastCGI: the request being served and whether the connection stays.
+    var fastcgi = FastCGISession()
     var buffer: UnsafeMutablePointer<UInt8>
     var capacity: Int
     /// Unconsumed bytes are buffer[start..<end].
@@ -65,6 +67,7 @@ public final class Connection {
         lastActive = now
         headSince = 0
         requests = 0
+        fastcgi = FastCGISession()
         phase = .open
         continueSent = false
         responseBuffer?.clear()

@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-/// The environ of a uwsgi or SCGI request: the proxy's variables as sent
-/// (nginx's stock uwsgi_params, scgi_params), completed where those leave
+/// The environ of a uwsgi, SCGI or FastCGI request: the proxy's variables as sent
+/// (nginx's stock uwsgi_params, scgi_params, fastcgi_params), completed where those leave
 /// gaps, so that the app sees the same keys as over HTTP; only
 /// gateway.protocol tells which protocol carried the request.
 extension RequestContext {
@@ -60,7 +60,7 @@ extension RequestContext {
         environ.add(CKey.gwWorkerId, environ.copy(String(identity.id)))
         environ.add(CKey.gwGeneration, environ.copy(String(identity.generation)))
         environ.add(CKey.gwWorkerPid, environ.copy(String(identity.pid)))
-        environ.add(CKey.gwProtocol, connection.proto == .uwsgi ? CKey.uwsgi : CKey.scgi)
+        environ.add(CKey.gwProtocol, connection.proto == .uwsgi ? CKey.uwsgi : connection.proto == .fastcgi ? CKey.fastcgi : CKey.scgi)
     }
 
     /// https when the proxy says so: HTTPS "on" (or "1"), or REQUEST_SCHEME "https".

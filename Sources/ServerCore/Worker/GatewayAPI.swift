@@ -14,7 +14,7 @@ public enum GatewayAPI {
     /// (it saves four atomic operations per call on the hot path).
     @inline(__always)
     static func response(_ r: UnsafeMutablePointer<gateway_request>?,
-                         _ body: (ResponseEncoder<SocketOutput>) -> Int32) -> Int32 {
+                         _ body: (ResponseEncoder<ConnectionOutput>) -> Int32) -> Int32 {
         guard let r, let s = r.pointee.server else { return GATEWAY_ERROR }
         return Unmanaged<RequestContext>.fromOpaque(s)._withUnsafeGuaranteedRef { c in
             Unmanaged.passUnretained(c.response)._withUnsafeGuaranteedRef(body)

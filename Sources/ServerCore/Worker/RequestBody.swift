@@ -13,6 +13,8 @@ final class RequestBody {
         case done
         case length(remaining: Int)
         case chunked
+        /// FastCGI STDIN records (RequestBody+FastCGI.swift).
+        case records
         /// Refused by the server: `error` says why (400, 408, 413).
         case failed
         /// The client closed the connection or reset it.
@@ -22,11 +24,14 @@ final class RequestBody {
     /// Expect: 100-continue.
     enum Continue { case notExpected, owed, sent }
 
-    private(set) var phase = Phase.done
+    var phase = Phase.done
     private(set) var continuePhase = Continue.notExpected
     private(set) var error: HTTPError?
-    private(set) var bytesIn = 0
+    var bytesIn = 0
     var decoder = ChunkedDecoder()
+    var stdin = FastCGIStdinDecoder(requestId: 0)
+    /// FastCGI: the web server sent ABORT_REQUEST.
+    var aborted = false
     var connection: Connection!
     /// Where body bytes may be refilled in the buffer: just past the head.
     var floor = 0
@@ -49,7 +54,9 @@ final class RequestBody {
         error = nil
         bytesIn = 0
         continuePhase = head.expectContinue ? .owed : .notExpected
-        if head.chunked {
+        if connection.proto == .fastcgi {
+            beginRecords(connection)
+        } else if head.chunked {
             phase = .chunked
             decoder = ChunkedDecoder()
         } else if head.contentLength > 0 {
@@ -70,6 +77,7 @@ final class RequestBody {
         switch phase {
         case .done: return 0
         case .failed, .clientGone: return -1
+        case .records: return readRecords(dest, len, output: output)
         case .length, .chunked: break
         }
         if continuePhase == .owed {
@@ -178,6 +186,7 @@ final class RequestBody {
         case .done: return true
         case .failed, .clientGone: return false
         case .chunked: return continuePhase != .owed
+        case .records: return true
         case .length(let remaining): return remaining <= budget && continuePhase != .owed
         }
     }
@@ -190,7 +199,7 @@ final class RequestBody {
         switch phase {
         case .done: return true
         case .failed, .clientGone: return false
-        case .length, .chunked: break
+        case .length, .chunked, .records: break
         }
         // The client still waits for 100 Continue: it has not sent the body.
         if continuePhase == .owed { return false }

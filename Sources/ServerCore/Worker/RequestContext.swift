@@ -27,7 +27,9 @@ public final class RequestContext {
 
     let body: RequestBody
     let output: SocketOutput
-    let response: ResponseEncoder<SocketOutput>
+    /// The socket as is, or framed in FastCGI records (ConnectionOutput).
+    let framedOutput: ConnectionOutput
+    let response: ResponseEncoder<ConnectionOutput>
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>? {
         didSet { response.scoreboard = scoreboard }
     }
@@ -53,13 +55,15 @@ public final class RequestContext {
         let timeoutMs = Int32(min(bodyTimeout, 1_000_000) * 1000)
         body = RequestBody(limits: limits, timeoutMs: timeoutMs)
         output = SocketOutput(timeoutMs: timeoutMs)
-        response = ResponseEncoder(output: output)
+        framedOutput = ConnectionOutput(socket: output)
+        response = ResponseEncoder(output: framedOutput)
         head = RequestHead(fieldCapacity: limits.fields)
         protocolLimits = ProtocolLimits(limits)
         vars = ProtocolVars(capacity: protocolLimits.vars)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
+        framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
         refreshDate()
     }
 
@@ -79,11 +83,13 @@ public final class RequestContext {
         output.fd = connection.fd
         output.connection = connection
         output.bytesOut = 0
+        framedOutput.fastcgiRequest = connection.fastcgi.requestId
         body.begin(head, connection: connection)
-        // uwsgi and SCGI: one request per connection, never chunked.
+        if connection.proto == .fastcgi { prepareFastCGIOutput() }
+        // uwsgi, SCGI, FastCGI: never chunked.
         let proto = connection.proto
         response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,
-                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse))
+                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse, recordFramed: proto.recordFramed))
         if !body.isDone { noteBodyState() }
     }
 
@@ -99,8 +105,10 @@ public final class RequestContext {
         output.fd = connection.fd
         output.connection = connection
         output.bytesOut = 0
+        framedOutput.fastcgiRequest = connection.fastcgi.requestId
         let isHead = line.starts(with: "HEAD ".utf8)
-        response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse))
+        response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse,
+                             recordFramed: connection.proto.recordFramed))
         // No request is on the scoreboard (the head did not parse), so there
         // is nothing the master could have claimed: answer without a claim
         // (the slot may still hold the master's claim of an earlier timeout).
@@ -135,6 +143,7 @@ public final class RequestContext {
             && !body.drain(budget: Self.drainBudget, output: output, responseStarted: response.wireBytes > 0) {
             response.endAtLeast(body.phase == .clientGone ? .drop : .close)
         }
+        if connection.proto == .fastcgi { endFastCGIRequest() }
         return response.end
     }
 

@@ -1,9 +1,10 @@
-/// uwsgi and SCGI connections: the proxy's variables instead of an HTTP
+/// uwsgi and SCGI connections (FastCGI: RequestLoop+FastCGI.swift): the proxy's variables instead of an HTTP
 /// head, one request per connection. The HTTP path never comes here: the
 /// connection's protocol is decided once, at accept.
 extension RequestLoop {
     func processProxied(_ c: Connection) {
         guard !c.closed else { return }
+        if c.proto == .fastcgi { return processFastCGI(c) }
         // One request per connection: what follows its body is not ours to read.
         guard c.requests == 0 else { return close(c) }
         let buf = UnsafePointer(c.buffer)
@@ -12,6 +13,7 @@ extension RequestLoop {
         case .uwsgi: result = UWSGIDecoder.decode(buf, start: c.start, end: c.end, limits: context.protocolLimits, into: &context.vars)
         case .scgi: result = SCGIDecoder.decode(buf, start: c.start, end: c.end, limits: context.protocolLimits, into: &context.vars)
         case .http: return process(c)
+        case .fastcgi: return processFastCGI(c)
         }
         switch result {
         case .needMore:

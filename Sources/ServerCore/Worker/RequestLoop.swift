@@ -250,7 +250,9 @@ public final class RequestLoop {
             if now &- lastTick >= 1_000_000_000 {
                 lastTick = now
                 acceptMissed()
-                tick(now)
+                // A fresh clock: what acceptMissed() accepted is younger than
+                // `now`, and the sweep would take it for idle since forever.
+                tick(Sys.monotonicNanos())
             } else if stopReason != nil {
                 sweep(now)
             }
@@ -351,7 +353,9 @@ public final class RequestLoop {
         register(c)
         // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
         // read the request now instead of waiting for another epoll round.
-        if readNow && l.defersAccept && !c.closed { readable(c) }
+        // A proxy (uwsgi, FastCGI, SCGI) writes its request as soon as it
+        // has connected: on a unix socket it is almost always there too.
+        if readNow && (l.defersAccept || l.proto != .http) && !c.closed { readable(c) }
         return true
     }
 
@@ -524,6 +528,7 @@ public final class RequestLoop {
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
             // The master answers a timeout in the connection's own protocol.
             slot.pointee.proto = Int32(c.proto.rawValue)
+            slot.pointee.request_id = Int32(c.fastcgi.requestId)
         }
         let result: Int32
         if maxQueueWait > 0 && ctx.shedIfWaited(longerThan: maxQueueWait) {

@@ -33,6 +33,7 @@ enum CKey {
     static let gwProtocol = make("gateway.protocol")
     static let uwsgi = make("uwsgi")
     static let scgi = make("scgi")
+    static let fastcgi = make("fastcgi")
 
     static let empty = make("")
     static let p80 = make("80")

@@ -200,7 +200,7 @@ extension ResponseEncoder {
         closeIfBodyStaysUnread()
         log(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(StatusPhrase.text(status)): \(reason)")
         let connection: ServerResponse.Connection =
-            self.end != .keepOpen ? .close : (request.http10 ? .keepAliveHTTP10 : .keepAlive)
+            self.end != .keepOpen ? .close : (request.http10 && !request.recordFramed ? .keepAliveHTTP10 : .keepAlive)
         let bytes = ServerResponse.bytes(status: status, date: date, connection: connection, bodyless: request.isHead,
                                         cgi: request.cgi)
         phase = .finished

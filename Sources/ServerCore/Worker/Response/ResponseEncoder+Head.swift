@@ -19,7 +19,9 @@ extension ResponseEncoder {
         }
         o = putAppHeaders(at: o)
         o = putFraming(knownLength, at: o)
-        if end != .keepOpen {
+        if request.recordFramed {
+            o = put("\r\n", at: o)
+        } else if end != .keepOpen {
             o = put("Connection: close\r\n\r\n", at: o)
         } else if request.http10 {
             o = put("Connection: keep-alive\r\n\r\n", at: o)
@@ -88,6 +90,9 @@ extension ResponseEncoder {
             o = put("Content-Length: ", at: o)
             o = putDecimal(n, at: o)
             o = put("\r\n", at: o)
+        } else if request.recordFramed {
+            // FastCGI: END_REQUEST ends the body, not the connection.
+            framing = .closeDelimited
         } else if !request.http10 {
             framing = .chunked
             o = put("Transfer-Encoding: chunked\r\n", at: o)

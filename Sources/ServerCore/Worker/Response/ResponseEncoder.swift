@@ -39,14 +39,20 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         /// The client (or the server: stopping, max_requests) wants the connection closed.
         public var close: Bool
 
-        /// A CGI response ("Status: 200 OK" for the status line): SCGI.
+        /// A CGI response ("Status: 200 OK" for the status line): SCGI, FastCGI.
         public var cgi: Bool
+        /// The protocol's records frame the body (FastCGI): no chunked
+        /// coding, no Connection header, and a body without a length does
+        /// not close the connection.
+        public var recordFramed: Bool
 
-        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false, cgi: Bool = false) {
+        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false, cgi: Bool = false,
+                    recordFramed: Bool = false) {
             self.isHead = isHead
             self.http10 = http10
             self.cgi = cgi
             self.close = close
+            self.recordFramed = recordFramed
         }
     }
 
