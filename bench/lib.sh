@@ -308,7 +308,9 @@ start_uwsgi() {
 
 # nginx_protocols_conf FILE PREFIX_DIR "NAME PORT KIND TARGET"...: one nginx
 # server per entry; KIND is http (proxy_pass to a keep-alive upstream, as
-# nginx_proxy_conf), uwsgi (uwsgi_pass), fastcgi (fastcgi_pass to a
+# nginx_proxy_conf), httpclose (nginx's default proxy_pass: HTTP/1.0, a
+# connection per request, as nginx's uwsgi_pass and scgi_pass always do: the
+# like-for-like baseline for those two), uwsgi (uwsgi_pass), fastcgi (fastcgi_pass to a
 # keep-alive upstream, fastcgi_keep_conn on) or scgi (scgi_pass), each with
 # Debian's stock params file; TARGET a unix socket path.
 nginx_protocols_conf() {
@@ -328,6 +330,7 @@ nginx_protocols_conf() {
         proxy_set_header Host \$host; proxy_buffering on; } }
 NG
                     ;;
+                httpclose) echo "    server { listen 127.0.0.1:$port; location / { proxy_pass http://unix:$sock:; proxy_set_header Host \$host; } }" ;;
                 uwsgi) echo "    server { listen 127.0.0.1:$port; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:$sock; } }" ;;
                 scgi) echo "    server { listen 127.0.0.1:$port; location / { include /etc/nginx/scgi_params; scgi_pass unix:$sock; } }" ;;
                 fastcgi)

@@ -23,11 +23,11 @@ import sys
 # gatewayd-c-admin is measured against gatewayd-c-noadmin (admin_ka): the
 # reference of that ratio is the same server with the admin listener off.
 GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin", "gatewayd-todo",
-            "nginx+gatewayd-http", "nginx+gatewayd-uwsgi", "nginx+gatewayd-fastcgi", "nginx+gatewayd-scgi",
+            "nginx+gatewayd-http", "nginx+gatewayd-httpclose", "nginx+gatewayd-uwsgi", "nginx+gatewayd-fastcgi", "nginx+gatewayd-scgi",
             "nginx+gatewayd-wsgi-http", "nginx+gatewayd-wsgi-uwsgi")
 # gatewayd servers that are the reference in their workload: the other
 # protocols are measured against gatewayd over HTTP behind the same nginx.
-REFERENCES = {"behind_nginx": ("nginx+gatewayd-http",), "behind_nginx_wsgi": ("nginx+gatewayd-wsgi-http",)}
+REFERENCES = {"behind_nginx": ("nginx+gatewayd-http", "nginx+gatewayd-httpclose"), "behind_nginx_wsgi": ("nginx+gatewayd-wsgi-http",)}
 
 
 def is_reference(workload, server):
@@ -73,6 +73,10 @@ RATE_TARGETS = [
     ("admin_ka", "gatewayd-c-admin", "gatewayd-c-noadmin", 0.98, 14, False),
     # issue 17: uwsgi, FastCGI and SCGI behind nginx; uWSGI itself with the same app
     ("behind_nginx", "nginx+gatewayd-uwsgi", "nginx+gatewayd-http", 1.0, 17, False),
+    # like for like: nginx opens a connection per request over uwsgi and SCGI,
+    # as its default proxy_pass does over HTTP
+    ("behind_nginx", "nginx+gatewayd-uwsgi", "nginx+gatewayd-httpclose", 1.0, 17, False),
+    ("behind_nginx", "nginx+gatewayd-scgi", "nginx+gatewayd-httpclose", 1.0, 17, False),
     ("behind_nginx_wsgi", "nginx+gatewayd-wsgi-uwsgi", "nginx+uwsgi", 1.0, 17, True),
 ]
 P99_TARGETS = [(w, s, "nginx", 1.5) for w in ("hello_ka", "hello_close")

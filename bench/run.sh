@@ -157,19 +157,23 @@ start_proxied() {
 }
 
 # behind_nginx: one gatewayd (hello-c) on four unix sockets, one nginx
-# server per protocol. Sets PORT_/PID_ for nginx+gatewayd-{http,uwsgi,fastcgi,scgi}.
+# server per protocol. Sets PORT_/PID_ for nginx+gatewayd-{http,httpclose,uwsgi,fastcgi,scgi}
+# (httpclose: the same HTTP socket through nginx's default proxy_pass, a
+# connection per request, as uwsgi_pass and scgi_pass always work).
 start_behind_nginx() {
     local d="$BENCH_TMP/protocols" kind entries=() port id
     mkdir -p "$d"
     chmod 755 "$d"
     start_gatewayd_protocols gatewayd-protocols "$d" "$PWD/build/apps/hello-c.so" || die "gatewayd (protocols) did not start"
     local gw=$SERVER_PID
-    for kind in http uwsgi fastcgi scgi; do
+    local sock
+    for kind in http httpclose uwsgi fastcgi scgi; do
         port=$(free_port)
         id=nginx_gatewayd_$kind
         printf -v "PORT_$id" '%s' "$port"
         printf -v "PID_$id" '%s' "$gw"
-        entries+=("$kind $port $kind $d/$( [ $kind = fastcgi ] && echo fcgi || echo $kind ).sock")
+        case $kind in fastcgi) sock=fcgi ;; httpclose) sock=http ;; *) sock=$kind ;; esac
+        entries+=("$kind $port $kind $d/$sock.sock")
     done
     nginx_protocols_conf "$BENCH_TMP/nginx-protocols.conf" "$BENCH_TMP/nginx-protocols.d" "${entries[@]}"
     start_nginx nginx-protocols "$BENCH_TMP/nginx-protocols.conf" "$PORT_nginx_gatewayd_http" || die "nginx (protocols) did not start"
@@ -215,7 +219,7 @@ servers_of() {
         hello_ka | hello_close | idle_100) echo "gatewayd-c gatewayd-swift nginx granian hummingbird gunicorn" ;;
         bytes_64k | echo_1m) echo "gatewayd-testapp nginx granian hummingbird gunicorn" ;;
         proxied) echo "nginx+gatewayd-c nginx+gunicorn" ;;
-        behind_nginx) echo "nginx+gatewayd-http nginx+gatewayd-uwsgi nginx+gatewayd-fastcgi nginx+gatewayd-scgi" ;;
+        behind_nginx) echo "nginx+gatewayd-http nginx+gatewayd-httpclose nginx+gatewayd-uwsgi nginx+gatewayd-fastcgi nginx+gatewayd-scgi" ;;
         behind_nginx_wsgi) echo "nginx+gatewayd-wsgi-http nginx+gatewayd-wsgi-uwsgi nginx+uwsgi" ;;
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
