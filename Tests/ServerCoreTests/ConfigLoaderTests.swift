@@ -483,7 +483,7 @@ import Testing
 
     @Test(arguments: [
         ("bind = [\"ftp:127.0.0.1:1\"]", "bind", "unknown protocol 'ftp' (expected uwsgi:, fastcgi:, scgi: or none for HTTP)"),
-        ("bind = [\"FASTCGI:127.0.0.1:27022\"]", "bind", "unknown protocol 'FASTCGI'"),
+        ("bind = [\"FASTCGI:127.0.0.1:27022\"]", "bind", "unknown protocol 'FASTCGI' (expected uwsgi:, fastcgi:, scgi: or none for HTTP; prefixes are lower case)"),
         ("bind = [\"SCGI:unix:/x.sock\"]", "bind", "unknown protocol 'SCGI'"),
         ("bind = [\"fastcgi:fastcgi:127.0.0.1:27023\"]", "bind", "two protocol prefixes"),
         ("admin_bind = [\"uwsgi:127.0.0.1:27012\"]", "admin_bind", "admin_bind serves HTTP only: no protocol prefix"),

@@ -42,7 +42,8 @@ public enum ListenAddress: Equatable, CustomStringConvertible, Sendable {
             // address is a protocol prefix we do not know, not a host name.
             if host.contains(":"), IPAddress(host) == nil {
                 let word = host.prefix { $0 != ":" }
-                throw ParseError(description: "\"\(text)\": unknown protocol '\(word)' (expected uwsgi:, fastcgi:, scgi: or none for HTTP)")
+                let hint = ["uwsgi", "fastcgi", "scgi"].contains(word.lowercased()) ? "; prefixes are lower case" : ""
+                throw ParseError(description: "\"\(text)\": unknown protocol '\(word)' (expected uwsgi:, fastcgi:, scgi: or none for HTTP\(hint))")
             }
         }
         guard let port = UInt16(portText) else {
