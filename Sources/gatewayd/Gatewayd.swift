@@ -101,13 +101,15 @@ struct Gatewayd: ParsableCommand {
     func applyOverrides(_ c: inout Config) {
         if let spec = appSpec { CommandLineApp(spec).apply(to: &c) }
         if let app { c.app = app }
-        if !bind.isEmpty { c.bind = bind.map(Self.gunicornBind) }
-        if let workers { c.workers = workers }
-        if let timeout { c.timeout = timeout }
-        if let gracefulTimeout { c.gracefulTimeout = gracefulTimeout }
-        if let keepAlive { c.keepaliveTimeout = keepAlive }
-        if let maxRequests { c.maxRequests = maxRequests }
-        if let maxRequestsJitter { c.maxRequestsJitter = maxRequestsJitter }
+        // Each flag records the key it sets: ConfigLoader checks the value by
+        // the key's rule and names the flag in the error.
+        if !bind.isEmpty { c.bind = bind.map(Self.gunicornBind); c.flags["bind"] = "--bind" }
+        if let workers { c.workers = workers; c.flags["workers"] = "--workers" }
+        if let timeout { c.timeout = timeout; c.flags["timeout"] = "--timeout" }
+        if let gracefulTimeout { c.gracefulTimeout = gracefulTimeout; c.flags["graceful_timeout"] = "--graceful-timeout" }
+        if let keepAlive { c.keepaliveTimeout = keepAlive; c.flags["keepalive_timeout"] = "--keep-alive" }
+        if let maxRequests { c.maxRequests = maxRequests; c.flags["max_requests"] = "--max-requests" }
+        if let maxRequestsJitter { c.maxRequestsJitter = maxRequestsJitter; c.flags["max_requests_jitter"] = "--max-requests-jitter" }
         if let user { c.user = user }
         if let group { c.group = group }
         if let pidfile { c.pidfile = pidfile }
@@ -122,10 +124,11 @@ struct Gatewayd: ParsableCommand {
         if reload { c.reload = true }
         if let accessLogfile { c.accessLog = accessLogfile == "-" ? "stdout" : accessLogfile }
         if let errorLogfile { c.errorLog = errorLogfile }
-        if let logLevel { c.logLevel = logLevel == "critical" ? "error" : logLevel }
+        if let logLevel { c.logLevel = logLevel == "critical" ? "error" : logLevel; c.flags["log_level"] = "--log-level" }
         if captureOutput { c.captureOutput = true }
         if let forwardedAllowIPs {
             c.forwardedAllowIPs = forwardedAllowIPs.split(separator: ",").map { String($0).trimmingSpaces() }
+            c.flags["forwarded_allow_ips"] = "--forwarded-allow-ips"
         }
         // Gunicorn honours SCRIPT_NAME from the environment.
         if c.scriptName.isEmpty, let s = Sys.environment("SCRIPT_NAME"), !s.isEmpty { c.scriptName = s }

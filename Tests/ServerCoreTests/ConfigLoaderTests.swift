@@ -439,6 +439,77 @@ import Testing
         }
     }
 
+    /// The error of parsing `text` with `override` (a flag) applied.
+    func flagFailure(_ text: String, _ override: (inout Config) -> Void,
+                     sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
+        do {
+            let c = try ConfigLoader(file: "h.conf", text: text).parse(overrides: override)
+            Issue.record("expected an error, parsed \(c)", sourceLocation: sourceLocation)
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            Issue.record("expected a ConfigError, got \(error)", sourceLocation: sourceLocation)
+        }
+        return nil
+    }
+
+    @Test(arguments: [
+        ("timeout", "--timeout", \Config.timeout, -1, "must be at least 0, found -1"),
+        ("graceful_timeout", "--graceful-timeout", \Config.gracefulTimeout, -1, "must be at least 0, found -1"),
+        ("keepalive_timeout", "--keep-alive", \Config.keepaliveTimeout, -1, "must be at least 0, found -1"),
+        ("max_requests", "--max-requests", \Config.maxRequests, -3, "must be at least 0, found -3"),
+        ("max_requests_jitter", "--max-requests-jitter", \Config.maxRequestsJitter, -1, "must be at least 0, found -1"),
+        ("workers", "--workers", \Config.workers, 0, "must be between 1 and 1024, found 0"),
+        ("workers", "--workers", \Config.workers, 2000, "must be between 1 and 1024, found 2000"),
+    ] as [(String, String, WritableKeyPath<Config, Int>, Int, String)])
+    func aFlagIsCheckedByItsKeysRuleAndNamed(_ key: String, _ flag: String, _ path: WritableKeyPath<Config, Int>,
+                                             _ value: Int, _ message: String) {
+        let e = flagFailure("workers = 2\napp = \"a.so\"\n") { c in
+            c[keyPath: path] = value
+            c.flags[key] = flag
+        }
+        #expect(e?.description == "\(flag): \(message)")
+        #expect(e?.key == key && e?.flag == flag)
+    }
+
+    @Test func aCrossKeyErrorCausedByAFlagNamesTheFlagAndTheKey() {
+        let text = "workers = 2\nmax_workers = 4\napp = \"a.so\"\n"
+        let e = flagFailure(text) { c in c.workers = 6; c.flags["workers"] = "--workers" }
+        #expect(e?.description.hasPrefix("--workers: 6 is above max_workers (4, h.conf:2)") == true, "\(e?.description ?? "")")
+        // Both from the file: located at max_workers, as before.
+        let f = failure("workers = 6\nmax_workers = 4\napp = \"a.so\"\n")
+        #expect(f?.line == 2 && f?.key == "max_workers" && f?.flag == "")
+    }
+
+    @Test(arguments: [
+        ("bind = [\"ftp:127.0.0.1:1\"]", "bind", "unknown protocol 'ftp' (expected uwsgi:, fastcgi:, scgi: or none for HTTP)"),
+        ("bind = [\"FASTCGI:127.0.0.1:27022\"]", "bind", "unknown protocol 'FASTCGI' (expected uwsgi:, fastcgi:, scgi: or none for HTTP; prefixes are lower case)"),
+        ("bind = [\"SCGI:unix:/x.sock\"]", "bind", "unknown protocol 'SCGI'"),
+        ("bind = [\"fastcgi:fastcgi:127.0.0.1:27023\"]", "bind", "two protocol prefixes"),
+        ("admin_bind = [\"uwsgi:127.0.0.1:27012\"]", "admin_bind", "admin_bind serves HTTP only: no protocol prefix"),
+        ("admin_bind = [\"scgi:unix:/x.sock\"]", "admin_bind", "admin_bind serves HTTP only: no protocol prefix"),
+        ("admin_bind = [\"ftp:127.0.0.1:1\"]", "admin_bind", "unknown protocol 'ftp'"),
+    ])
+    func aBadProtocolPrefixIsRefusedWithItsKey(_ line: String, _ key: String, _ reason: String) {
+        let e = failure("app = \"a.so\"\n" + line + "\n")
+        #expect(e?.key == key && e?.line == 2, "\(line)")
+        #expect(e?.message.contains(reason) == true, "\(e?.description ?? "")")
+    }
+
+    @Test func hostNamesAndUnbracketedIPv6StayValid() throws {
+        let c = try parse("app = \"a.so\"\nbind = [\"localhost:8000\", \"uwsgi:localhost:3031\", \"::1:8001\", \"fastcgi:[::1]:9000\"]\n")
+        #expect(c.bind.count == 4)
+        #expect(try ListenAddress.parse("::1:8001") == .tcp(host: "::1", port: 8001))
+    }
+
+    @Test func aBadBindFlagIsNamedByTheFlag() {
+        let e = flagFailure("app = \"a.so\"\nbind = [\"127.0.0.1:1\"]\n") { c in
+            c.bind = ["ftp:127.0.0.1:1"]
+            c.flags["bind"] = "--bind"
+        }
+        #expect(e?.description.hasPrefix("--bind: \"ftp:127.0.0.1:1\": unknown protocol 'ftp'") == true, "\(e?.description ?? "")")
+    }
+
     @Test func absolutePaths() {
         #expect(ConfigLoader.absolute("/srv/a.so") == "/srv/a.so")
         #expect(ConfigLoader.absolute("") == "")

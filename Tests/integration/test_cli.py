@@ -306,6 +306,77 @@ def test_capture_output_keeps_the_access_log_on_stdout(daemon, project, workdir)
 def test_flags_are_checked_like_keys(project):
     r = subprocess.run([GATEWAYD, "--check-config", "--log-level", "verbose", "pkg.wsgi:app"], cwd=project,
                        capture_output=True, text=True)
-    assert r.returncode == 1 and "log_level" in r.stderr, r.stderr
+    assert r.returncode == 1 and "--log-level" in r.stderr, r.stderr
     r = subprocess.run([GATEWAYD, "-b", "fd://3", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "fd://3" in r.stderr and "socket activation" in r.stderr, r.stderr
+
+
+def write_conf(workdir, name, lines):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines + ['app = "%s"' % app_path("testapp")]) + "\n")
+    return path
+
+
+def gatewayd(args, cwd, timeout=20):
+    return subprocess.run([GATEWAYD] + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("flag,value,rule", [
+    ("--timeout", "-1", "at least 0"), ("--graceful-timeout", "-1", "at least 0"),
+    ("--keep-alive", "-1", "at least 0"), ("--max-requests", "-3", "at least 0"),
+    ("--max-requests-jitter", "-1", "at least 0"), ("--workers", "0", "between 1 and 1024"),
+])
+def test_a_flag_is_checked_by_its_keys_rule_and_named(workdir, flag, value, rule):
+    conf = write_conf(workdir, "neg.conf", ["workers = 1", 'bind = ["127.0.0.1:%d"]' % free_port()])
+    for args in (["--check-config"], []):
+        # The real start too: a negative --timeout used to kill the master (SIGILL).
+        r = gatewayd(args + ["-c", conf, "%s=%s" % (flag, value)], workdir)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert "gatewayd: %s: must be %s, found %s" % (flag, rule, value) in r.stderr, r.stderr
+        assert "neg.conf" not in r.stderr, r.stderr
+
+
+def test_a_cross_key_error_caused_by_a_flag_names_the_flag(workdir):
+    conf = write_conf(workdir, "h.conf", ["workers = 2", "max_workers = 4", 'bind = ["127.0.0.1:%d"]' % free_port()])
+    r = gatewayd(["--check-config", "-c", conf, "-w", "6"], workdir)
+    assert r.returncode == 1, r.stderr
+    assert "gatewayd: --workers: 6 is above max_workers (4, %s:2)" % conf in r.stderr, r.stderr
+    ok = gatewayd(["--check-config", "-c", conf, "-w", "3"], workdir)
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("key,address,reason", [
+    ("bind", "ftp:127.0.0.1:1", "unknown protocol 'ftp' (expected uwsgi:, fastcgi:, scgi: or none for HTTP)"),
+    ("bind", "FASTCGI:127.0.0.1:27022", "unknown protocol 'FASTCGI'"),
+    ("bind", "fastcgi:fastcgi:127.0.0.1:27023", "two protocol prefixes"),
+    ("admin_bind", "uwsgi:127.0.0.1:27012", "admin_bind serves HTTP only: no protocol prefix"),
+    ("admin_bind", "scgi:unix:/x.sock", "admin_bind serves HTTP only: no protocol prefix"),
+])
+def test_a_bad_bind_prefix_is_refused_at_check_time_with_its_key(workdir, key, address, reason):
+    lines = ['%s = ["%s"]' % (key, address)]
+    if key != "bind":
+        lines.append('bind = ["127.0.0.1:%d"]' % free_port())
+    conf = write_conf(workdir, "b.conf", lines)
+    r = gatewayd(["--check-config", "-c", conf], workdir)
+    assert r.returncode == 1, r.stderr
+    assert "%s:1: key '%s': \"%s\": %s" % (conf, key, address, reason) in r.stderr, r.stderr
+
+
+def test_a_bad_bind_flag_is_named_and_a_host_name_stays_valid(workdir):
+    conf = write_conf(workdir, "b.conf", ['bind = ["127.0.0.1:%d"]' % free_port()])
+    r = gatewayd(["--check-config", "-c", conf, "-b", "ftp:127.0.0.1:1"], workdir)
+    assert r.returncode == 1 and "gatewayd: --bind: \"ftp:127.0.0.1:1\": unknown protocol 'ftp'" in r.stderr, r.stderr
+    for good in (["-b", "localhost:%d" % free_port()], ["-b", "uwsgi:localhost:%d" % free_port()], ["-b", "[::1]:%d" % free_port()]):
+        ok = gatewayd(["--check-config", "-c", conf] + good, workdir)
+        assert ok.returncode == 0, (good, ok.stderr)
+
+
+@pytest.mark.parametrize("args", [["--keep-alive", "abc"], ["-t"], ["--no-such-flag"]])
+def test_a_malformed_command_line_is_a_usage_error(workdir, args):
+    # docs/configuration.md: 64 (EX_USAGE) for a command line that does not
+    # parse, 1 for a value that parses but breaks its key's rule.
+    conf = write_conf(workdir, "u.conf", ['bind = ["127.0.0.1:%d"]' % free_port()])
+    r = gatewayd(["--check-config", "-c", conf] + args, workdir)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert "Usage:" in r.stderr or "Error:" in r.stderr, r.stderr

@@ -59,41 +59,74 @@ public struct ConfigLoader {
 
     // MARK: keys
 
+    /// The range of an integer key: one rule for the file's key and for the
+    /// flag that sets it (-w, -t, --max-requests, ...), so the two cannot drift.
+    struct IntegerRule {
+        let path: WritableKeyPath<Config, Int>
+        let min: Int
+        let max: Int
+
+        init(_ path: WritableKeyPath<Config, Int>, min: Int, max: Int = Int.max) {
+            self.path = path
+            self.min = min
+            self.max = max
+        }
+
+        /// Why `value` is out of range, or nil.
+        func problem(_ value: Int) -> String? {
+            guard value < min || value > max else { return nil }
+            let range = max == Int.max ? "at least \(min)" : "between \(min) and \(max)"
+            return "must be \(range), found \(value)"
+        }
+    }
+
+    static func integerRule(_ key: String) -> IntegerRule? {
+        switch key {
+        case "workers": return IntegerRule(\.workers, min: 1, max: 1024)
+        case "timeout": return IntegerRule(\.timeout, min: 0)
+        case "graceful_timeout": return IntegerRule(\.gracefulTimeout, min: 0)
+        case "keepalive_timeout": return IntegerRule(\.keepaliveTimeout, min: 0)
+        case "boot_timeout": return IntegerRule(\.bootTimeout, min: 1)
+        case "header_timeout": return IntegerRule(\.headerTimeout, min: 1)
+        case "body_timeout": return IntegerRule(\.bodyTimeout, min: 1)
+        case "lingering_time": return IntegerRule(\.lingeringTime, min: 0)
+        case "lingering_timeout": return IntegerRule(\.lingeringTimeout, min: 1)
+        case "max_requests": return IntegerRule(\.maxRequests, min: 0)
+        case "max_requests_jitter": return IntegerRule(\.maxRequestsJitter, min: 0)
+        case "max_worker_memory": return IntegerRule(\.maxWorkerMemory, min: 0)
+        case "max_worker_memory_hard": return IntegerRule(\.maxWorkerMemoryHard, min: 0)
+        case "backlog": return IntegerRule(\.backlog, min: 1, max: 65535)
+        case "worker_connections": return IntegerRule(\.workerConnections, min: 1, max: 1_000_000)
+        case "limit_request_line": return IntegerRule(\.limitRequestLine, min: 64, max: 1 << 20)
+        case "limit_request_fields": return IntegerRule(\.limitRequestFields, min: 1, max: 32768)
+        case "limit_request_field_size": return IntegerRule(\.limitRequestFieldSize, min: 64, max: 1 << 20)
+        case "max_body_size": return IntegerRule(\.maxBodySize, min: 0)
+        case "body_buffer_size": return IntegerRule(\.bodyBufferSize, min: 0, max: Config.maxBufferSize)
+        case "response_buffer_size": return IntegerRule(\.responseBufferSize, min: 0, max: Config.maxBufferSize)
+        case "max_workers": return IntegerRule(\.maxWorkers, min: 0, max: 1024)
+        case "idle_worker_timeout": return IntegerRule(\.idleWorkerTimeout, min: 1)
+        default: return nil
+        }
+    }
+
     func apply(key: String, value: TOMLValueConvertible, to c: inout Config) throws {
+        if let rule = Self.integerRule(key) {
+            c[keyPath: rule.path] = try int(key, value, rule)
+            return
+        }
         switch key {
         case "bind": c.bind = try strings(key, value)
         case "admin_bind": c.adminBind = try strings(key, value)
         case "admin_socket_mode": c.adminSocketMode = try mode(key, value)
-        case "workers": c.workers = try int(key, value, min: 1, max: 1024)
         case "app": c.app = try string(key, value)
         case "app_args": c.appArgs = try appArgs(key, value)
-        case "timeout": c.timeout = try int(key, value, min: 0)
-        case "graceful_timeout": c.gracefulTimeout = try int(key, value, min: 0)
-        case "keepalive_timeout": c.keepaliveTimeout = try int(key, value, min: 0)
-        case "boot_timeout": c.bootTimeout = try int(key, value, min: 1)
-        case "header_timeout": c.headerTimeout = try int(key, value, min: 1)
-        case "body_timeout": c.bodyTimeout = try int(key, value, min: 1)
-        case "lingering_time": c.lingeringTime = try int(key, value, min: 0)
-        case "lingering_timeout": c.lingeringTimeout = try int(key, value, min: 1)
-        case "max_requests": c.maxRequests = try int(key, value, min: 0)
-        case "max_requests_jitter": c.maxRequestsJitter = try int(key, value, min: 0)
-        case "max_worker_memory": c.maxWorkerMemory = try int(key, value, min: 0)
-        case "max_worker_memory_hard": c.maxWorkerMemoryHard = try int(key, value, min: 0)
         case "pidfile": c.pidfile = try string(key, value)
         case "access_log": c.accessLog = try string(key, value)
         case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
         case "error_log": c.errorLog = try string(key, value)
         case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
         case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
-        case "backlog": c.backlog = try int(key, value, min: 1, max: 65535)
-        case "worker_connections": c.workerConnections = try int(key, value, min: 1, max: 1_000_000)
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
-        case "limit_request_line": c.limitRequestLine = try int(key, value, min: 64, max: 1 << 20)
-        case "limit_request_fields": c.limitRequestFields = try int(key, value, min: 1, max: 32768)
-        case "limit_request_field_size": c.limitRequestFieldSize = try int(key, value, min: 64, max: 1 << 20)
-        case "max_body_size": c.maxBodySize = try int(key, value, min: 0)
-        case "body_buffer_size": c.bodyBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
-        case "response_buffer_size": c.responseBufferSize = try int(key, value, min: 0, max: Config.maxBufferSize)
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
@@ -104,8 +137,6 @@ public struct ConfigLoader {
         case "capture_output": c.captureOutput = try bool(key, value)
         case "reload": c.reload = try bool(key, value)
         case "script_name": c.scriptName = try scriptName(key, value)
-        case "max_workers": c.maxWorkers = try int(key, value, min: 0, max: 1024)
-        case "idle_worker_timeout": c.idleWorkerTimeout = try int(key, value, min: 1)
         case "max_queue_wait": c.maxQueueWait = try seconds(key, value, max: 3600)
         case "drain_delay": c.drainDelay = try seconds(key, value, max: 3600)
         default:
@@ -113,35 +144,52 @@ public struct ConfigLoader {
         }
     }
 
+    /// The checks of the whole config, after the flags were applied: a value
+    /// a flag set is checked by the same rule as its key, and named by the flag.
     func validate(_ c: Config) throws {
-        if c.app.isEmpty { throw error("app", "is required: the path of the app shared object") }
-        if c.workers < 1 { throw error("workers", "must be at least 1, found \(c.workers)") }
-        if c.bind.isEmpty { throw error("bind", "needs at least one address") }
-        // Flags are applied after the file's keys: check what they set too.
-        if !["debug", "info", "warning", "error"].contains(c.logLevel) {
-            throw error("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
+        func fail(_ key: String, _ message: String) -> ConfigError { error(key, message, in: c) }
+        for key in c.flags.keys.sorted() {
+            if let rule = Self.integerRule(key), let problem = rule.problem(c[keyPath: rule.path]) {
+                throw fail(key, problem)
+            }
         }
+        if c.app.isEmpty { throw fail("app", "is required: the path of the app shared object") }
+        if c.workers < 1 { throw fail("workers", "must be at least 1, found \(c.workers)") }
+        if c.bind.isEmpty { throw fail("bind", "needs at least one address") }
+        if !["debug", "info", "warning", "error"].contains(c.logLevel) {
+            throw fail("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
+        }
+        // Every address is parsed as the listener will parse it, so that a bad
+        // one is refused here with its key, not at bind time.
         for address in c.bind {
             do { _ = try ListenProtocol.parse(address) } catch let e as ListenAddress.ParseError {
-                throw error("bind", e.description)
+                throw fail("bind", e.description)
             }
         }
         for address in c.adminBind {
-            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
-                throw error("admin_bind", e.description)
+            if let (proto, _) = try? ListenProtocol.split(address), proto != .http {
+                throw fail("admin_bind", "\"\(address)\": admin_bind serves HTTP only: no protocol prefix")
             }
-            if address.hasPrefix("fd:") { throw error("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
+            do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
+                throw fail("admin_bind", e.description)
+            }
+            if address.hasPrefix("fd:") { throw fail("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
         }
         // An entry that is no address would never match a peer: refuse it
         // rather than leave a proxy silently untrusted.
         for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
-            throw error("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
+            throw fail("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
         }
         if c.maxWorkers > 0 && c.maxWorkers < c.workers {
-            throw error("max_workers", "is below workers (\(c.workers)): 0 keeps the count fixed, otherwise at least workers")
+            if let flag = c.flags["workers"], c.flags["max_workers"] == nil {
+                throw ConfigError(file: file, line: 0, key: "workers", message:
+                    "\(c.workers) is above max_workers (\(c.maxWorkers), \(location(of: "max_workers"))): max_workers is 0 (a fixed count) or at least workers",
+                    flag: flag)
+            }
+            throw fail("max_workers", "is below workers (\(c.workers)\(c.flags["workers"].map { ", from \($0)" } ?? "")): 0 keeps the count fixed, otherwise at least workers")
         }
         if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
-            throw error("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
+            throw fail("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
         }
     }
 
@@ -151,16 +199,25 @@ public struct ConfigLoader {
         ConfigError(file: file, line: line(of: key), key: key, message: message)
     }
 
+    /// An error in `key` of `c`: named by its flag if a flag set it.
+    func error(_ key: String, _ message: String, in c: Config) -> ConfigError {
+        if let flag = c.flags[key] { return ConfigError(file: file, line: 0, key: key, message: message, flag: flag) }
+        return error(key, message)
+    }
+
+    /// Where a key of the file is, for a message about another: "h.conf:2".
+    func location(of key: String) -> String {
+        let n = line(of: key)
+        return n > 0 ? "\(file):\(n)" : file
+    }
+
     func typeName(_ v: TOMLValueConvertible) -> String { "\(v.type)" }
 
-    func int(_ key: String, _ v: TOMLValueConvertible, min: Int, max: Int = Int.max) throws -> Int {
+    func int(_ key: String, _ v: TOMLValueConvertible, _ rule: IntegerRule) throws -> Int {
         guard v.type == .int, let i = v.int else {
             throw error(key, "expected an integer, found \(typeName(v))")
         }
-        guard i >= min, i <= max else {
-            let range = max == Int.max ? "at least \(min)" : "between \(min) and \(max)"
-            throw error(key, "must be \(range), found \(i)")
-        }
+        if let problem = rule.problem(i) { throw error(key, problem) }
         return i
     }
 

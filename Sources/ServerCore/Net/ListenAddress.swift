@@ -38,6 +38,13 @@ public enum ListenAddress: Equatable, CustomStringConvertible, Sendable {
             }
             host = String(text[..<colon])
             portText = text[text.index(after: colon)...]
+            // "ftp:127.0.0.1:1", "FASTCGI:...": a word and a colon before the
+            // address is a protocol prefix we do not know, not a host name.
+            if host.contains(":"), IPAddress(host) == nil {
+                let word = host.prefix { $0 != ":" }
+                let hint = ["uwsgi", "fastcgi", "scgi"].contains(word.lowercased()) ? "; prefixes are lower case" : ""
+                throw ParseError(description: "\"\(text)\": unknown protocol '\(word)' (expected uwsgi:, fastcgi:, scgi: or none for HTTP\(hint))")
+            }
         }
         guard let port = UInt16(portText) else {
             throw ParseError(description: "\"\(text)\": the port must be a number from 0 to 65535")

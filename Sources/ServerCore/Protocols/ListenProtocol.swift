@@ -35,6 +35,9 @@ public enum ListenProtocol: UInt8, Sendable, CustomStringConvertible {
     /// A bind entry: its protocol and its address.
     public static func parse(_ text: String) throws -> (ListenProtocol, ListenAddress) {
         let (proto, rest) = try split(text)
+        if proto != .http, let (again, _) = try? split(rest), again != .http {
+            throw ListenAddress.ParseError(description: "\"\(text)\": two protocol prefixes, one at most")
+        }
         return (proto, try ListenAddress.parse(rest))
     }
 }
