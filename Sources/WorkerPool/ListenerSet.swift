@@ -27,7 +27,7 @@ public enum ListenerSet {
                 continue
             }
             let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
-            logger.info("listening on \(address)")
+            logger.info("listening on \(proto == .http ? "\(address)" : "\(proto):\(address)")")
             result.append(l)
         }
         if !selectsByName {
@@ -37,7 +37,7 @@ public enum ListenerSet {
             }
         }
         for l in inherited where used.contains(l.fd) {
-            logger.info("serving on inherited socket fd \(l.fd) (\(l.address))")
+            logger.info("serving on inherited socket fd \(l.fd) (\(result.first { $0.fd == l.fd }?.label ?? "\(l.address)"))")
         }
         for l in inherited where !used.contains(l.fd) {
             logger.info("inherited socket fd \(l.fd) (\(l.address)) not selected by bind: closed")
