@@ -26,8 +26,9 @@ public enum ListenerSet {
                 if used.insert(match.fd).inserted { result.append(match) }
                 continue
             }
-            let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
-            logger.info("listening on \(proto == .http ? "\(address)" : "\(proto):\(address)")")
+            var l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
+            l.proto = proto
+            logger.info("listening on \(l.label)")
             result.append(l)
         }
         if !selectsByName {
