@@ -120,6 +120,13 @@ PyObject *build_environ(gateway_request *r)
             if (strcmp(k + 8, "url_scheme") == 0 && strcmp(v, "https") == 0 &&
                 PyDict_SetItem(env, G.s_wsgi_url_scheme, G.s_https) < 0)
                 goto fail;
+            /* gateway.protocol: the template says "http"; the others are
+             * interned too, so no request allocates for it */
+            if (strcmp(k + 8, "protocol") == 0 && v[0] != 'h') {
+                PyObject *p = v[0] == 'u' ? G.s_uwsgi : v[0] == 'f' ? G.s_fastcgi : G.s_scgi;
+                if (PyDict_SetItem(env, G.s_gateway_protocol, p) < 0)
+                    goto fail;
+            }
             continue;
         }
         key_entry *e = i < INDEX_CACHE ? G.by_index[i] : NULL;
@@ -196,6 +203,7 @@ int build_template(gateway_init *init)
         { "gateway.worker_id", PyUnicode_FromString(worker_id) },
         { "gateway.generation", PyUnicode_FromString(generation) },
         { "gateway.worker_pid", PyUnicode_FromString(pid) },
+        { "gateway.protocol", (Py_INCREF(G.s_http), G.s_http) },
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {

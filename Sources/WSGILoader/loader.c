@@ -162,6 +162,10 @@ static int create_objects(gateway_init *init)
     G.s_wsgi_url_scheme = new_str("wsgi.url_scheme");
     G.s_http = new_str("http");
     G.s_https = new_str("https");
+    G.s_gateway_protocol = new_str("gateway.protocol");
+    G.s_uwsgi = new_str("uwsgi");
+    G.s_fastcgi = new_str("fastcgi");
+    G.s_scgi = new_str("scgi");
     if (PyErr_Occurred())
         return fail_exception(init, "wsgi: cannot start Python");
 

@@ -158,7 +158,8 @@ struct wsgi_state {
 
     /* interned strings */
     PyObject *s_close, *s_fileno, *s_tell, *s_wsgi_input,
-             *s_wsgi_url_scheme, *s_http, *s_https, *s_empty;
+             *s_wsgi_url_scheme, *s_http, *s_https, *s_empty,
+             *s_gateway_protocol, *s_uwsgi, *s_fastcgi, *s_scgi;
 
     /* cached per-request objects (reused when the app kept no reference) */
     InputObject *input;

@@ -133,7 +133,7 @@ extension Arbiter {
         pool.all.map { l in
             var length: UInt32 = 0, max: UInt32 = 0
             _ = gw_listen_queue(l.fd, l.isUnix ? 1 : 0, &length, &max)
-            return MetricsSnapshot.Queue(listener: "\(l.address)", length: length, max: max)
+            return MetricsSnapshot.Queue(listener: "\(l.address)", length: length, max: max, proto: l.proto)
         }
     }
 
@@ -183,6 +183,10 @@ extension Arbiter {
                 ("last_exit", lastExit[w.slot].map { .string($0) } ?? .null),
             ])
         }
+        let listeners: [JSON] = queues.map { q in
+            .object([("address", .string(q.listener)), ("protocol", .string(q.proto.description)),
+                     ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max)))])
+        }
         return .object([
             ("pid", .int(Int64(pid))), ("version", .string(GatewaydVersion.string)),
             ("uptime_seconds", .double(Self.seconds(now &- startedAt))), ("start_time", .double(metrics.startTime)),
@@ -192,9 +196,7 @@ extension Arbiter {
             ("workers_base", .int(Int64(baseWorkers))), ("workers_max", .int(Int64(maxWorkers))),
             ("draining", .bool(drain.isDraining)),
             ("requests_total", .int(Int64(metrics.totals.requests))),
-            ("listeners", .array(queues.map {
-                .object([("address", .string($0.listener)), ("queue_length", .int(Int64($0.length))), ("queue_max", .int(Int64($0.max)))])
-            })),
+            ("listeners", .array(listeners)),
             ("workers", .array(workers)),
         ])
     }

@@ -570,7 +570,8 @@ public final class Arbiter {
         let isHead = withUnsafeBytes(of: slot.pointee.method) { $0.starts(with: "HEAD\0".utf8) }
         let proto = ListenProtocol(rawValue: UInt8(truncatingIfNeeded: slot.pointee.proto)) ?? .http
         var response = ServerResponse.bytes(status: 504, date: date.prefix(29).map { UInt8(bitPattern: $0) },
-                                            connection: .close, bodyless: isHead, cgi: proto.cgiResponse)
+                                            connection: .close, bodyless: isHead, cgi: proto.cgiResponse,
+                                            serverHeaders: proto == .http)
         if proto == .fastcgi {
             response = FastCGIRecord.wrap(response, requestId: UInt16(truncatingIfNeeded: slot.pointee.request_id))
         }

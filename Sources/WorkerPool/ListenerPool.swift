@@ -38,7 +38,7 @@ final class ListenerPool {
                 }
                 var l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
                 l.proto = proto
-                logger.info("listening on \(text)")
+                logger.info("listening on \(l.label)")
                 opened.append(l)
                 result.append(l)
             }
@@ -60,7 +60,7 @@ final class ListenerPool {
     /// Closes every listener not in `keep`.
     func retain(_ keep: [Listener], logger: Logger) {
         for l in all where !keep.contains(where: { $0.fd == l.fd }) {
-            logger.info("closing listener \(l.address)")
+            logger.info("closing listener \(l.label)")
             close(l)
         }
         all = all.filter { l in keep.contains { $0.fd == l.fd } }

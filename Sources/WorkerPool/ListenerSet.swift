@@ -26,8 +26,9 @@ public enum ListenerSet {
                 if used.insert(match.fd).inserted { result.append(match) }
                 continue
             }
-            let l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
-            logger.info("listening on \(address)")
+            var l = try Listener.bind(address, backlog: config.backlog, unixMode: config.unixSocketMode)
+            l.proto = proto
+            logger.info("listening on \(l.label)")
             result.append(l)
         }
         if !selectsByName {
@@ -37,7 +38,7 @@ public enum ListenerSet {
             }
         }
         for l in inherited where used.contains(l.fd) {
-            logger.info("serving on inherited socket fd \(l.fd) (\(l.address))")
+            logger.info("serving on inherited socket fd \(l.fd) (\(result.first { $0.fd == l.fd }?.label ?? "\(l.address)"))")
         }
         for l in inherited where !used.contains(l.fd) {
             logger.info("inherited socket fd \(l.fd) (\(l.address)) not selected by bind: closed")

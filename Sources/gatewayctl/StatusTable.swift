@@ -15,7 +15,8 @@ enum StatusTable {
             out += "reload to generation \(num(r["generation"])) in progress (\(num(r["seconds"]))s)\n"
         }
         for l in json["listeners"] as? [[String: Any]] ?? [] {
-            out += "listener \(l["address"] as? String ?? "?")  queue \(num(l["queue_length"]))/\(num(l["queue_max"]))\n"
+            let proto = l["protocol"] as? String ?? "http"
+            out += "listener \(proto == "http" ? "" : proto + ":")\(l["address"] as? String ?? "?")  queue \(num(l["queue_length"]))/\(num(l["queue_max"]))\n"
         }
         out += "\n" + pad(["PID", "SLOT", "GEN", "STATE", "REQS", "USS", "AGE", "REQUEST"]) + "\n"
         for w in json["workers"] as? [[String: Any]] ?? [] {

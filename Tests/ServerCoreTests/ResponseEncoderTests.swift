@@ -153,6 +153,29 @@ struct Harness {
         #expect(h.header("Connection").isEmpty)
     }
 
+    @Test func behindAProxyNoServerOrDateButTheAppsPass() {
+        let h = Harness(.init(http10: true, cgi: true, recordFramed: true, proxied: true))
+        h.start("200 OK")
+        h.write("ab", last: true)
+        #expect(h.header("Server").isEmpty && h.header("Date").isEmpty)
+        let own = Harness(.init(http10: true, proxied: true))
+        own.start("200 OK", [("Server", "myapp"), ("Date", "Tue, 01 Dec 2026 08:00:00 GMT")])
+        own.write("ab", last: true)
+        #expect(own.header("Server") == ["myapp"] && own.header("Date").count == 1)
+        let http = Harness()
+        http.start("200 OK")
+        http.write("ab", last: true)
+        #expect(http.header("Server") == ["gatewayd"] && http.header("Date").count == 1)
+    }
+
+    @Test func behindAProxyTheServersErrorsHaveNoServerOrDate() {
+        let h = Harness(.init(http10: true, close: true, proxied: true))
+        h.encoder.sendError(400, reason: "test", end: .close)
+        #expect(h.output.text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(h.header("Server").isEmpty && h.header("Date").isEmpty)
+        #expect(h.header("Content-Length") == ["16"])
+    }
+
     @Test func http10KeepAliveWithALength() {
         let h = Harness(.init(http10: true))
         h.start("200 OK")

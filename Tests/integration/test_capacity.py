@@ -247,3 +247,29 @@ def test_systemd_hears_stopping_at_the_start_of_the_drain(gatewayd, workdir):
         assert s.wait_exit(timeout=10) == 0
     finally:
         notify.close()
+
+
+def test_drain_ends_a_kept_alive_fastcgi_connection_after_its_end_request(gatewayd):
+    """FastCGI has no Connection header: during the drain a FCGI_KEEP_CONN
+    connection is closed after END_REQUEST, the record-level Connection: close."""
+    from test_protocols import fcgi_get, fcgi_read, fcgi_request, fcgi_response
+    import socket
+    fc = free_port()
+    hp = free_port()
+    s, aport = start(gatewayd, port=hp, workers=1, drain_delay=3, graceful_timeout=10,
+                     bind=[f"127.0.0.1:{hp}", f"fastcgi:127.0.0.1:{fc}"])
+    with socket.create_connection(("127.0.0.1", fc), timeout=10) as c:
+        for rid in (1, 2):
+            c.sendall(fcgi_request(rid, fcgi_get("/"), keep=True))
+            head, body, end = fcgi_response(fcgi_read(c), rid)
+            assert head.startswith("Status: 200") and body == b"Hello, World!" and end == (0, 0)
+        s.signal(signal.SIGTERM)
+        wait_until(lambda: admin_get(aport, "/readyz")[0] == 503, timeout=2, what="the drain")
+        c.sendall(fcgi_request(3, fcgi_get("/"), keep=True))
+        records = fcgi_read(c)
+        head, body, end = fcgi_response(records, 3)
+        assert head.startswith("Status: 200") and end == (0, 0), records
+        assert "Connection" not in head
+        c.settimeout(5)
+        assert c.recv(100) == b"", "closed after END_REQUEST"
+    assert s.wait_exit(timeout=15) == 0

@@ -636,3 +636,203 @@ def test_wsgi_frameworks_answer_the_same_over_every_protocol(gatewayd, workdir, 
             assert answers["http"][0] in (200, 301, 400, 404, 405, 500), (method, path, answers["http"])
     finally:
         stop()
+
+
+# ------------------------------------------------- the same rules over each protocol
+
+ALL_VIA = ["http", "uwsgi", "scgi", "uwsgi-unix", "scgi-unix", "fastcgi", "fastcgi-keep", "fastcgi-unix"]
+
+
+def raw_exchange(proto, port, params):
+    """One request straight to a uwsgi/scgi/fastcgi listener: (head text, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        if proto == "fastcgi":
+            c.sendall(fcgi_request(1, params))
+            head, body, _ = fcgi_response(fcgi_read(c), 1)
+            return head, body
+        c.sendall(uwsgi_packet(params) if proto == "uwsgi" else scgi_packet([("CONTENT_LENGTH", "0"), ("SCGI", "1"), *params]))
+        head, _, body = read_all(c, 10).partition(b"\r\n\r\n")
+        return head.decode("latin-1"), body
+
+
+@pytest.mark.parametrize("via", ALL_VIA)
+def test_no_server_or_date_of_ours_behind_nginx_so_server_tokens_off_hides_it(gatewayd, workdir, via):
+    """nginx passes an upstream's Server and Date on in place of its own over
+    uwsgi_pass, scgi_pass and fastcgi_pass (proxy_pass hides them): gatewayd
+    sends neither there, as PHP-FPM and uWSGI do not."""
+    http_port, uw, sc, fc = free_port(), free_port(), free_port(), free_port()
+    usock, ssock, fsock = (os.path.join(workdir, n) for n in ("u.sock", "s.sock", "f.sock"))
+    gatewayd(port=http_port, workers=1, unix_socket_mode="0666",
+             bind=[f"127.0.0.1:{http_port}", f"uwsgi:127.0.0.1:{uw}", f"scgi:127.0.0.1:{sc}", f"fastcgi:127.0.0.1:{fc}",
+                   f"uwsgi:unix:{usock}", f"scgi:unix:{ssock}", f"fastcgi:unix:{fsock}"])
+    front = free_port()
+    upstream = {
+        "http": f"proxy_pass http://127.0.0.1:{http_port};",
+        "uwsgi": f"include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{uw};",
+        "scgi": f"include /etc/nginx/scgi_params; scgi_pass 127.0.0.1:{sc};",
+        "uwsgi-unix": f"include /etc/nginx/uwsgi_params; uwsgi_pass unix:{usock};",
+        "scgi-unix": f"include /etc/nginx/scgi_params; scgi_pass unix:{ssock};",
+        "fastcgi": f"include /etc/nginx/fastcgi_params; fastcgi_pass 127.0.0.1:{fc};",
+        "fastcgi-keep": f"include /etc/nginx/fastcgi_params; fastcgi_pass pool; fastcgi_keep_conn on;",
+        "fastcgi-unix": f"include /etc/nginx/fastcgi_params; fastcgi_pass unix:{fsock};",
+    }[via]
+    stop = start_nginx(workdir, f"""
+  server_tokens off;
+  upstream pool {{ server 127.0.0.1:{fc}; keepalive 2; }}
+  server {{ listen 127.0.0.1:{front}; location / {{ {upstream} }} }}
+""")
+    try:
+        time.sleep(0.3)
+        for path in ("/", "/status?code=404", "/stream", "/nowhere%00"):
+            status, hdrs, _ = request(front, "GET", path)
+            assert hdrs.get("server") == "nginx", (path, status, hdrs)
+            assert "date" in hdrs and len([1 for k in hdrs if k == "date"]) == 1
+        # the app's own Server still passes (proxy_pass hides any upstream's)
+        status, hdrs, _ = request(front, "GET", "/respond?h1=Server:myapp/2&body=x")
+        assert status == 200 and hdrs.get("server") == ("nginx" if via == "http" else "myapp/2"), hdrs
+    finally:
+        stop()
+
+
+def test_raw_responses_carry_no_server_or_date_but_http_does(site):
+    s, _, raw_ports = site
+    get_env = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("SERVER_NAME", "x"), ("SERVER_PORT", "80")]
+    for proto in ("uwsgi", "scgi", "fastcgi"):
+        head, body = raw_exchange(proto, raw_ports[proto], get_env)
+        assert head.split("\r\n")[0] in ("HTTP/1.1 200 OK", "Status: 200 OK"), head
+        assert "\r\nServer:" not in head and "\r\nDate:" not in head, (proto, head)
+        # the server's own error responses too (400: no REQUEST_METHOD)
+        head, _ = raw_exchange(proto, raw_ports[proto], [("REQUEST_URI", "/")])
+        assert " 400 " in head.split("\r\n")[0] and "Server:" not in head and "Date:" not in head, (proto, head)
+    st, hdrs, _ = request(s.port, "GET", "/")
+    assert hdrs.get("server") == "gatewayd" and "date" in hdrs
+
+
+def test_the_master_504_behind_a_proxy_has_no_server_or_date(site):
+    _, _, raw_ports = site
+    head, _ = raw_exchange("scgi", raw_ports["scgi"], [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/sleep?seconds=6&once=1")])
+    assert head.startswith("Status: 504 "), head
+    assert "Server:" not in head and "Date:" not in head, head
+
+
+@pytest.mark.parametrize("via", PROXIED)
+def test_shedding_applies_over_every_protocol(gatewayd, workdir, via):
+    """max_queue_wait over uwsgi, SCGI and FastCGI: nginx passes the client's
+    X-Request-Start as HTTP_X_REQUEST_START; the 503 (with Retry-After) is
+    the protocol's own, and the app is not called."""
+    uw, sc, fc = free_port(), free_port(), free_port()
+    usock, ssock, fsock = (os.path.join(workdir, n) for n in ("u.sock", "s.sock", "f.sock"))
+    aport = free_port()
+    hp = free_port()  # the fixture waits for an HTTP listener
+    gatewayd(port=hp, workers=1, max_queue_wait=0.5, unix_socket_mode="0666", admin_bind=[f"127.0.0.1:{aport}"],
+             bind=[f"127.0.0.1:{hp}", f"uwsgi:127.0.0.1:{uw}", f"scgi:127.0.0.1:{sc}", f"fastcgi:127.0.0.1:{fc}",
+                   f"uwsgi:unix:{usock}", f"scgi:unix:{ssock}", f"fastcgi:unix:{fsock}"])
+    front = free_port()
+    upstream = {
+        "uwsgi": f"include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{uw};",
+        "scgi": f"include /etc/nginx/scgi_params; scgi_pass 127.0.0.1:{sc};",
+        "uwsgi-unix": f"include /etc/nginx/uwsgi_params; uwsgi_pass unix:{usock};",
+        "scgi-unix": f"include /etc/nginx/scgi_params; scgi_pass unix:{ssock};",
+        "fastcgi": f"include /etc/nginx/fastcgi_params; fastcgi_pass 127.0.0.1:{fc};",
+        "fastcgi-keep": f"include /etc/nginx/fastcgi_params; fastcgi_pass pool; fastcgi_keep_conn on;",
+        "fastcgi-unix": f"include /etc/nginx/fastcgi_params; fastcgi_pass unix:{fsock};",
+    }[via]
+    stop = start_nginx(workdir, f"""
+  upstream pool {{ server 127.0.0.1:{fc}; keepalive 2; }}
+  server {{ listen 127.0.0.1:{front}; location / {{ {upstream} }} }}
+""")
+    try:
+        time.sleep(0.3)
+        t = time.time()
+        status, hdrs, body = request(front, "GET", "/sleep?seconds=3", headers={"X-Request-Start": "t=%.3f" % (time.time() - 2)})
+        assert status == 503 and hdrs.get("retry-after") == "1", (status, hdrs, body)
+        assert b"waited too long in the queue" in body
+        assert time.time() - t < 1, "the app (a 3 s sleep) was not called"
+        for h in [{"X-Request-Start": "t=%.3f" % time.time()}, {}, {"X-Request-Start": "soon"}]:
+            assert request(front, "GET", "/", headers=h)[0] == 200, h
+        assert "gatewayd_requests_shed_total 1" in http_get_body(aport, "/metrics")
+    finally:
+        stop()
+
+
+def http_get_body(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return read_all(c, 5).partition(b"\r\n\r\n")[2].decode()
+
+
+def test_shed_replies_are_in_each_protocols_own_form_and_only_from_trusted_peers(gatewayd, workdir):
+    uw, sc, fc = free_port(), free_port(), free_port()
+    fsock = os.path.join(workdir, "f.sock")
+    aport = free_port()
+    # the TCP peer (127.0.0.1) is not trusted; unix socket peers are ("unix"), as over HTTP
+    hp = free_port()
+    gatewayd(port=hp, workers=1, max_queue_wait=0.5, forwarded_allow_ips=["10.9.9.9", "unix"], admin_bind=[f"127.0.0.1:{aport}"],
+             bind=[f"127.0.0.1:{hp}", f"uwsgi:127.0.0.1:{uw}", f"scgi:127.0.0.1:{sc}", f"fastcgi:127.0.0.1:{fc}", f"fastcgi:unix:{fsock}"])
+    old = ("HTTP_X_REQUEST_START", "t=%.3f" % (time.time() - 5))
+    params = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("SERVER_NAME", "x"), ("SERVER_PORT", "80"), old]
+    for proto, port in (("uwsgi", uw), ("scgi", sc), ("fastcgi", fc)):
+        head, body = raw_exchange(proto, port, params)
+        assert head.split("\r\n")[0] in ("HTTP/1.1 200 OK", "Status: 200 OK"), (proto, head)
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(10)
+        c.connect(fsock)
+        c.sendall(fcgi_request(1, params))
+        head, body, end = fcgi_response(fcgi_read(c), 1)
+    assert head.startswith("Status: 503 Service Unavailable\r\n") and "Retry-After: 1" in head, head
+    assert end == (0, 0) and b"waited too long" in body
+    metrics = http_get_body(aport, "/metrics")
+    assert "gatewayd_requests_shed_total 1" in metrics, [l for l in metrics.splitlines() if "shed" in l]
+
+
+def test_cgi_fcgi_with_an_old_request_start_is_shed(gatewayd, workdir):
+    if not CGI_FCGI:
+        pytest.skip("cgi-fcgi (libfcgi-bin)")
+    fc, uw, hp = free_port(), free_port(), free_port()
+    gatewayd(port=hp, workers=1, max_queue_wait=0.5, bind=[f"127.0.0.1:{hp}", f"fastcgi:127.0.0.1:{fc}", f"uwsgi:127.0.0.1:{uw}"])
+    env = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/", "SERVER_NAME": "cgi.test", "SERVER_PORT": "80",
+           "HTTP_X_REQUEST_START": "t=%.3f" % (time.time() - 3), "PATH": os.environ["PATH"]}
+    r = subprocess.run([CGI_FCGI, "-bind", "-connect", f"127.0.0.1:{fc}"], env=env, capture_output=True, timeout=20)
+    assert r.stdout.startswith(b"Status: 503 Service Unavailable\r\n"), r.stdout[:300] + r.stderr
+    assert b"\r\nRetry-After: 1\r\n" in r.stdout
+    # the raw uwsgi 503 is a status line
+    head, _ = raw_exchange("uwsgi", uw, [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("HTTP_X_REQUEST_START", "t=%.3f" % (time.time() - 3))])
+    assert head.startswith("HTTP/1.1 503 Service Unavailable\r\n") and "Retry-After: 1" in head, head
+
+
+def test_listener_lines_and_status_say_the_protocol(gatewayd, workdir):
+    http_port, uw, fc = free_port(), free_port(), free_port()
+    ssock = os.path.join(workdir, "s.sock")
+    aport = free_port()
+    s = gatewayd(port=http_port, workers=1, admin_bind=[f"127.0.0.1:{aport}"],
+                 bind=[f"127.0.0.1:{http_port}", f"uwsgi:127.0.0.1:{uw}", f"fastcgi:127.0.0.1:{fc}", f"scgi:unix:{ssock}"])
+    log = s.log()
+    assert f"listening on 127.0.0.1:{http_port}" in log
+    assert f"listening on uwsgi:127.0.0.1:{uw}" in log
+    assert f"listening on fastcgi:127.0.0.1:{fc}" in log
+    assert f"listening on scgi:unix:{ssock}" in log
+    listeners = {l["address"]: l["protocol"] for l in json.loads(http_get_body(aport, "/status"))["listeners"]}
+    assert listeners == {f"127.0.0.1:{http_port}": "http", f"127.0.0.1:{uw}": "uwsgi", f"127.0.0.1:{fc}": "fastcgi",
+                         f"unix:{ssock}": "scgi"}, listeners
+    out = subprocess.run([GATEWAYD.replace("gatewayd", "gatewayctl"), "status", "--socket", f"127.0.0.1:{aport}"],
+                         capture_output=True, text=True, timeout=10)
+    assert f"listener uwsgi:127.0.0.1:{uw} " in out.stdout and f"listener scgi:unix:{ssock} " in out.stdout, out.stdout + out.stderr
+    assert f"listener 127.0.0.1:{http_port} " in out.stdout
+
+
+def test_wsgi_apps_see_gateway_protocol_over_every_protocol(gatewayd, workdir):
+    assert os.path.exists(WSGI_SO)
+    http_port, uw, fc, sc = free_port(), free_port(), free_port(), free_port()
+    settings = {"allow_root": True} if WORKERS_AS_ROOT else {}
+    gatewayd(app=WSGI_SO, app_args={"app": "protocol_app:application", "pythonpath": [WSGI_APPS]}, port=http_port, workers=1,
+             bind=[f"127.0.0.1:{http_port}", f"uwsgi:127.0.0.1:{uw}", f"fastcgi:127.0.0.1:{fc}", f"scgi:127.0.0.1:{sc}"],
+             **settings)
+    params = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/"), ("SERVER_NAME", "x"), ("SERVER_PORT", "80")]
+    for _ in range(2):  # the second time from the key cache
+        for proto, port in (("uwsgi", uw), ("fastcgi", fc), ("scgi", sc)):
+            _, body = raw_exchange(proto, port, params)
+            env = json.loads(body)
+            assert env["gateway.protocol"] == proto, env
+            assert {"gateway.worker_id", "gateway.generation", "gateway.worker_pid"} <= env.keys()
+        st, _, body = request(http_port, "GET", "/")
+        assert st == 200 and json.loads(body)["gateway.protocol"] == "http"

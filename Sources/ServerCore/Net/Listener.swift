@@ -18,6 +18,10 @@ public struct Listener: Sendable {
     /// What its connections speak (the bind entry's prefix).
     public var proto = ListenProtocol.http
 
+    /// The listener as a bind entry says it ("fastcgi:unix:/run/x.sock";
+    /// HTTP has no prefix), for the error log.
+    public var label: String { proto == .http ? "\(address)" : "\(proto):\(address)" }
+
     public init(fd: Int32, address: ListenAddress, port: String, isUnix: Bool, ownsPath: Bool) {
         self.fd = fd
         self.address = address

@@ -5,16 +5,25 @@ import CGateway
 import CSupport
 
 /// max_queue_wait: a request that waited longer than that in front of us
-/// (its X-Request-Start, from a trusted proxy) is answered 503 with
+/// (its X-Request-Start, from a trusted proxy; over uwsgi, SCGI and FastCGI
+/// the HTTP_X_REQUEST_START variable) is answered 503 with
 /// Retry-After before the app is called: its client has likely given up,
 /// and serving it would only make the requests behind it wait longer.
-/// The connection stays open: the 503 is cheap, and closing would cost the
+/// The 503 goes out in the protocol's own form (a status line, or a CGI
+/// Status: in FastCGI records). The connection stays open: the 503 is cheap, and closing would cost the
 /// proxy a new connection per retry when it is busiest.
 extension RequestContext {
     /// Seconds the request waited before this worker took it, or nil when it
     /// says nothing believable (no field, an untrusted peer, garbage).
     func queueWait() -> Double? {
         let buf = UnsafePointer(connection.buffer)
+        // uwsgi, SCGI, FastCGI: the proxy passes the field on as the
+        // HTTP_X_REQUEST_START variable; the trusted peer is the proxy, as over HTTP.
+        if connection.proto != .http {
+            guard let v = proxiedHeader("x-request-start") else { return nil }
+            guard peerIsTrusted, let start = RequestStart.seconds(buf + v.value, v.valueLength) else { return nil }
+            return max(0, Sys.wallClockSeconds() - start)
+        }
         for i in 0..<head.fieldCount {
             let f = head.fields[i]
             guard f.nameLength == 15 && HeadParser.equalsLower(buf, f.name, 15, "x-request-start") else { continue }

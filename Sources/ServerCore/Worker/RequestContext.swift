@@ -89,7 +89,8 @@ public final class RequestContext {
         // uwsgi, SCGI, FastCGI: never chunked.
         let proto = connection.proto
         response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,
-                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse, recordFramed: proto.recordFramed))
+                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse, recordFramed: proto.recordFramed,
+                             proxied: proto != .http))
         if !body.isDone { noteBodyState() }
     }
 
@@ -108,7 +109,7 @@ public final class RequestContext {
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         let isHead = line.starts(with: "HEAD ".utf8)
         response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse,
-                             recordFramed: connection.proto.recordFramed))
+                             recordFramed: connection.proto.recordFramed, proxied: connection.proto != .http))
         // No request is on the scoreboard (the head did not parse), so there
         // is nothing the master could have claimed: answer without a claim
         // (the slot may still hold the master's claim of an earlier timeout).

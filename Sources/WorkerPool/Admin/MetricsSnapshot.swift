@@ -1,7 +1,9 @@
+import ServerCore
+
 /// Everything /metrics shows, gathered by the Arbiter in one pass; the
 /// exposition is a pure function of it (unit-tested).
 struct MetricsSnapshot {
-    struct Queue { var listener: String; var length: UInt32; var max: UInt32 }
+    struct Queue { var listener: String; var length: UInt32; var max: UInt32; var proto = ListenProtocol.http }
     struct Memory { var pid: Int32; var ussBytes: UInt64; var pssBytes: UInt64 }
 
     var totals = ScoreCounters()

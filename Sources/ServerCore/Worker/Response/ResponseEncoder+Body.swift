@@ -202,7 +202,7 @@ extension ResponseEncoder {
         let connection: ServerResponse.Connection =
             self.end != .keepOpen ? .close : (request.http10 && !request.recordFramed ? .keepAliveHTTP10 : .keepAlive)
         let bytes = ServerResponse.bytes(status: status, date: date, connection: connection, bodyless: request.isHead,
-                                        cgi: request.cgi)
+                                        cgi: request.cgi, serverHeaders: !request.proxied)
         phase = .finished
         framing = .none
         bodySent = request.isHead ? 0 : ServerResponse.bodyLength(status)

@@ -1,5 +1,5 @@
 // The head on the wire: status line, Server and Date (unless the app set
-// them), the app's headers, the framing the server chose, Connection.
+// them, or a proxy makes the client's head: uwsgi, SCGI, FastCGI), the app's headers, the framing the server chose, Connection.
 extension ResponseEncoder {
     /// Encodes the head into `out` (sent with the first body bytes) and
     /// decides the framing. `knownLength`: the whole body's length when the
@@ -11,8 +11,8 @@ extension ResponseEncoder {
         statusLine.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: $0.count) }
         o += statusLine.count
         o = put("\r\n", at: o)
-        if !appSetsServer { o = put("Server: gatewayd\r\n", at: o) }
-        if !appSetsDate {
+        if !appSetsServer && !request.proxied { o = put("Server: gatewayd\r\n", at: o) }
+        if !appSetsDate && !request.proxied {
             o = put("Date: ", at: o)
             date.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: 29) }
             o = put("\r\n", at: o + 29)

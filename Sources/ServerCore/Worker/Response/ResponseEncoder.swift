@@ -45,14 +45,20 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         /// coding, no Connection header, and a body without a length does
         /// not close the connection.
         public var recordFramed: Bool
+        /// The response goes to a proxy that makes the client's head itself
+        /// (uwsgi, SCGI, FastCGI): no Server or Date from us. nginx passes
+        /// ours on in place of its own, and `server_tokens off` could not
+        /// hide them; PHP-FPM and uWSGI send neither.
+        public var proxied: Bool
 
         public init(isHead: Bool = false, http10: Bool = false, close: Bool = false, cgi: Bool = false,
-                    recordFramed: Bool = false) {
+                    recordFramed: Bool = false, proxied: Bool = false) {
             self.isHead = isHead
             self.http10 = http10
             self.cgi = cgi
             self.close = close
             self.recordFramed = recordFramed
+            self.proxied = proxied
         }
     }
 

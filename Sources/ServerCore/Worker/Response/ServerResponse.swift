@@ -14,14 +14,16 @@ public enum ServerResponse {
     /// `bodyless` (a HEAD request) sends the head alone, with the length
     /// the body would have had.
     public static func bytes(status: Int, date: some Collection<UInt8>, connection: Connection,
-                             bodyless: Bool = false, cgi: Bool = false) -> [UInt8] {
+                             bodyless: Bool = false, cgi: Bool = false, serverHeaders: Bool = true) -> [UInt8] {
         let phrase = StatusPhrase.text(status)
         let body = Self.body(status)
         // SCGI answers with a CGI response: "Status:" in place of the status line.
         var text = cgi ? "Status: " : "HTTP/1.1 "
-        text += "\(status) \(phrase)\r\nServer: gatewayd\r\nDate: "
-        text += String(decoding: date, as: UTF8.self)
-        text += "\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
+        text += "\(status) \(phrase)\r\n"
+        // Behind uwsgi_pass, scgi_pass, fastcgi_pass the proxy makes the
+        // client's head: our Server and Date would replace its own.
+        if serverHeaders { text += "Server: gatewayd\r\nDate: " + String(decoding: date, as: UTF8.self) + "\r\n" }
+        text += "Content-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
         if status == 405 { text += "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n" }
         switch connection {
         case .close: text += "Connection: close\r\n"
