@@ -116,7 +116,8 @@ $(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
 # The uwsgi, SCGI and FastCGI decoders: a target of their own, the same rules.
 PROTO_FUZZ_SOURCES := $(wildcard Sources/ServerCore/Protocols/*.swift) Sources/ServerCore/HTTP/HTTPLimits.swift \
                       Sources/ServerCore/HTTP/HeadScanner.swift Sources/ServerCore/HTTP/CharClass.swift \
-                      Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Config/Config.swift \
+                      Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Net/IPAddress.swift \
+                      Sources/ServerCore/Config/Config.swift \
                       Sources/ServerCore/Logging/AccessLogFormat.swift Fuzz/ProtocolFuzz.swift
 $(BUILD)/fuzz-protocols: $(PROTO_FUZZ_SOURCES)
 	@mkdir -p $(BUILD)

@@ -3,6 +3,7 @@ import Testing
 import Glibc
 #endif
 @testable import ServerCore
+import Logging
 
 /// nginx's escape=default: `"`, `\`, bytes below 0x20 and from 0x7F up
 /// become \xHH (uppercase hex); the error log's set keeps `"`.
@@ -69,8 +70,8 @@ extension String {
         let file = try LogFile(path: path)
         var handler = ErrorLogHandler(label: "worker", file: file, level: .info)
         handler[metadataKey: "req"] = "GET /\n2026 [error] forged"
-        handler.log(level: .warning, message: "app said \"hi\"\r\nforged line", metadata: nil,
-                    source: "test", file: #file, function: #function, line: #line)
+        handler.log(event: LogEvent(level: .warning, message: "app said \"hi\"\r\nforged line", metadata: [:],
+                                    source: "test", file: #file, function: #function, line: #line))
         let text = try FileReader.readText(path)
         #expect(text.split(separator: "\n", omittingEmptySubsequences: false).count == 2, "\(text)")
         #expect(text.hasSuffix("] app said \"hi\"\\x0D\\x0Aforged line req=GET /\\x0A2026 [error] forged\n"), "\(text)")
