@@ -318,6 +318,24 @@ systemd_tests() {
     echo "systemd: $((SECONDS - started)) s ($how: root $( [ $how = cold ] && echo "made by debootstrap" || echo "from $cache"))"
 }
 
+# --- a host as fresh as a buildd -------------------------------------------
+# The package creates its user "gatewayd" at install and, as Debian does,
+# leaves it on purge: a user that an earlier run left and no installed
+# package owns would hide a build that looks the user up (a buildd or a
+# fresh machine has none). Remove it, and prove the build works without it.
+# A package an interrupted run left installed is purged first.
+if dpkg-query -W -f='${Status}\n' gatewayd gatewayd-wsgi 2>/dev/null | grep -q 'ok installed'; then
+    echo "purging the gatewayd packages an earlier run left installed"
+    apt-get purge -y -q gatewayd-wsgi gatewayd >/dev/null 2>&1 || dpkg --purge gatewayd-wsgi gatewayd
+fi
+if getent passwd gatewayd >/dev/null; then
+    echo "removing the user gatewayd an earlier run left (no gatewayd package owns it now)"
+    userdel gatewayd
+fi
+if getent group gatewayd >/dev/null; then groupdel gatewayd; fi
+check "before the build: no user or group gatewayd on this host (as on a buildd)" \
+    bash -c '! getent passwd gatewayd && ! getent group gatewayd'
+
 # --- the packages ------------------------------------------------------------
 bash "$ROOT/scripts/deps.sh" deb >"$WORK/deps.log" 2>&1 || { cat "$WORK/deps.log"; fail "installing the build and test tools"; }
 version=$(cd "$ROOT" && dpkg-parsechangelog -SVersion)
