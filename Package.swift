@@ -31,9 +31,9 @@ let package = Package(
         .target(name: "CGateway"),
         // Shims for what Swift cannot import from libc (macros, variadic calls).
         .target(name: "CSupport"),
-        // libsystemd (sd_notify, sd_listen_fds), found with pkg-config.
-        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
-                       providers: [.apt(["libsystemd-dev"])]),
+        // libsystemd (sd_notify, sd_listen_fds), loaded with dlopen when the
+        // environment asks for it: not linked (the wheels' manylinux tag).
+        .target(name: "CSystemd"),
         .target(name: "ServerCore", dependencies: [
             "CGateway", "CSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -2,9 +2,10 @@
 # Installs what building and testing need, only what is missing (idempotent).
 # `deps.sh` for build + tests, `deps.sh deb` adds the packaging tools.
 set -euo pipefail
-# `deps.sh build`: only what `make` needs (libsystemd for sd_notify, and a
-# python3-config for the WSGI loader); `deps.sh`: also the test tools.
-want=(libsystemd-dev pkg-config)
+# `deps.sh build`: only what `make` needs (Python's headers for the WSGI
+# loader; libsystemd is loaded with dlopen at run time and needs no
+# headers); `deps.sh`: also the test tools.
+want=()
 command -v python3-config >/dev/null 2>&1 || want+=(python3-dev)
 # libfcgi-bin: cgi-fcgi, the second FastCGI client of test_protocols.py.
 # debootstrap and systemd-nspawn (systemd-container): scripts/test-deb.sh

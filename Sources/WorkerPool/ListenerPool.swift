@@ -15,6 +15,9 @@ final class ListenerPool {
     /// The first set: inherited sockets (socket activation) and binds.
     func openInitial(config: Config, logger: Logger) throws -> [Listener] {
         let fds = SystemdNotifier.listenFDs()
+        if let why = SystemdNotifier.unavailable {
+            logger.warning("systemd: NOTIFY_SOCKET, WATCHDOG_USEC or LISTEN_FDS is set but libsystemd cannot be loaded (\(why)): no sd_notify, watchdog or inherited sockets")
+        }
         for f in fds { inheritedNames[f.fd] = f.name }
         let opened = try ListenerSet.open(config: config, inherited: fds, logger: logger)
         all = opened
