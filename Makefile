@@ -5,6 +5,7 @@
 #   make bench    side-by-side benchmark (see docs/performance.md)
 #   make deb      the Debian packages gatewayd and gatewayd-wsgi (dpkg-buildpackage)
 #   make wheel    dist/gatewayd-*.whl: pip install gatewayd, for the Python that runs it
+#   make wheels   dist/: one wheel per CPython 3.X found (pyenv's, /usr/bin/python3, ...)
 
 SWIFT      ?= swift
 CC         ?= cc
@@ -136,16 +137,20 @@ fuzz: $(BUILD)/fuzz-parser $(BUILD)/fuzz-protocols
 	    -artifact_prefix=$(BUILD)/protocols- $(BUILD)/fuzz-protocol-corpus Fuzz/protocol-corpus
 
 # ------------------------------------------------------------ the WSGI loader
-# $(APPS)/wsgi.so from Sources/WSGILoader/*.c (wsgi.h says which file does
-# what; docs/wsgi.md is for users). It embeds the CPython that $(PYTHON)
-# is, with the flags its python3-config reports (--includes, --ldflags --embed):
+# $(APPS)/wsgi.so and $(APPS)/wsgi-python3.X.so from Sources/WSGILoader/*.c
+# (boot.h and wsgi.h say which file does what; docs/wsgi.md is for users):
+#   wsgi.so             boot.c, venv.c: no Python headers, no libpython. In
+#                       the worker it asks the Python to serve with (the
+#                       virtualenv's) for its sysconfig and dlopens that
+#                       install's libpython, or refuses another X.Y
+#   wsgi-python3.X.so   the rest, compiled with the headers of $(PYTHON)
+#                       (they fix the ABI of its X.Y), not linked against
+#                       libpython: it serves with any shared install of X.Y
 #   make                                  the python3 on PATH
 #   make PYTHON=/usr/bin/python3          Debian's python3 (package python3-dev)
-#   make PYTHON=/opt/py312/bin/python3.12 any other shared-library CPython >= 3.9
-# PYTHON_CONFIG overrides the python3-config to use (default: $(PYTHON)-config,
-# or `python3.X-config` next to the interpreter). The Python must be built
-# with --enable-shared (a libpython3.X.so): pyenv needs
-# PYTHON_CONFIGURE_OPTS=--enable-shared.
+#   make PYTHON=/opt/py312/bin/python3.12 any other CPython >= 3.9 with its headers
+# $(PYTHON) is also the default Python of the loader, the one it serves with
+# when there is no virtualenv (the .deb's /usr/bin/python3).
 #
 # The variables below are expanded only when wsgi.so is built, so an
 # unrelated `make` or `make clean` does not run Python.
@@ -153,45 +158,78 @@ fuzz: $(BUILD)/fuzz-parser $(BUILD)/fuzz-protocols
 PYTHON        ?= python3
 WSGI_APP      := $(APPS)/wsgi.so
 WSGI_DIR      := Sources/WSGILoader
-WSGI_SRC      := $(wildcard $(WSGI_DIR)/*.c)
+WSGI_BOOT_SRC := $(WSGI_DIR)/boot.c $(WSGI_DIR)/venv.c
+WSGI_SRC      := $(filter-out $(WSGI_BOOT_SRC),$(wildcard $(WSGI_DIR)/*.c))
 # What the .so was last built with: a change of PYTHON rebuilds it.
 WSGI_STAMP    := $(BUILD)/wsgi.python
 
-# sys.executable, its LIBDIR, and its python3-config.
-WSGI_PY_EXE    = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
-WSGI_PY_LIBDIR = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
-WSGI_PY_CONFIG = $(or $(PYTHON_CONFIG),$(shell $(PYTHON) -c 'import sys, os, shutil; \
-    v = "python%d.%d-config" % sys.version_info[:2]; \
-    c = [os.path.join(os.path.dirname(sys.executable), v), sys.executable + "-config", shutil.which(v) or ""]; \
-    print(next((x for x in c if x and os.access(x, os.X_OK)), "python3-config"))'))
+# One run of $(PYTHON), the first time a WSGI_PY_* is used: sys.executable,
+# X.Y, ABI flags, version, shared libpython, the headers' directories.
+WSGI_PY_INFO = $(eval WSGI_PY_INFO := $(shell $(PYTHON) -c 'import os, sys, sysconfig as s; \
+    p = s.get_paths(); print(sys.executable, "%d.%d" % sys.version_info[:2], "abi:" + sys.abiflags, \
+    sys.version.split()[0], s.get_config_var("Py_ENABLE_SHARED") or 0, sys.implementation.name, \
+    int(os.path.exists(os.path.join(p["include"], "Python.h"))), p["include"], p["platinclude"])'))$(WSGI_PY_INFO)
+WSGI_PY_EXE      = $(word 1,$(WSGI_PY_INFO))
+WSGI_PY_VERSION  = $(word 2,$(WSGI_PY_INFO))
+WSGI_PY_ABIFLAGS = $(patsubst abi:%,%,$(word 3,$(WSGI_PY_INFO)))
+WSGI_PY_FULL     = $(word 4,$(WSGI_PY_INFO))
+WSGI_PY_SHARED   = $(word 5,$(WSGI_PY_INFO))
+WSGI_PY_IMPL     = $(word 6,$(WSGI_PY_INFO))
+WSGI_PY_HEADERS  = $(word 7,$(WSGI_PY_INFO))
 # -isystem: warnings in Python's headers are not ours (APP_CFLAGS has -Werror).
-WSGI_PY_CFLAGS = $(patsubst -I%,-isystem %,$(shell $(WSGI_PY_CONFIG) --includes))
-# An rpath to libpython's directory, so that the .so loads without
-# LD_LIBRARY_PATH, except for the system's own library directories.
-WSGI_PY_RPATH  = $(if $(filter /usr/lib% /lib%,$(WSGI_PY_LIBDIR)),,-Wl,-rpath,$(WSGI_PY_LIBDIR))
-WSGI_PY_LDFLAGS = $(shell $(WSGI_PY_CONFIG) --ldflags --embed)
-WSGI_PY_LINK    = $(WSGI_PY_LDFLAGS) $(if $(findstring -rpath,$(WSGI_PY_LDFLAGS)),,$(WSGI_PY_RPATH))
+WSGI_PY_CFLAGS   = $(addprefix -isystem ,$(sort $(wordlist 8,9,$(WSGI_PY_INFO))))
+WSGI_PY_HALF     = $(dir $(WSGI_APP))wsgi-python$(WSGI_PY_VERSION)$(WSGI_PY_ABIFLAGS).so
 
-# One compiler run over every file: -fvisibility=hidden leaves gateway_app
-# the only exported symbol.
-$(WSGI_APP): $(WSGI_SRC) $(WSGI_DIR)/wsgi.h Sources/CGateway/include/gateway.h $(WSGI_STAMP)
-	@mkdir -p $(APPS)
-	@$(PYTHON) -c 'import sysconfig, sys; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else \
-	    "wsgi.so: $(PYTHON) has no shared libpython (rebuild it with --enable-shared, or pick another with make PYTHON=...)")'
-	$(CC) $(APP_CFLAGS) -fvisibility=hidden $(WSGI_PY_CFLAGS) \
-	    -DWSGI_PYTHON_EXECUTABLE='"$(WSGI_PY_EXE)"' -DWSGI_PYTHON_LIBDIR='"$(WSGI_PY_LIBDIR)"' -o $@ $(WSGI_SRC) $(WSGI_PY_LINK)
+# One compiler run per file: -fvisibility=hidden leaves boot.c's gateway_app
+# and gateway_dump_stack, and the half's wsgi_python_app and
+# wsgi_python_dump_stack, the only exported symbols. The half's Py* symbols
+# stay undefined: wsgi.so loads a libpython RTLD_GLOBAL before it.
+$(WSGI_APP): $(WSGI_SRC) $(WSGI_BOOT_SRC) $(WSGI_DIR)/wsgi.h $(WSGI_DIR)/boot.h \
+             Sources/CGateway/include/gateway.h $(WSGI_STAMP)
+	@mkdir -p $(dir $@)
+	@[ "$(WSGI_PY_IMPL)" = cpython ] || { echo "wsgi.so: $(PYTHON) is not a CPython (make PYTHON=...)" >&2; exit 1; }
+	@[ "$(WSGI_PY_HEADERS)" = 1 ] || { echo "wsgi.so: $(PYTHON) has no headers (Python.h): apt-get install python3-dev, or pick another with make PYTHON=..." >&2; exit 1; }
+	@[ "$(WSGI_PY_SHARED)" = 1 ] || echo "wsgi.so: note: $(PYTHON) has no shared libpython: the loader is built, but serves only with installs of $(WSGI_PY_VERSION) that have one" >&2
+	rm -f $(dir $@)wsgi-python*.so
+	$(CC) $(APP_CFLAGS) -fvisibility=hidden $(WSGI_PY_CFLAGS) -o $(WSGI_PY_HALF) $(WSGI_SRC)
+	$(CC) $(APP_CFLAGS) -fvisibility=hidden -DWSGI_PY_VERSION='"$(WSGI_PY_VERSION)"' \
+	    -DWSGI_PY_ABIFLAGS='"$(WSGI_PY_ABIFLAGS)"' -DWSGI_PYTHON_EXECUTABLE='"$(WSGI_PY_EXE)"' \
+	    -DWSGI_PYTHON_BUILT='"Python $(WSGI_PY_FULL), $(WSGI_PY_EXE)"' -o $@ $(WSGI_BOOT_SRC)
 
 # Rewritten only when the interpreter changes.
 $(WSGI_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(WSGI_PY_EXE) $(WSGI_PY_CONFIG)' | cmp -s - $@ || echo '$(WSGI_PY_EXE) $(WSGI_PY_CONFIG)' > $@
+	@echo '$(WSGI_PY_EXE) $(WSGI_PY_FULL)' | cmp -s - $@ || echo '$(WSGI_PY_EXE) $(WSGI_PY_FULL)' > $@
 
 wsgi: $(WSGI_APP)
 
-# ------------------------------------------------------------------ the wheel
-# dist/gatewayd-<version>-<python>-<abi>-<platform>.whl for `pip install`:
-# gatewayd (bin/) and wsgi.so (lib/gatewayd/, where gatewayd looks next to
-# itself) built against $(PYTHON), tagged for it (scripts/wheel.py says why).
+# ------------------------------------------------------------------ the wheels
+# dist/gatewayd-<version>-cpXY-cpXY-manylinux_2_N_<arch>.whl for `pip install`:
+# gatewayd and gatewayctl (bin/), wsgi.so and wsgi-python3.X.so (lib/gatewayd/,
+# where gatewayd looks next to itself), tagged for what they need
+# (scripts/wheel.py says how).
+#   make wheel    one wheel, for $(PYTHON) (the python3 on PATH); the only
+#                 gatewayd wheel left in dist/
+#   make wheels   one wheel per CPython X.Y found (>= 3.9: pyenv's versions
+#                 under $PYENV_ROOT or `pyenv root`, /usr/bin/python3,
+#                 /usr/local/bin/python3, python3 on PATH; each X.Y built with
+#                 its oldest install), replacing dist/'s gatewayd wheels.
+#                 gatewayd and gatewayctl are the same in all; the loader is
+#                 built per version, in build/wheels/cpXY/.
+.PHONY: wheels
 DIST ?= dist
+WHEELS_BUILD := $(BUILD)/wheels
 wheel: $(BIN)/gatewayd $(BIN)/gatewayctl $(WSGI_APP)
 	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl --loader $(WSGI_APP) --out $(DIST)
+
+wheels: $(BIN)/gatewayd $(BIN)/gatewayctl
+	@pys="$$(python3 scripts/wheel.py --find-pythons)" && [ -n "$$pys" ] || \
+	    { echo "wheels: no CPython >= 3.9 with its headers found" >&2; exit 1; }; \
+	mkdir -p $(DIST) && rm -f $(DIST)/gatewayd-*.whl; \
+	for py in $$pys; do \
+	    tag=$$($$py -c 'import sys; print("cp%d%d%s" % (sys.version_info[:2] + (sys.abiflags,)))') && \
+	    $(MAKE) --no-print-directory $(WHEELS_BUILD)/$$tag/wsgi.so APPS=$(WHEELS_BUILD)/$$tag \
+	        WSGI_STAMP=$(WHEELS_BUILD)/$$tag/python PYTHON=$$py && \
+	    $$py scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl \
+	        --loader $(WHEELS_BUILD)/$$tag/wsgi.so --out $(DIST) --keep || exit 1; \
+	done

@@ -382,11 +382,15 @@ check "gatewayd: no Python among its dependencies, no wsgi.so" \
              ! dpkg-deb -c '$DEB' | grep -q wsgi.so"
 check "gatewayd-wsgi: Depends: gatewayd (= $version)" \
     bash -c "dpkg-deb -f '$WSGI_DEB' Depends | tee /dev/stderr | tr ',' '\n' | grep -qx ' *gatewayd (= $version)'"
-check "gatewayd-wsgi: Depends on the libpython that wsgi.so links" bash -c "
+# wsgi.so links no libpython: it loads the one of the Python it serves with
+# (/usr/bin/python3.X without a virtualenv), whose X.Y its Python half names.
+check "gatewayd-wsgi: Depends on the libpython that wsgi.so loads" bash -c "
     x=\$(mktemp -d); trap 'rm -rf \$x' EXIT; dpkg-deb -x '$WSGI_DEB' \$x
-    so=\$(objdump -p \$x/usr/lib/gatewayd/apps/wsgi.so | awk '/NEEDED/ && /libpython/ {print \$2}')
-    pkg=\$(dpkg -S \"*/\$so\" | cut -d: -f1 | sort -u); echo \"wsgi.so needs \$so, from \$pkg\"
-    [ -n \"\$pkg\" ] && dpkg-deb -f '$WSGI_DEB' Depends | tr ',' '\n' | grep -q \"^ *\$pkg \""
+    ! objdump -p \$x/usr/lib/gatewayd/apps/wsgi*.so | grep -q 'NEEDED.*libpython' || exit 1
+    half=\$(ls \$x/usr/lib/gatewayd/apps/wsgi-python3.*.so); v=\${half##*wsgi-python}; v=\${v%.so}
+    so=\$(/usr/bin/python\$v -c 'import sysconfig; print(sysconfig.get_config_var(\"INSTSONAME\"))')
+    pkg=\$(dpkg -S \"*/\$so\" | cut -d: -f1 | sort -u); echo \"wsgi.so loads \$so, from \$pkg\"
+    [ -n \"\$pkg\" ] && dpkg-deb -f '$WSGI_DEB' Depends | tr ',' '\n' | grep -qE \"^ *\$pkg( |\$)\""
 
 # A socket file nobody listens on is left from an earlier run: remove it.
 if [ -S "$SOCK" ] && ! curl -s -m 2 --unix-socket "$SOCK" http://localhost/ >/dev/null; then rm -f "$SOCK"; fi

@@ -1,13 +1,13 @@
 /*
  * interpreter.c: the embedded CPython. Started in init, i.e. in each worker
- * after the fork (the master never runs Python); configured for the
- * virtualenv (the one configured, or the one gatewayd is installed in),
- * the working directory and sys.path; then the app is imported.
+ * after the fork (the master never runs Python), once boot.c has loaded
+ * the libpython of the Python to serve with; configured for the
+ * virtualenv (the one configured, or the one gatewayd is installed in)
+ * and sys.path; then the app is imported.
  */
 #define _GNU_SOURCE
 #include "wsgi.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,37 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Extension modules (_json, _ssl, numpy...) expect the libpython symbols
- * in the global scope; gatewayd dlopens apps with RTLD_LOCAL, so promote
- * the libpython this object was linked against. */
-static void promote_libpython(void)
-{
-    Dl_info info;
-    if (dladdr((void *)&Py_IsInitialized, &info) != 0 && info.dli_fname != NULL)
-        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
-}
-
-/* The rpath names the libpython the loader was built against. When the
- * workers' user cannot read that directory (a pyenv under /root), the
- * dynamic linker quietly takes another libpython of the same soname, such
- * as Debian's, with another standard library and prefix: serving with it
- * would run the app on a Python it was not installed for, so the worker
- * refuses to boot instead. NULL when the right one is loaded, else the
- * path of the one that was. */
-static const char *wrong_libpython(void)
-{
-    const char *want = WSGI_PYTHON_LIBDIR;
-    size_t n = strlen(want);
-    if (n == 0 || strncmp(want, "/usr/lib", 8) == 0 || strncmp(want, "/lib", 4) == 0)
-        return NULL;   /* no rpath: the system's libpython is the one */
-    Dl_info info;
-    if (dladdr((void *)&Py_IsInitialized, &info) == 0 || info.dli_fname == NULL)
-        return NULL;
-    if (strncmp(info.dli_fname, want, n) == 0 && info.dli_fname[n] == '/')
-        return NULL;
-    return info.dli_fname;
-}
 
 static int insert_path(PyObject *sys_path, Py_ssize_t index, const char *dir)
 {
@@ -174,51 +143,28 @@ out:
     return obj;
 }
 
-/* The python of a virtualenv, when it has one: program_name, from which
- * Python finds the venv's pyvenv.cfg and so sets sys.prefix to the venv. */
-static void venv_program(const char *venv, char *program, size_t size)
+/* realpath(a) == realpath(b), for paths Python and boot.c both name. */
+static int same_dir(const char *a, const char *b)
 {
-    char python[PATH_MAX + 32];
-    snprintf(python, sizeof python, "%s/bin/python%d", venv, PY_MAJOR_VERSION);
-    if (strlen(python) < size && access(python, X_OK) == 0)
-        snprintf(program, size, "%s", python);
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if (realpath(a, ra) == NULL || realpath(b, rb) == NULL)
+        return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
 }
 
-/* Changes to a->chdir (cwd gets the working directory), picks the
- * program_name (the virtualenv's python, else the one built against) and
- * initialises Python. A virtualenv found rather than configured is stored
- * in a->virtualenv, so that setup_paths adds its site-packages too.
- * 0, or fail()'s 1 with init->error set. */
+/* Initialises Python with the program_name boot.c chose (the
+ * virtualenv's python, from whose pyvenv.cfg Python sets sys.prefix to
+ * the venv and finds its base install; else the interpreter itself), in
+ * the working directory boot.c changed to (cwd gets it). A virtualenv
+ * found rather than configured is stored in a->virtualenv, so that
+ * setup_paths adds its site-packages too. 0, or fail()'s 1 with
+ * init->error set. */
 int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size)
 {
-    if (a->chdir != NULL && *a->chdir != '\0' && chdir(a->chdir) != 0)
-        return fail(init, "wsgi: chdir \"%s\": %s", a->chdir, strerror(errno));
+    const wsgi_boot *b = G.boot;
     if (getcwd(cwd, cwd_size) == NULL)
         return fail(init, "wsgi: getcwd: %s", strerror(errno));
-
-    char program[PATH_MAX];
-    snprintf(program, sizeof program, "%s", WSGI_PYTHON_EXECUTABLE);
-    if (a->virtualenv != NULL && *a->virtualenv != '\0') {
-        struct stat st;
-        if (stat(a->virtualenv, &st) != 0 || !S_ISDIR(st.st_mode))
-            return fail(init, "wsgi: virtualenv \"%s\" is not a directory", a->virtualenv);
-        venv_program(a->virtualenv, program, sizeof program);
-    } else {
-        static char found[PATH_MAX];
-        if (find_virtualenv(found, sizeof found)) {
-            a->virtualenv = found;
-            venv_program(found, program, sizeof program);
-        }
-    }
-
-    promote_libpython();
-    const char *loaded = wrong_libpython();
-    if (loaded != NULL)
-        return fail(init, "wsgi: the workers' user cannot read the Python this loader was built "
-                    "against (%s; the system loaded %s instead): make %s readable by that user, "
-                    "run the workers as a user who can (user = \"NAME\" or -u NAME), or build the "
-                    "loader against a Python they can read (make PYTHON=/usr/bin/python3)",
-                    WSGI_PYTHON_LIBDIR, loaded, WSGI_PYTHON_LIBDIR);
+    a->virtualenv = b->virtualenv;
 
     PyStatus status;
     PyConfig config;
@@ -226,11 +172,9 @@ int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size)
     config.install_signal_handlers = 0;   /* signals are the worker's */
     config.parse_argv = 0;
     config.buffered_stdio = 0;            /* print() reaches the log at once */
-    if (*program != '\0') {
-        status = PyConfig_SetBytesString(&config, &config.program_name, program);
-        if (PyStatus_Exception(status))
-            goto status_fail;
-    }
+    status = PyConfig_SetBytesString(&config, &config.program_name, b->program);
+    if (PyStatus_Exception(status))
+        goto status_fail;
     char *argv[] = { "gatewayd" };
     status = PyConfig_SetBytesArgv(&config, 1, argv);
     if (PyStatus_Exception(status))
@@ -239,14 +183,28 @@ int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size)
     if (PyStatus_Exception(status))
         goto status_fail;
     PyConfig_Clear(&config);
+
+    /* A virtualenv with a pyvenv.cfg is sys.prefix, or something (such as
+     * PYTHONHOME) made Python another install's: refused, not served. */
+    char cfg[PATH_MAX + 16];
+    if (b->virtualenv != NULL) {
+        snprintf(cfg, sizeof cfg, "%s/pyvenv.cfg", b->virtualenv);
+        PyObject *prefix = PySys_GetObject("prefix");   /* borrowed */
+        const char *p = prefix && PyUnicode_Check(prefix) ? PyUnicode_AsUTF8(prefix) : NULL;
+        PyErr_Clear();
+        if (access(cfg, F_OK) == 0 && (p == NULL || !same_dir(p, b->virtualenv)))
+            return fail(init, "wsgi: Python %s (%s) started with sys.prefix %s, not the virtualenv "
+                        "%s%s", b->version, b->python, p ? p : "?", b->virtualenv,
+                        getenv("PYTHONHOME") ? " (PYTHONHOME is set: unset it)" : "");
+    }
     return 0;
 
 status_fail:
     PyConfig_Clear(&config);
     if (PyStatus_IsExit(status))
         return fail(init, "wsgi: Python exited during initialisation (status %d)", status.exitcode);
-    return fail(init, "wsgi: cannot initialise Python (program_name %s): %s%s%s", program,
-                status.func ? status.func : "", status.func ? ": " : "",
+    return fail(init, "wsgi: cannot initialise Python %s (%s, program_name %s): %s%s%s", b->version,
+                b->libpython, b->program, status.func ? status.func : "", status.func ? ": " : "",
                 status.err_msg ? status.err_msg : "unknown error");
 }
 

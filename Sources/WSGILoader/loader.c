@@ -1,6 +1,6 @@
 /*
- * loader.c: wsgi.so as a gatewayd app (gateway.h): the descriptor and its
- * three entry points. init checks the app_args and starts Python in the
+ * loader.c: the Python half as a gatewayd app (gateway.h): the descriptor
+ * and its three entry points, which wsgi.so's (boot.c) forward to. init checks the app_args and starts Python in the
  * worker; call serves one request (environ, the app, its result, close());
  * shutdown finalises Python as a normal interpreter exit does.
  */
@@ -218,8 +218,9 @@ static int wsgi_init(gateway_init *init)
     PyObject *prefix = PySys_GetObject("prefix");   /* borrowed */
     const char *prefix_c = prefix && PyUnicode_Check(prefix) ? PyUnicode_AsUTF8(prefix) : NULL;
     PyErr_Clear();
-    log_format(NULL, GATEWAY_LOG_INFO, "wsgi: worker %d serves %s with Python %s, prefix %s",
-               init->worker_id, a.app, Py_GetVersion(), prefix_c ? prefix_c : "?");
+    log_format(NULL, GATEWAY_LOG_INFO, "wsgi: worker %d serves %s with Python %s, prefix %s, "
+               "libpython %s", init->worker_id, a.app, Py_GetVersion(), prefix_c ? prefix_c : "?",
+               G.boot->libpython);
     G.interp = PyInterpreterState_Get();
     G.tstate = PyEval_SaveThread();
     return 0;
@@ -240,4 +241,9 @@ static const gateway_app_descriptor wsgi_descriptor = {
     .shutdown = wsgi_shutdown,
 };
 
-GATEWAY_EXPORT_APP(wsgi_descriptor)
+/* boot.c (wsgi.so) calls this once it has loaded libpython. */
+__attribute__((visibility("default"))) const gateway_app_descriptor *wsgi_python_app(const wsgi_boot *boot)
+{
+    G.boot = boot;
+    return &wsgi_descriptor;
+}

@@ -53,7 +53,8 @@ fail:
     return -1;
 }
 
-__attribute__((visibility("default"))) int gateway_dump_stack(int fd)
+/* wsgi.so's gateway_dump_stack (boot.c) calls this: WSGI_PYTHON_DUMP_SYMBOL. */
+__attribute__((visibility("default"))) int wsgi_python_dump_stack(int fd)
 {
     if (python_stack_fd < 0)
         return -1;

@@ -1,18 +1,19 @@
 /*
- * venv.c: the virtualenv to serve from when app_args names none, so that
- * `pip install gatewayd` into a venv and `<venv>/bin/gatewayd app:app` use
- * that venv's packages, as `<venv>/bin/gunicorn app:app` does:
+ * venv.c (wsgi.so, no Python): the virtualenv to serve from when app_args
+ * names none, so that `pip install gatewayd` into a venv and
+ * `<venv>/bin/gatewayd app:app` use that venv's Python and packages, as
+ * `<venv>/bin/gunicorn app:app` does:
  *
  *   1. the one gatewayd itself is installed in: the binary's directory
  *      holds python3 and its parent pyvenv.cfg (the wheel's layout);
  *   2. else $VIRTUAL_ENV, an activated venv (the .deb's gatewayd, or a
  *      source tree's, run from a shell with `. venv/bin/activate`).
  *
- * Either only when it is a venv of this libpython's X.Y: another Python's
- * site-packages hold extension modules built for another ABI.
+ * Which Python the venv is of is boot.c's question (it asks the venv's
+ * python): a venv of another X.Y is refused there, not skipped here.
  */
 #define _GNU_SOURCE
-#include "wsgi.h"
+#include "boot.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -32,15 +33,6 @@ static int is_file(const char *dir, const char *name)
     return lstat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
-/* A venv: pyvenv.cfg at its top, and a lib/pythonX.Y of our version. */
-static int is_venv_for_us(const char *dir)
-{
-    char lib[PATH_MAX];
-    struct stat st;
-    snprintf(lib, sizeof lib, "%s/lib/python%d.%d", dir, PY_MAJOR_VERSION, PY_MINOR_VERSION);
-    return is_file(dir, "pyvenv.cfg") && stat(lib, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* <venv>/bin/gatewayd: the workers are the gatewayd binary (fork, no
  * exec), so /proc/self/exe is it, with its symlinks resolved. */
 static int binary_venv(char *out, size_t size)
@@ -54,32 +46,30 @@ static int binary_venv(char *out, size_t size)
     if (slash == NULL || slash == exe)
         return 0;
     *slash = '\0';                       /* <venv>/bin */
-    char python[16];
-    snprintf(python, sizeof python, "python%d", PY_MAJOR_VERSION);
-    if (!is_file(exe, python))
+    if (!is_file(exe, "python3") && !is_file(exe, "python"))
         return 0;
     slash = strrchr(exe, '/');
     if (slash == NULL)
         return 0;
     *slash = '\0';                       /* <venv> */
-    if (*exe == '\0' || !is_venv_for_us(exe))
+    if (*exe == '\0' || !is_file(exe, "pyvenv.cfg"))
         return 0;
     snprintf(out, size, "%s", exe);
     return 1;
 }
 
-/* 1 with the venv's directory in out, 0 when gatewayd runs from none. */
-int find_virtualenv(char *out, size_t size)
+int find_virtualenv(const gateway_init *init, char *out, size_t size)
 {
     if (binary_venv(out, size))
         return 1;
     const char *env = getenv("VIRTUAL_ENV");
     if (env == NULL || *env == '\0')
         return 0;
-    if (!is_venv_for_us(env)) {
-        log_format(NULL, GATEWAY_LOG_WARNING, "wsgi: VIRTUAL_ENV=%s is not a virtualenv of "
-                   "Python %d.%d (the one this loader embeds): not used", env,
-                   PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (!is_file(env, "pyvenv.cfg")) {
+        char msg[PATH_MAX + 128];
+        snprintf(msg, sizeof msg, "wsgi: VIRTUAL_ENV=%s is not a virtualenv (no pyvenv.cfg): not used", env);
+        if (init->api != NULL && init->api->log != NULL)
+            init->api->log(NULL, GATEWAY_LOG_WARNING, msg);
         return 0;
     }
     snprintf(out, size, "%s", env);

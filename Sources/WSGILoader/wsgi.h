@@ -12,8 +12,12 @@
  *   chdir = "/srv/myproject"               # working directory of the workers
  *
  * Python is initialised in init, i.e. in each worker after the fork: the
- * master never runs Python. Built by the Makefile's "WSGI loader" section
- * against the libpython of `make PYTHON=...` (CPython >= 3.9, shared).
+ * master never runs Python. Two files (boot.h): wsgi.so (boot.c, venv.c),
+ * which finds the Python to serve with and dlopens its libpython, and the
+ * Python half wsgi-python3.X.so (the other files, this header), compiled
+ * with the headers of `make PYTHON=...` (CPython >= 3.9) and linked
+ * against no libpython: it serves with any shared-library install of that
+ * X.Y. Built by the Makefile's "WSGI loader" section.
  * docs/wsgi.md is the user documentation; these comments are about the
  * implementation.
  *
@@ -34,11 +38,14 @@
  * request) and around blocking I/O when the app has started threads.
  *
  * The files, one concern each:
+ *   boot.c          wsgi.so: chdir, the virtualenv, the interpreter and
+ *                   its sysconfig, the refusals, dlopen of libpython and
+ *                   of the Python half; forwards to it (no Python headers)
+ *   venv.c          wsgi.so: the virtualenv gatewayd runs from, when none is given
  *   loader.c        the descriptor: init (arguments, order of the steps),
  *                   call (one request), shutdown
- *   interpreter.c   starting Python: PyConfig, virtualenv, chdir,
+ *   interpreter.c   starting Python: PyConfig, the virtualenv check,
  *                   sys.path, the app import
- *   venv.c          the virtualenv gatewayd runs from, when none is given
  *   environ.c       the environ: template, key cache, per-request fill
  *   input.c         wsgi.input
  *   response.c      start_response, write(), sending the body and the result
@@ -46,9 +53,9 @@
  *   errors.c        wsgi.errors, logging, exception text, init failures
  *   stack.c         every Python thread's traceback for the server's stack dumps
  *
- * Everything here is compiled with -fvisibility=hidden: the exported
- * symbols are gateway_app (GATEWAY_EXPORT_APP in loader.c) and the
- * optional gateway_dump_stack (stack.c).
+ * Everything here is compiled with -fvisibility=hidden: wsgi.so exports
+ * gateway_app and gateway_dump_stack (boot.c), the Python half
+ * wsgi_python_app (loader.c) and wsgi_python_dump_stack (stack.c).
  */
 #ifndef WSGI_LOADER_H
 #define WSGI_LOADER_H
@@ -57,6 +64,7 @@
 #include <Python.h>
 
 #include <gateway.h>
+#include "boot.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -64,17 +72,6 @@
 
 #if PY_VERSION_HEX < 0x03090000
 #error "wsgi.so needs Python 3.9 or later"
-#endif
-
-/* The interpreter the loader was built against (sys.executable at build
- * time, set by the Makefile): used as program_name so that Python finds its
- * own standard library whatever the path of gatewayd is. */
-#ifndef WSGI_PYTHON_EXECUTABLE
-#define WSGI_PYTHON_EXECUTABLE ""
-#endif
-/* Its libpython's directory (sysconfig LIBDIR), for the rpath check. */
-#ifndef WSGI_PYTHON_LIBDIR
-#define WSGI_PYTHON_LIBDIR ""
 #endif
 
 #define WSGI_NAME "wsgi"
@@ -140,6 +137,7 @@ typedef struct {
  * state is this one struct, shared by the files. */
 struct wsgi_state {
     const gateway_api *api;
+    const wsgi_boot *boot;         /* what wsgi.so found (boot.h) */
     PyThreadState *tstate;
     PyInterpreterState *interp;
     pthread_t main_thread;
@@ -252,9 +250,6 @@ int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size);
 int setup_paths(const wsgi_args *a, const char *cwd);
 PyObject *load_app(const char *spec);
 void stop_python(void);
-
-/* venv.c */
-int find_virtualenv(char *out, size_t size);
 
 /* stack.c: faulthandler registered for gateway_dump_stack (0, or -1 with a
  * Python exception or errno set). Called with the GIL, once. */

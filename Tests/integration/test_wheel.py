@@ -424,7 +424,9 @@ def fake_venv(top, name, fields):
 
 def refused(plain_app, venv):
     port = free_port()
-    s = Served([GATEWAYD, "app:application", "-b", f"127.0.0.1:{port}", "-w", "1"],
+    # as root, the workers keep root: nobody may not run the venv's Python
+    s = Served([GATEWAYD, "app:application", "-b", f"127.0.0.1:{port}", "-w", "1"]
+               + (["--user", "root"] if os.getuid() == 0 else []),
                cwd=os.path.join(plain_app, "app"), env=clean_env(VIRTUAL_ENV=venv))
     try:
         assert s.wait_exit() not in (None, 0), s.output()
