@@ -220,7 +220,8 @@ wsgi: $(WSGI_APP)
 DIST ?= dist
 WHEELS_BUILD := $(BUILD)/wheels
 wheel: $(BIN)/gatewayd $(BIN)/gatewayctl $(WSGI_APP)
-	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl --loader $(WSGI_APP) --out $(DIST)
+	$(PYTHON) scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl --loader $(WSGI_APP) --out $(DIST) \
+	    --cache $(WHEELS_BUILD)
 
 wheels: $(BIN)/gatewayd $(BIN)/gatewayctl
 	@pys="$$(python3 scripts/wheel.py --find-pythons)" && [ -n "$$pys" ] || \
@@ -231,5 +232,5 @@ wheels: $(BIN)/gatewayd $(BIN)/gatewayctl
 	    $(MAKE) --no-print-directory $(WHEELS_BUILD)/$$tag/wsgi.so APPS=$(WHEELS_BUILD)/$$tag \
 	        WSGI_STAMP=$(WHEELS_BUILD)/$$tag/python PYTHON=$$py && \
 	    $$py scripts/wheel.py --bin $(BIN)/gatewayd --ctl $(BIN)/gatewayctl \
-	        --loader $(WHEELS_BUILD)/$$tag/wsgi.so --out $(DIST) --keep || exit 1; \
+	        --loader $(WHEELS_BUILD)/$$tag/wsgi.so --out $(DIST) --keep --cache $(WHEELS_BUILD) || exit 1; \
 	done

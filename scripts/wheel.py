@@ -45,6 +45,7 @@ import csv
 import glob
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -299,11 +300,18 @@ def wheel_file(tag):
 
 
 class Writer:
-    """Adds files to the zip and keeps their RECORD rows (PEP 376 hashes)."""
+    """Adds files to the zip and keeps their RECORD rows (PEP 376 hashes).
+    From `base` (a zip and its rows): starts as a copy of it, whose members
+    are not compressed again (zipfile's append mode)."""
 
-    def __init__(self, path):
-        self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED)
-        self.rows = []
+    def __init__(self, path, base=None):
+        if base:
+            shutil.copyfile(base[0], path)
+            self.zip = zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED)
+            self.rows = [tuple(r) for r in base[1]]
+        else:
+            self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED)
+            self.rows = []
         # SOURCE_DATE_EPOCH gives reproducible wheels; zip dates start in 1980.
         epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH", "315532800")), 315532800)
         self.date = __import__("time").gmtime(epoch)[:6]
@@ -316,6 +324,11 @@ class Writer:
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         self.rows.append((arcname, "sha256=" + digest, str(len(data))))
 
+    def finish(self):
+        """Closes the zip without a RECORD (a base); its rows."""
+        self.zip.close()
+        return self.rows
+
     def close(self, record):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -323,6 +336,47 @@ class Writer:
         w.writerow((record, "", ""))
         self.add(record, buf.getvalue().encode())
         self.zip.close()
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def base_members(args, version, data, cache):
+    """(zip, rows) holding what every wheel of this version has: the package,
+    gatewayd and gatewayctl, stripped and compressed once (about 10 s of a
+    wheel's 15) and kept in `cache` (keyed by the binaries' contents) for
+    the next wheel; without `cache`, in a temporary directory."""
+    key = hashlib.sha256("\0".join([version, INIT_PY, MAIN_PY, file_digest(args.bin),
+                                     file_digest(args.ctl) if args.ctl else ""]).encode()).hexdigest()
+    os.makedirs(cache, exist_ok=True)
+    zpath, jpath = os.path.join(cache, "base.zip"), os.path.join(cache, "base.json")
+    try:
+        with open(jpath) as f:
+            saved = json.load(f)
+        if saved["key"] == key and os.path.exists(zpath):
+            return zpath, saved["rows"]
+    except (OSError, ValueError, KeyError):
+        pass
+    with tempfile.TemporaryDirectory() as tmp:
+        w = Writer(zpath + ".part")
+        w.add(f"{NAME}/__init__.py", INIT_PY.format(version=version).encode())
+        w.add(f"{NAME}/__main__.py", MAIN_PY.encode())
+        with open(stripped(args.bin, tmp), "rb") as f:
+            w.add(f"{data}/scripts/gatewayd", f.read(), executable=True)
+        if args.ctl:
+            with open(stripped(args.ctl, tmp), "rb") as f:
+                w.add(f"{data}/scripts/gatewayctl", f.read(), executable=True)
+        rows = w.finish()
+    os.replace(zpath + ".part", zpath)
+    with open(jpath + ".part", "w") as f:
+        json.dump({"key": key, "rows": rows}, f)
+    os.replace(jpath + ".part", jpath)
+    return zpath, rows
 
 
 def main():
@@ -334,6 +388,8 @@ def main():
     ap.add_argument("--loader", help="wsgi.so built against this Python (its wsgi-python3.X.so next to it)")
     ap.add_argument("--out", default="dist")
     ap.add_argument("--keep", action="store_true", help="keep the other gatewayd wheels in --out")
+    ap.add_argument("--cache", default=None,
+                    help="a directory to keep the stripped, compressed binaries in between wheels")
     ap.add_argument("--version", default=None, help="default: Sources/ServerCore/Version.swift")
     args = ap.parse_args()
     if args.find_pythons:
@@ -356,14 +412,7 @@ def main():
     path = os.path.join(args.out, f"{NAME}-{version}-{tag}.whl")
     partial = path + ".part"
     with tempfile.TemporaryDirectory() as tmp:
-        w = Writer(partial)
-        w.add(f"{NAME}/__init__.py", INIT_PY.format(version=version).encode())
-        w.add(f"{NAME}/__main__.py", MAIN_PY.encode())
-        with open(stripped(args.bin, tmp), "rb") as f:
-            w.add(f"{data}/scripts/gatewayd", f.read(), executable=True)
-        if args.ctl:
-            with open(stripped(args.ctl, tmp), "rb") as f:
-                w.add(f"{data}/scripts/gatewayctl", f.read(), executable=True)
+        w = Writer(partial, base_members(args, version, data, args.cache or os.path.join(tmp, "base")))
         with open(stripped(args.loader, tmp), "rb") as f:
             w.add(f"{data}/data/lib/gatewayd/wsgi.so", f.read())
         with open(stripped(half, tmp), "rb") as f:
