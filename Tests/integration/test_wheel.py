@@ -138,18 +138,30 @@ def private_dir(prefix):
     return top
 
 
-def make_venv(python, path):
-    subprocess.run([python, "-m", "venv", "--without-pip", path], check=True,
-                   capture_output=True)
+def pip_has_python_option():
+    """pip >= 22.3 installs into another interpreter (--python)."""
+    r = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+    m = re.match(r"pip (\d+)\.(\d+)", r.stdout)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (22, 3)
+
+
+PIP_PYTHON = pip_has_python_option()
+
+
+def make_venv(python, path, with_pip=False):
+    subprocess.run([python, "-m", "venv", path] + ([] if with_pip else ["--without-pip"]),
+                   check=True, capture_output=True)
     for root, dirs, _ in os.walk(path):
         for d in dirs:
             os.chmod(os.path.join(root, d), 0o755)
 
 
 def pip_into(venv, *args):
-    """This Python's pip, installing into the venv's interpreter."""
-    return subprocess.run([sys.executable, "-m", "pip", "--python", os.path.join(venv, "bin", "python"),
-                           "install", "-q", "--disable-pip-version-check", *args],
+    """This Python's pip, installing into the venv's interpreter (the
+    venv's own pip with a pip older than 22.3)."""
+    pip = ([sys.executable, "-m", "pip", "--python", os.path.join(venv, "bin", "python")] if PIP_PYTHON
+           else [os.path.join(venv, "bin", "python"), "-m", "pip"])
+    return subprocess.run(pip + ["install", "-q", "--disable-pip-version-check", *args],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -172,7 +184,7 @@ def venvs(wheels):
     def one(item):
         i, p, wheel = item
         venv = os.path.join(top, "venv-%s-%d" % (p["version"], i))
-        make_venv(p["path"], venv)
+        make_venv(p["path"], venv, with_pip=not PIP_PYTHON)
         r = pip_into(venv, wheel, "flask")
         return p["path"], venv, r
 
