@@ -140,9 +140,11 @@ static ssize_t read_all(int fd, char *buf, size_t size, long long deadline)
     return (ssize_t)len;
 }
 
-/* Runs `python -I -S -c PROBE`. 0, or -1 with why in err. */
-static int run_probe(const char *python, probe *p, char *err, size_t err_size)
+/* Runs `python -I -S -c PROBE`. 0, or -1 with why in err (and in
+ * *spawn_errno, when it could not be started, the reason). */
+static int run_probe(const char *python, probe *p, char *err, size_t err_size, int *spawn_errno)
 {
+    *spawn_errno = 0;
     int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         snprintf(err, err_size, "pipe: %s", strerror(errno));
@@ -173,6 +175,7 @@ static int run_probe(const char *python, probe *p, char *err, size_t err_size)
     close(out[1]);
     close(errp[1]);
     if (rc != 0) {
+        *spawn_errno = rc;
         snprintf(err, err_size, "%s", strerror(rc));
         close(out[0]);
         close(errp[0]);
@@ -393,7 +396,13 @@ static int boot_init(gateway_init *init)
     /* 3. its sysconfig */
     static probe p;
     char err[1024];
-    if (run_probe(b_program, &p, err, sizeof err) != 0) {
+    int spawn_errno;
+    if (run_probe(b_program, &p, err, sizeof err, &spawn_errno) != 0) {
+        if (spawn_errno == ENOENT && *home)
+            return refuse(init, "wsgi: cannot run %s, the python of %s: the Python it was made from "
+                          "(%s) is not there: recreate the virtualenv with a Python %s of this "
+                          "machine (python%s -m venv %s)", b_program, what, home, WSGI_PY_VERSION,
+                          WSGI_PY_VERSION, boot.virtualenv);
         if (*home)
             return refuse(init, "wsgi: cannot run %s, the python of %s (made from %s): %s; the "
                           "workers' user must be able to run that Python (make it readable, or run "

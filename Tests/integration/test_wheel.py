@@ -477,3 +477,16 @@ def test_a_python_without_a_shared_libpython_is_refused(plain_app):
     lines = refused(plain_app, venv)
     assert lines and "has no shared libpython" in lines[0] and f"/opt/fake/bin/python{xy}" in lines[0], lines
     assert exe in lines[0], lines
+
+
+def test_a_venv_whose_python_is_gone_is_refused_naming_it(plain_app):
+    """A venv copied without its base Python (a Docker stage, a removed
+    pyenv version): the refusal says so, no other Python is tried."""
+    _, xy = loader_version()
+    venv = os.path.join(plain_app, "venv-gone")
+    os.makedirs(os.path.join(venv, "bin"))
+    with open(os.path.join(venv, "pyvenv.cfg"), "w") as f:
+        f.write(f"home = /opt/gone/bin\nversion = {xy}.4\n")
+    os.symlink(f"/opt/gone/bin/python{xy}", os.path.join(venv, "bin", "python3"))
+    lines = refused(plain_app, venv)
+    assert lines and "(/opt/gone/bin) is not there" in lines[0], lines
