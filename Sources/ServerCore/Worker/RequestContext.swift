@@ -46,7 +46,7 @@ public final class RequestContext {
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
-         scriptName: String = "", appData: UnsafeMutableRawPointer?) {
+         scriptName: String = "", fastcgiCapacity: FastCGIRecord.Capacity = .init(), appData: UnsafeMutableRawPointer?) {
         mount = Mount(scriptName)
         mountsAll = scriptName.isEmpty
         self.identity = identity
@@ -58,12 +58,13 @@ public final class RequestContext {
         framedOutput = ConnectionOutput(socket: output)
         response = ResponseEncoder(output: framedOutput)
         head = RequestHead(fieldCapacity: limits.fields)
-        protocolLimits = ProtocolLimits(limits)
+        protocolLimits = ProtocolLimits(limits, fastcgi: fastcgiCapacity)
         vars = ProtocolVars(capacity: protocolLimits.vars)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
         framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
+        body.fastcgiCapacity = fastcgiCapacity
         refreshDate()
     }
 
