@@ -422,7 +422,10 @@ def fcgi_read(sock, until_end=True, timeout=10):
             buf = buf[8 + clen + plen:]
             if until_end and t == FCGI_END:
                 return records
-        chunk = sock.recv(1 << 20)
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:  # an aborted response over TCP (docs/deployment.md)
+            return records
         if not chunk:
             return records
         buf += chunk
@@ -505,9 +508,8 @@ def test_fastcgi_aborted_response_closes_without_end_request(site, path):
     _, _, raw = site
     with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=10) as c:
         c.sendall(fcgi_request(1, fcgi_get(path.partition("?")[0], path.partition("?")[2]), keep=True))
-        records = fcgi_read(c)   # up to END_REQUEST or EOF
-        assert c.recv(100) == b""
-    assert not any(t == FCGI_END for t, _, _, _ in records), records
+        records = fcgi_read(c)   # up to END_REQUEST, EOF or a reset
+    assert records and not any(t == FCGI_END for t, _, _, _ in records), records
     assert b"partial" in b"".join(content for t, _, content, _ in records if t == FCGI_STDOUT)
 
 
@@ -517,19 +519,19 @@ def read_http_response(port, path):
         return read_all(c, 10)
 
 
-@pytest.mark.parametrize("via", ["http-11", "fastcgi-keep", "fastcgi-unix"])
+@pytest.mark.parametrize("via", ["http", "http-11", "uwsgi", "scgi", "fastcgi", "fastcgi-keep", "fastcgi-unix"])
 def test_an_aborted_response_is_truncated_through_nginx(site, via):
-    """nginx sees the upstream close short of the end: the client gets a
-    chunked response without its last chunk, never a complete-looking one.
-    With the site of docs/deployment.md: proxy_http_version 1.1 (nginx's
-    default 1.0 makes the response close-delimited, as over uwsgi), and
-    fastcgi_keep_conn on (without it nginx takes a close for the end of
-    the response, END_REQUEST or not)."""
+    """nginx sees the upstream end short: the client gets a chunked
+    response without its last chunk, never a complete-looking one. Where
+    the close would be the response's end (uwsgi, SCGI, FastCGI without
+    fastcgi_keep_conn, proxy_http_version 1.0) the close is a TCP reset;
+    over a unix socket only FastCGI (END_REQUEST missing) can show it."""
     _, ports, _ = site
     raw = read_http_response(ports[via], "/error-after")
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"chunked" in head.lower(), raw
-    assert b"partial" in body and not body.endswith(b"0\r\n\r\n"), raw
+    # After a reset nginx may drop what it had not passed on yet: shorter still, never whole.
+    assert body in (b"", b"7\r\npartial\r\n"), raw
 
 
 @pytest.mark.parametrize("via", ["uwsgi", "scgi"])

@@ -146,7 +146,21 @@ public final class RequestContext {
             response.endAtLeast(body.phase == .clientGone ? .drop : .close)
         }
         if connection.proto == .fastcgi { endFastCGIRequest() }
+        if response.phase == .aborted && response.framing == .closeDelimited { resetAbortedResponse() }
         return response.end
+    }
+
+    /// An aborted response whose end would be the close of the connection
+    /// (no length, not chunked: uwsgi, SCGI, FastCGI without
+    /// FCGI_KEEP_CONN as nginx reads it, HTTP/1.0): a FIN would make the
+    /// truncated body look whole. Over TCP the close is a reset instead,
+    /// which nginx reports ("Connection reset by peer") and passes on as a
+    /// truncated response. Not when the client is gone or the master
+    /// answered (their ends are decided elsewhere).
+    func resetAbortedResponse() {
+        guard response.failure != .clientGone, response.end != .handOver else { return }
+        response.endAtLeast(.drop)
+        Sys.resetOnClose(connection.fd)
     }
 
     /// How much of an unread body is read and dropped to keep the
