@@ -168,12 +168,13 @@ def test_repeated_fields_are_joined_and_cookies_with_a_semicolon(site, via):
 def test_content_type_and_length_only_as_cgi_keys(site, via):
     _, ports, _ = site
     status, _, body = request(ports[via], "POST", "/environ", body=b"a=1&b=2",
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+                              headers={"Content-Type": "application/x-www-form-urlencoded", "Proxy": "http://evil.test"})
     assert status == 200, body
     env = json.loads(body)
     assert env["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
     assert env["CONTENT_LENGTH"] == "7"
     assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
+    assert "HTTP_PROXY" not in env   # httpoxy, on every protocol
 
 
 @pytest.mark.parametrize("via", ALL_PATHS)
