@@ -97,7 +97,7 @@ func decodeStdin(_ data: UnsafePointer<UInt8>, _ n: Int, ends: [Int]) -> [Int] {
             case .needMore: pos = end
             case .done(let k): return out + [-1, pos + k]
             case .aborted(let k): return out + [-2, pos + k]
-            case .reply(let k, let r): out += [-3] + r.bytes.map(Int.init); pos += k
+            case .reply(let k, let r): out += [-3] + r.bytes(limits.fastcgi).map(Int.init); pos += k
             case .failed(let e): return out + [-4, e.status]
             }
         }

@@ -95,7 +95,9 @@ final class InMemoryExchange {
 
     // MARK: response
 
-    static let hopByHop = ["Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection"]
+    /// Headers the server sets itself and refuses from an app (a 500): the
+    /// hop-by-hop ones, and Status (a second CGI Status line over SCGI and FastCGI).
+    static let serverOwned = ["Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection", "Status"]
 
     func start(_ status: UnsafePointer<CChar>?, _ pairs: UnsafePointer<gateway_pair>?, _ count: Int, _ flags: Int32) -> Int32 {
         guard refusedBody == nil, !headSent, status == nil || self.status == nil || flags & GATEWAY_REPLACE != 0,
@@ -107,7 +109,7 @@ final class InMemoryExchange {
             return fail(GATEWAY_E_BAD_RESPONSE)
         }
         let fields = UnsafeBufferPointer(start: pairs, count: count).map { (String(cString: $0.name), String(cString: $0.value)) }
-        if fields.contains(where: { field in InMemoryExchange.hopByHop.contains { Headers.sameName($0, field.0) } }) {
+        if fields.contains(where: { field in InMemoryExchange.serverOwned.contains { Headers.sameName($0, field.0) } }) {
             return fail(GATEWAY_E_BAD_RESPONSE)
         }
         self.status = line

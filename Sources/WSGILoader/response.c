@@ -102,11 +102,14 @@ static int send_object(PyObject *chunk, int last)
     return rc;
 }
 
+/* Headers the server sets itself: the hop-by-hop ones, and Status (the
+ * server refuses it: over SCGI and FastCGI it would be a second CGI Status
+ * line). Dropped here, as Gunicorn drops the hop-by-hop ones. */
 static int is_hop_by_hop(const char *name, Py_ssize_t n)
 {
     static const char *const hop[] = {
         "connection", "keep-alive", "transfer-encoding", "te", "trailer",
-        "upgrade", "proxy-connection",
+        "upgrade", "proxy-connection", "status",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if ((size_t)n == strlen(hop[i]) && strncasecmp(name, hop[i], (size_t)n) == 0)
@@ -220,7 +223,7 @@ PyObject *start_response_call(PyObject *callable, PyObject *const *args,
         if (value == NULL)
             goto done;
         if (is_hop_by_hop(name, name_len))
-            continue;   /* connection management is the server's (as Gunicorn does) */
+            continue;   /* connection management and the status are the server's */
         if (name_len == 14 && strcasecmp(name, "content-length") == 0 &&
             parse_length(value, &content_length) < 0) {
             PyErr_Format(PyExc_ValueError, "Content-Length is not a number: %R", PyTuple_GET_ITEM(h, 1));

@@ -79,6 +79,8 @@ import Testing
             try response.write("c")
         }
         router.get("/status") { _, response in try response.respond(status: "99 Odd", body: "") }
+        // The server refuses a Status header on every protocol (a second CGI Status line over SCGI and FastCGI).
+        router.get("/status-header") { _, response in try response.respond(headers: ["Status": "302 Found"], body: "x") }
         let server = TestServer(router)
         let hop = server.execute("GET", "/hop")
         // The refused head is answered with a 500 the SDK writes itself.
@@ -89,6 +91,7 @@ import Testing
         let complete = server.execute("GET", "/complete")
         #expect(complete.framing == .contentLength(2) && complete.text == "ab")
         #expect(server.execute("GET", "/status").status == .internalServerError)
+        #expect(server.execute("GET", "/status-header").status == .internalServerError)
     }
 
     struct Booted: Application {

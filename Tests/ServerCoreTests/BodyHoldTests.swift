@@ -64,10 +64,22 @@ import Testing
         #expect(v.count == 4)  // decided as soon as 16 bytes of it are in
     }
 
-    @Test func aMalformedChunkedBodyStreamsSoTheAppsReadReportsIt() {
-        let body = Array("zz\r\n".utf8)
-        let v = verdicts(Self.head + body, headEnd: Self.head.count, chunked: true, limit: 1024)
-        #expect(v == [.stream])
+    @Test func aMalformedChunkedBodyIsRefusedBeforeTheApp() {
+        // An app that does not read the body would answer 200 to a request the server must refuse.
+        for body in ["zz\r\n", "5\r\nhelloXX", "2;\r\nhi\r\n"] {
+            let v = verdicts(Self.head + Array(body.utf8), headEnd: Self.head.count, chunked: true, limit: 1024,
+                             step: body.utf8.count)
+            guard case .failed(let e)? = v.last else { Issue.record("\(body): \(v)"); continue }
+            #expect(e.status == 400 && v.count == 1, "\(body)")
+        }
+    }
+
+    @Test func aChunkedBodyOverMaxBodySizeIsRefusedBeforeTheApp() {
+        var hold = BodyHold(headStart: 0, headEnd: Self.head.count, contentLength: -1, chunked: true, limit: 1024)
+        let bytes = Self.head + Array("20\r\n".utf8) + Array(repeating: 0x61, count: 32) + Array("\r\n0\r\n\r\n".utf8)
+        let v = hold.check(bytes, end: bytes.count, limits: HTTPLimits(maxBody: 16))
+        guard case .failed(let e) = v else { Issue.record("\(v)"); return }
+        #expect(e.status == 413)
     }
 
     @Test func pipelinedBytesAfterAChunkedBodyDoNotMatter() {

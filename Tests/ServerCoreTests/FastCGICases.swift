@@ -68,7 +68,8 @@ enum FastCGICases {
         let getValues = record(9, 0, pairs([("FCGI_MPXS_CONNS", ""), ("FCGI_NOPE", "")]))
         let mpxsAnswer = R.record(.getValuesResult, 0, pairs([("FCGI_MPXS_CONNS", "0")]))
         let allValues = record(9, 0, pairs([("FCGI_MAX_CONNS", ""), ("FCGI_MAX_REQS", ""), ("FCGI_MPXS_CONNS", "")]))
-        let allAnswer = R.record(.getValuesResult, 0, pairs([("FCGI_MAX_CONNS", "1024"), ("FCGI_MAX_REQS", "1024"), ("FCGI_MPXS_CONNS", "0")]))
+        // The capacity of one worker of 1000 connections (ProtocolLimits' default): one request at a time.
+        let allAnswer = R.record(.getValuesResult, 0, pairs([("FCGI_MAX_CONNS", "1000"), ("FCGI_MAX_REQS", "1"), ("FCGI_MPXS_CONNS", "0")]))
         let fourByte: [UInt8] = [0x80, 0, 0, 1, 0x80, 0, 0, 2] + Array("Axy".utf8)
         return [
             ok("GET", g, get),
@@ -151,7 +152,7 @@ enum FastCGICases {
             Stdin(name: "padded records", raw: padded, body: Array("hello world".utf8), replies: [], end: .done, consumed: padded.count),
             Stdin(name: "a 1000-byte record", raw: stdin(1, big) + stdin(1, []), body: big, replies: [], end: .done, consumed: 1016),
             Stdin(name: "GET_VALUES on the way", raw: stdin(1, [1]) + getValues + stdin(1, [2]) + stdin(1, []), body: [1, 2],
-                  replies: [R.valuesResult(nil)], end: .done, consumed: 9 + getValues.count + 9 + 8),
+                  replies: [R.valuesResult(nil, .init())], end: .done, consumed: 9 + getValues.count + 9 + 8),
             Stdin(name: "an unknown management type on the way", raw: record(77, 0, [9, 9]) + stdin(1, []), body: [],
                   replies: [R.unknownType(77)], end: .done, consumed: 18),
             Stdin(name: "a second BEGIN_REQUEST on the way", raw: begin(3) + stdin(3, [5]) + stdin(1, [6]) + stdin(1, []), body: [6],

@@ -119,7 +119,7 @@ import Testing
                     case .needMore: pos += n
                     case .done(let k): r.end = .done; r.consumed = pos + k; return r
                     case .aborted(let k): r.end = .aborted; r.consumed = pos + k; return r
-                    case .reply(let k, let reply): r.replies.append(reply.bytes); pos += k
+                    case .reply(let k, let reply): r.replies.append(reply.bytes(.init())); pos += k
                     case .failed(let e): r.end = .error(e.status); return r
                     }
                 }

@@ -370,6 +370,20 @@ struct Harness {
         }
     }
 
+    @Test func aStatusHeaderIsRefusedOnEveryProtocol() {
+        // Over SCGI and FastCGI it would be a second CGI Status line, which nginx takes for the status.
+        for cgi in [false, true] {
+            for name in ["Status", "status", "STATUS"] {
+                let h = Harness(.init(cgi: cgi, recordFramed: cgi, proxied: cgi))
+                #expect(h.start("200 OK", [(name, "302 Found")]) == GATEWAY_ERROR, "\(name)")
+                #expect(h.encoder.failure == .badResponse)
+                h.finish()
+                #expect(h.headLines[0].hasSuffix("500 Internal Server Error"), "\(h.headLines)")
+                #expect(!h.headLines.contains { $0.hasPrefix("Status: 302") })
+            }
+        }
+    }
+
     @Test func writeBeforeStartIsRefusedWithItsName() {
         let h = Harness()
         #expect(h.write("x", last: true) == GATEWAY_ERROR)

@@ -165,3 +165,29 @@ def test_a_trailer_that_is_not_a_field_is_a_400_and_a_close(gatewayd):
                      b"5\r\nhello\r\n0\r\nX-Checksum: 1\r\nX-Empty:\r\n\r\n")
         data = read_all(sock, 5)
     assert status_of(data) == 200 and data.endswith(b"5"), data
+
+
+def test_a_malformed_chunked_body_in_hand_is_refused_before_the_app(gatewayd):
+    """`/` does not read the body: the app must not answer a request whose
+    body the event loop already holds and can see is malformed."""
+    s = gatewayd()
+    for body in (b"zz\r\n", b"5\r\nhelloXX0\r\n\r\n", b"2;\r\nhi\r\n0\r\n\r\n", b"3735AB1;foo bar*\r\nhi\r\n"):
+        raw = http(s.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+                   + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(raw) == 400, (body, raw[:200])
+        assert b"Hello, World!" not in raw and raw.count(b"HTTP/1.1 ") == 1, raw
+
+
+def test_bare_lf_is_refused_so_a_hidden_field_cannot_frame_the_body(gatewayd):
+    s = gatewayd()
+    raw = http(s.port, b"POST / HTTP/1.1\r\nHost: x\r\nDummy: x\nContent-Length: 23\r\n\r\n"
+                       b"GET /pid HTTP/1.1\r\n\r\n")
+    assert status_of(raw) == 400 and raw.count(b"HTTP/1.1 ") == 1, raw
+    assert status_of(http(s.port, b"GET / HTTP/1.1\nHost: x\n\n")) == 400
+
+
+def test_chunk_extensions_bws_before_the_semicolon_is_accepted(gatewayd):
+    s = gatewayd()
+    raw = http(s.port, b"POST /echo-whole HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"6 ; comment\r\nhello!\r\n0\r\n\r\n")
+    assert status_of(raw) == 200 and raw.endswith(b"hello!"), raw

@@ -52,7 +52,8 @@ def site(gatewayd, workdir):
                        f"uwsgi:unix:{usock}", f"scgi:unix:{ssock}", f"fastcgi:127.0.0.1:{fc}",
                        f"fastcgi:127.0.0.1:{fk}", f"fastcgi:unix:{fsock}"])
     ports = {"http": free_port(), "uwsgi": free_port(), "scgi": free_port(), "uwsgi-unix": free_port(), "scgi-unix": free_port(),
-             "fastcgi": free_port(), "fastcgi-keep": free_port(), "fastcgi-unix": free_port(), "fastcgi-unix-plain": free_port()}
+             "fastcgi": free_port(), "fastcgi-keep": free_port(), "fastcgi-unix": free_port(), "fastcgi-unix-plain": free_port(),
+             "http-11": free_port()}
     stop = start_nginx(workdir, f"""
   upstream fcgi_pool {{ server 127.0.0.1:{fk}; keepalive 4; }}
   upstream fcgi_unix_pool {{ server unix:{fsock}; keepalive 4; }}
@@ -64,6 +65,8 @@ def site(gatewayd, workdir):
   server {{ listen 127.0.0.1:{ports['fastcgi-unix-plain']}; location / {{ include /etc/nginx/fastcgi_params;
       fastcgi_pass unix:{fsock}; }} }}
   server {{ listen 127.0.0.1:{ports['http']}; location / {{ proxy_pass http://127.0.0.1:{http_port}; proxy_set_header Host $host; }} }}
+  server {{ listen 127.0.0.1:{ports['http-11']}; location / {{ proxy_pass http://127.0.0.1:{http_port}; proxy_set_header Host $host;
+      proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
   server {{ listen 127.0.0.1:{ports['uwsgi']}; location / {{ include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{uw}; }} }}
   server {{ listen 127.0.0.1:{ports['scgi']}; location / {{ include /etc/nginx/scgi_params; scgi_pass 127.0.0.1:{sc}; }} }}
   server {{ listen 127.0.0.1:{ports['uwsgi-unix']}; location / {{ include /etc/nginx/uwsgi_params; uwsgi_pass unix:{usock}; }} }}
@@ -78,7 +81,7 @@ def request(port, method, path, body=None, headers=None, timeout=30):
     """Raw HTTP/1.1 through nginx: (status, {header: value}, body)."""
     body = body or b""
     head = f"{method} {path} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n"
-    for k, v in (headers or {}).items():
+    for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
         head += f"{k}: {v}\r\n"
     if body or method == "POST":
         head += f"Content-Length: {len(body)}\r\n"
@@ -142,6 +145,78 @@ def test_raw_utf8_query_strings(site, via):
     env = json.loads(body)
     assert env["QUERY_STRING"] == "q=Zoë+漢字&r=%26"
     assert env["PATH_INFO"] == "/environ/zoë"
+
+
+ALL_PATHS = ["http"] + PROXIED
+
+
+@pytest.mark.parametrize("via", ALL_PATHS)
+def test_repeated_fields_are_joined_and_cookies_with_a_semicolon(site, via):
+    """nginx sends one variable per header line (and passes the lines on
+    over HTTP): the app sees one key per field, repeats joined with ", ",
+    Cookie lines with "; " (RFC 9113 8.2.3, as nginx joins $http_cookie)."""
+    _, ports, _ = site
+    status, _, body = request(ports[via], "GET", "/environ", headers=[
+        ("X-Rep", "one"), ("Cookie", "session=abc"), ("X-Rep", "two"), ("Cookie", "csrf=xyz")])
+    assert status == 200, body
+    env = json.loads(body)
+    assert env["HTTP_X_REP"] == "one, two"
+    assert env["HTTP_COOKIE"] == "session=abc; csrf=xyz"
+
+
+@pytest.mark.parametrize("via", ALL_PATHS)
+def test_content_type_and_length_only_as_cgi_keys(site, via):
+    _, ports, _ = site
+    status, _, body = request(ports[via], "POST", "/environ", body=b"a=1&b=2",
+                              headers={"Content-Type": "application/x-www-form-urlencoded", "Proxy": "http://evil.test"})
+    assert status == 200, body
+    env = json.loads(body)
+    assert env["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert env["CONTENT_LENGTH"] == "7"
+    assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
+    assert "HTTP_PROXY" not in env   # httpoxy, on every protocol
+
+
+@pytest.mark.parametrize("via", ALL_PATHS)
+def test_raw_utf8_in_the_target_is_served_on_every_path(site, via):
+    """One policy on the four listeners: bytes above 0x7F in the target are
+    taken as they come (curl sends them raw, nginx passes them on)."""
+    _, ports, _ = site
+    status, _, body = request(ports[via], "GET", "/environ/café?q=zoë")
+    assert status == 200, body
+    env = json.loads(body)
+    assert env["PATH_INFO"] == "/environ/café"
+    assert env["QUERY_STRING"] == "q=zoë"
+    assert env["REQUEST_URI"] == "/environ/café?q=zoë"
+
+
+def test_raw_utf8_in_the_target_over_http_directly(site):
+    s, _, _ = site
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        c.sendall("GET /environ/café HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        raw = read_all(c, 5)
+    assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
+    assert json.loads(raw.partition(b"\r\n\r\n")[2])["PATH_INFO"] == "/environ/café"
+
+
+@pytest.mark.parametrize("proto", ["uwsgi", "scgi", "fastcgi"])
+def test_nul_in_the_path_is_a_400_without_path_info(site, proto):
+    """The path comes from REQUEST_URI (fastcgi_params and scgi_params send
+    no PATH_INFO): %00 there is refused as over HTTP."""
+    _, _, raw = site
+    params = [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/environ/a%00b")]
+    if proto == "uwsgi":
+        packet, expect = uwsgi_packet(params), b"HTTP/1.1 400 "
+    elif proto == "scgi":
+        packet, expect = scgi_packet([("CONTENT_LENGTH", "0"), ("SCGI", "1")] + params), b"Status: 400 "
+    else:
+        packet, expect = fcgi_request(1, params), b"Status: 400 "
+    with socket.create_connection(("127.0.0.1", raw[proto]), timeout=5) as c:
+        c.sendall(packet)
+        got = read_all(c, 5)
+    if proto == "fastcgi":
+        got = fcgi_response(fcgi_read_bytes(got), 1)[0].encode("latin-1")
+    assert got.startswith(expect), got[:200]
 
 
 def test_the_same_answers_as_over_http(site):
@@ -348,10 +423,23 @@ def fcgi_read(sock, until_end=True, timeout=10):
             buf = buf[8 + clen + plen:]
             if until_end and t == FCGI_END:
                 return records
-        chunk = sock.recv(1 << 20)
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:  # an aborted response over TCP (docs/deployment.md)
+            return records
         if not chunk:
             return records
         buf += chunk
+
+
+def fcgi_read_bytes(data):
+    """The records in `data`: [(type, id, content, padding)]."""
+    records = []
+    while len(data) >= 8:
+        _, t, rid, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
+        records.append((t, rid, data[8:8 + clen], plen))
+        data = data[8 + clen + plen:]
+    return records
 
 
 def fcgi_response(records, rid):
@@ -411,6 +499,88 @@ def test_fastcgi_sendfile_and_app_failure_in_records(site, workdir):
         head, body, end = fcgi_response(fcgi_read(c), 2)
         assert head.startswith("Status: 500 Internal Server Error\r\n") and "HTTP/1.1" not in head
         assert end == (0, 0)
+
+
+@pytest.mark.parametrize("path", ["/error-after", "/respond?h1=Content-Length:5000&body=partial&mode=write"])
+def test_fastcgi_aborted_response_closes_without_end_request(site, path):
+    """An app that fails after its first bytes, or sends fewer than its
+    Content-Length: no END_REQUEST (it would say the response is whole),
+    the connection closes, even with FCGI_KEEP_CONN."""
+    _, _, raw = site
+    with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=10) as c:
+        c.sendall(fcgi_request(1, fcgi_get(path.partition("?")[0], path.partition("?")[2]), keep=True))
+        records = fcgi_read(c)   # up to END_REQUEST, EOF or a reset
+    assert records and not any(t == FCGI_END for t, _, _, _ in records), records
+    assert b"partial" in b"".join(content for t, _, content, _ in records if t == FCGI_STDOUT)
+
+
+def read_http_response(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(f"GET {path} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n".encode())
+        return read_all(c, 10)
+
+
+@pytest.mark.parametrize("via", ["http", "http-11", "uwsgi", "scgi", "fastcgi", "fastcgi-keep", "fastcgi-unix"])
+def test_an_aborted_response_is_truncated_through_nginx(site, via):
+    """nginx sees the upstream end short: the client gets a chunked
+    response without its last chunk, never a complete-looking one. Where
+    the close would be the response's end (uwsgi, SCGI, FastCGI without
+    fastcgi_keep_conn, proxy_http_version 1.0) the close is a TCP reset;
+    over a unix socket only FastCGI (END_REQUEST missing) can show it."""
+    _, ports, _ = site
+    raw = read_http_response(ports[via], "/error-after")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"chunked" in head.lower(), raw
+    # After a reset nginx may drop what it had not passed on yet: shorter still, never whole.
+    assert body in (b"", b"7\r\npartial\r\n"), raw
+
+
+@pytest.mark.parametrize("via", ["uwsgi", "scgi"])
+def test_uwsgi_and_scgi_abort_with_a_length_is_truncated_through_nginx(site, via):
+    """Over uwsgi and SCGI only a Content-Length lets nginx tell an abort
+    from the end (docs/deployment.md): with one the client sees fewer bytes."""
+    _, ports, _ = site
+    raw = read_http_response(ports[via], "/respond?h1=Content-Length:5000&body=partial&mode=write")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 5000" in head.lower(), raw
+    assert body == b"partial"
+
+
+@pytest.mark.parametrize("via", ALL_PATHS)
+def test_an_app_header_named_status_is_refused_on_every_protocol(site, via):
+    """Over SCGI and FastCGI it would be a second CGI Status line (nginx
+    takes it for the status); the server owns the status on every protocol."""
+    _, ports, _ = site
+    status, hdrs, body = request(ports[via], "GET", "/bad-header?name=Status&value=302%20Found")
+    assert status == 500, (status, hdrs, body)
+    assert b"bad header accepted" not in body
+
+
+def test_fastcgi_get_values_tells_the_real_capacity(site):
+    """FCGI_MAX_REQS: one request at a time per worker; FCGI_MAX_CONNS:
+    worker_connections per worker (the site runs 2 workers, 1000 each)."""
+    _, _, raw = site
+    with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=5) as c:
+        c.sendall(fcgi_record(FCGI_GET_VALUES, 0, fcgi_pair("FCGI_MAX_CONNS", "") + fcgi_pair("FCGI_MAX_REQS", "")))
+        c.settimeout(5)
+        got = b""
+        while len(got) < 8 or len(got) < 8 + struct.unpack(">H", got[4:6])[0] + got[6]:
+            got += c.recv(4096)
+    content = fcgi_read_bytes(got)[0][2]
+    assert fcgi_pair("FCGI_MAX_REQS", "2") in content, content
+    assert fcgi_pair("FCGI_MAX_CONNS", "2000") in content, content
+
+
+def test_fastcgi_app_4xx_keeps_the_connection_server_4xx_closes_it(site):
+    _, _, raw = site
+    with socket.create_connection(("127.0.0.1", raw["fastcgi"]), timeout=10) as c:
+        c.sendall(fcgi_request(1, fcgi_get("/status", "code=404"), keep=True))
+        head, _, end = fcgi_response(fcgi_read(c), 1)
+        assert head.startswith("Status: 404 ") and end == (0, 0)
+        c.sendall(fcgi_request(2, [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/a%00b")], keep=True))
+        head, _, end = fcgi_response(fcgi_read(c), 2)
+        assert head.startswith("Status: 400 ") and end == (0, 0)
+        assert c.recv(100) == b""
 
 
 def test_fastcgi_streamed_body_is_not_chunked_and_keeps_the_connection(site):

@@ -437,6 +437,7 @@ def test_hop_by_hop_headers_are_dropped(wsgi):
         assert (r.status, r.body) == (200, b"hop")
         assert r.header("x-kept") == "1" and r.header("keep-alive") is None
         assert r.header("connection") is None
+        assert r.header("status") is None   # the server owns the status (a second CGI Status line otherwise)
         assert c.request(path="/hello").status == 200   # still kept alive
     assert_clean(s)
 

@@ -3,7 +3,7 @@
 enum CharClass {
     static let token: UInt8 = 1        // tchar
     static let fieldValue: UInt8 = 2   // VCHAR / obs-text / SP / HTAB
-    static let target: UInt8 = 4       // what a request-target may hold (VCHAR)
+    static let target: UInt8 = 4       // what a request-target may hold (VCHAR, obs-text: docs/http.md)
     static let hex: UInt8 = 8
 
     @usableFromInline
@@ -16,7 +16,7 @@ enum CharClass {
             let isAlnum = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
             if isAlnum || tchars.contains(UInt8(b)) { c |= token }
             if (b >= 0x21 && b <= 0x7E) || b >= 0x80 || b == 0x20 || b == 0x09 { c |= fieldValue }
-            if b >= 0x21 && b <= 0x7E { c |= target }
+            if (b >= 0x21 && b <= 0x7E) || b >= 0x80 { c |= target }
             if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) { c |= hex }
             t[b] = c
         }

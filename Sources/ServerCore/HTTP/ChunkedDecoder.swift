@@ -1,12 +1,17 @@
 /// Decodes a chunked request body (RFC 9112 §7.1) from bytes that arrive in
 /// pieces. Strict: hex digits only, sizes bounded, CRLF required after the
-/// size line and after the data, extensions and trailers bounded. Trailer
+/// size line and after the data, extensions parsed to the letter of §7.1.1
+/// (BWS around ";" and "=", a token name, a token or quoted-string value:
+/// anything else is refused, never skipped) and bounded, trailers bounded. Trailer
 /// lines must be fields as in the head (token, ":", field-value; no obs-fold):
 /// a front end that ends the body at "0\r\n" would read anything else as the
 /// next request.
 public struct ChunkedDecoder {
     enum State {
-        case size, sizeCR, extensions, data, dataCR, dataLF
+        case size, sizeCR, data, dataCR, dataLF
+        // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
+        case extSemicolon, extNameStart, extName, extAfterName, extValueStart, extToken
+        case extQuoted, extQuotedPair, extAfterQuote, extAfterValue
         case trailerLineStart, trailerName, trailerValue, trailerCR, finalLF, done
     }
 
@@ -52,21 +57,23 @@ public struct ChunkedDecoder {
                     chunkSize = chunkSize << 4 | CharClass.hexValue(b)
                 } else if digits == 0 {
                     return .failed(HTTPError(400, "invalid chunk size"))
-                } else if b == 0x3B {
-                    state = .extensions
+                } else if b == 0x3B || b == 0x20 || b == 0x09 {
+                    // The extension's first byte counts toward its bound.
+                    extensionBytes += 1
+                    state = b == 0x3B ? .extNameStart : .extSemicolon
                 } else if b == 0x0D {
                     state = .sizeCR
                 } else {
                     return .failed(HTTPError(400, "invalid chunk size"))
                 }
-            case .extensions:
-                // The bound is on the extension text after ";", without the CR.
-                if b == 0x0D { state = .sizeCR; break }
+            case .extSemicolon, .extNameStart, .extName, .extAfterName, .extValueStart, .extToken,
+                 .extQuoted, .extQuotedPair, .extAfterQuote, .extAfterValue:
+                if b == 0x0D && endsExtension { state = .sizeCR; break }
+                // The bound is on everything between the size and the CR.
                 extensionBytes += 1
                 if extensionBytes > Self.maxExtensionBytes { return .failed(HTTPError(400, "chunk extensions too long")) }
-                if b == 0x0A || (b < 0x20 && b != 0x09) || b == 0x7F {
-                    return .failed(HTTPError(400, "invalid chunk extension"))
-                }
+                guard let next = nextInExtension(b) else { return .failed(HTTPError(400, "invalid chunk extension")) }
+                state = next
             case .sizeCR:
                 guard b == 0x0A else { return .failed(HTTPError(400, "missing LF after the chunk size")) }
                 total += chunkSize
@@ -129,5 +136,48 @@ public struct ChunkedDecoder {
         }
         if case .data = state { return .framing(n) }
         return .needMore
+    }
+
+    /// The CR may end the size line here: after a name or a value, not
+    /// after BWS, ";" or "=" (§7.1.1 has no trailing BWS).
+    var endsExtension: Bool {
+        switch state {
+        case .extName, .extToken, .extAfterQuote: return true
+        default: return false
+        }
+    }
+
+    /// The state after byte `b` of a chunk extension; nil when the grammar refuses it.
+    @inline(__always)
+    func nextInExtension(_ b: UInt8) -> State? {
+        let bws = b == 0x20 || b == 0x09
+        switch state {
+        case .extSemicolon:
+            return bws ? .extSemicolon : b == 0x3B ? .extNameStart : nil
+        case .extNameStart:
+            return bws ? .extNameStart : CharClass.isToken(b) ? .extName : nil
+        case .extName:
+            if CharClass.isToken(b) { return .extName }
+            return bws ? .extAfterName : b == 0x3B ? .extNameStart : b == 0x3D ? .extValueStart : nil
+        case .extAfterName:
+            return bws ? .extAfterName : b == 0x3B ? .extNameStart : b == 0x3D ? .extValueStart : nil
+        case .extValueStart:
+            if bws { return .extValueStart }
+            return b == 0x22 ? .extQuoted : CharClass.isToken(b) ? .extToken : nil
+        case .extToken:
+            if CharClass.isToken(b) { return .extToken }
+            return bws ? .extAfterValue : b == 0x3B ? .extNameStart : nil
+        case .extQuoted:
+            // qdtext: HTAB, SP, VCHAR but '"' and '\', obs-text.
+            if b == 0x22 { return .extAfterQuote }
+            if b == 0x5C { return .extQuotedPair }
+            return bws || (b >= 0x21 && b != 0x7F) ? .extQuoted : nil
+        case .extQuotedPair:
+            return bws || (b >= 0x21 && b != 0x7F) ? .extQuoted : nil
+        case .extAfterQuote, .extAfterValue:
+            return bws ? .extAfterValue : b == 0x3B ? .extNameStart : nil
+        default:
+            return nil
+        }
     }
 }

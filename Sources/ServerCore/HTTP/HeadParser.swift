@@ -177,9 +177,7 @@ public enum HeadParser {
         }
         var q = pathStart
         while q < e && buf[q] != 0x3F && buf[q] != 0x23 {
-            if buf[q] == 0x25 && q + 2 < e && buf[q + 1] == 0x30 && buf[q + 2] == 0x30 {
-                return HTTPError(400, "%00 in the request path")
-            }
+            if buf[q] == 0x25 && isEncodedNUL(buf, q, e) { return nulInPath }
             q += 1
         }
         head.path = pathStart; head.pathLength = q - pathStart
@@ -189,6 +187,26 @@ public enum HeadParser {
             head.query = q + 1; head.queryLength = f - q - 1
         }
         return nil
+    }
+
+    /// PATH_INFO is a C string: a path that decodes to NUL is refused, on
+    /// every listener (the proxied ones check REQUEST_URI with `hasEncodedNUL`).
+    static let nulInPath = HTTPError(400, "%00 in the request path")
+
+    /// "%00" at `at` (before `e`).
+    @inline(__always)
+    static func isEncodedNUL(_ buf: UnsafePointer<UInt8>, _ at: Int, _ e: Int) -> Bool {
+        at + 2 < e && buf[at] == 0x25 && buf[at + 1] == 0x30 && buf[at + 2] == 0x30
+    }
+
+    /// Whether `buf[s..<e]` holds "%00".
+    static func hasEncodedNUL(_ buf: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+        var i = s
+        while i < e {
+            if buf[i] == 0x25 && isEncodedNUL(buf, i, e) { return true }
+            i += 1
+        }
+        return false
     }
 
     /// For "http://" or "https://" (any case) at s, the offset after "//".

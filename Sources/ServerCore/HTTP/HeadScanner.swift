@@ -1,5 +1,5 @@
 /// Finds the end of a request head in bytes that arrive in pieces, enforcing
-/// the line limits as it goes, so a head split at any byte gives the same
+/// the line limits and CRLF line ends (a bare LF is refused: docs/http.md) as it goes, so a head split at any byte gives the same
 /// result as the whole head. Keeps its position between calls: each byte is
 /// looked at once.
 public struct HeadScanner {
@@ -39,9 +39,10 @@ public struct HeadScanner {
                 if open > 0 && buf[end - 1] == 0x0D { open -= 1 }
                 return checkOpenLine(length: open, limits: limits)
             }
-            var lineEnd = lf
-            if lineEnd > lineStart && buf[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-            let length = lineEnd - lineStart
+            // Every line ends with CRLF. A front end that does not end a line
+            // at a bare LF would forward what follows it as part of the line.
+            guard lf > lineStart && buf[lf - 1] == 0x0D else { return .failed(HTTPError(400, "bare LF in the request head")) }
+            let length = lf - 1 - lineStart
             if length == 0 {
                 if lines == 0 {
                     // Empty lines before the request line are ignored; at most a few.

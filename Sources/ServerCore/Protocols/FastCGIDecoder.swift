@@ -40,7 +40,7 @@ public enum FastCGIDecoder {
             if i + h.size - start > limits.total - FastCGIRecord.headerSize { return .failed(HTTPError(431, "fastcgi: request parameters too large"), requestId: request?.id ?? 0) }
             guard end - i >= h.size else { return .needMore }
             let content = i + FastCGIRecord.headerSize
-            if h.requestId == 0 { return .drop(at: i, length: h.size, reply: management(buf, h, content)) }
+            if h.requestId == 0 { return .drop(at: i, length: h.size, reply: management(buf, h, content, limits.fastcgi)) }
             let type = FastCGIRecord.RecordType(rawValue: h.type)
             guard let active = request else {
                 // Before BEGIN_REQUEST: only a BEGIN_REQUEST starts a request.
@@ -79,7 +79,8 @@ public enum FastCGIDecoder {
     }
 
     /// The answer to a management record: GET_VALUES_RESULT, or UNKNOWN_TYPE.
-    static func management(_ buf: UnsafePointer<UInt8>, _ h: FastCGIRecord.Header, _ content: Int) -> [UInt8] {
+    static func management(_ buf: UnsafePointer<UInt8>, _ h: FastCGIRecord.Header, _ content: Int,
+                           _ capacity: FastCGIRecord.Capacity) -> [UInt8] {
         guard h.type == FastCGIRecord.RecordType.getValues.rawValue else { return FastCGIRecord.unknownType(h.type) }
         var names: [[UInt8]] = []
         var i = content
@@ -89,7 +90,7 @@ public enum FastCGIDecoder {
             names.append(Array(UnsafeBufferPointer(start: buf + name, count: nameLength)))
             i = name + nameLength + valueLength
         }
-        return FastCGIRecord.valuesResult(names)
+        return FastCGIRecord.valuesResult(names, capacity)
     }
 
     /// After `.complete`: moves the PARAMS contents together (over the

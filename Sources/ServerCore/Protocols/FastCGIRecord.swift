@@ -77,12 +77,24 @@ public enum FastCGIRecord {
         record(.unknownType, 0, [type, 0, 0, 0, 0, 0, 0, 0])
     }
 
-    /// What GET_VALUES may ask, and our answers: one connection per
-    /// request at a time, no multiplexing.
-    static let values: [(String, String)] = [("FCGI_MAX_CONNS", "1024"), ("FCGI_MAX_REQS", "1024"), ("FCGI_MPXS_CONNS", "0")]
+    /// What the server can take, for GET_VALUES: each worker serves one
+    /// request at a time (FCGI_MAX_REQS is the number of workers) and holds
+    /// up to worker_connections connections (FCGI_MAX_CONNS).
+    public struct Capacity: Equatable, Sendable {
+        public var maxConns: Int
+        public var maxReqs: Int
 
-    /// GET_VALUES_RESULT for the names asked (`names`: nil answers all we know).
-    public static func valuesResult(_ names: [[UInt8]]?) -> [UInt8] {
+        public init(workers: Int = 1, connectionsPerWorker: Int = 1000) {
+            maxReqs = max(workers, 1)
+            maxConns = maxReqs * max(connectionsPerWorker, 1)
+        }
+    }
+
+    /// GET_VALUES_RESULT for the names asked (`names`: nil answers all we
+    /// know): the capacity, and no multiplexing.
+    public static func valuesResult(_ names: [[UInt8]]?, _ capacity: Capacity) -> [UInt8] {
+        let values = [("FCGI_MAX_CONNS", String(capacity.maxConns)), ("FCGI_MAX_REQS", String(capacity.maxReqs)),
+                      ("FCGI_MPXS_CONNS", "0")]
         var content: [UInt8] = []
         for (name, value) in values where names == nil || names!.contains(Array(name.utf8)) {
             content += pair(Array(name.utf8), Array(value.utf8))

@@ -24,10 +24,10 @@ public struct FastCGIStdinDecoder {
         case values
         case cantMultiplex(UInt16)
 
-        public var bytes: [UInt8] {
+        public func bytes(_ capacity: FastCGIRecord.Capacity) -> [UInt8] {
             switch self {
             case .unknownType(let t): return FastCGIRecord.unknownType(t)
-            case .values: return FastCGIRecord.valuesResult(nil)
+            case .values: return FastCGIRecord.valuesResult(nil, capacity)
             case .cantMultiplex(let id): return FastCGIRecord.endRequest(id, .cantMultiplex, closingStdout: false)
             }
         }

@@ -50,19 +50,23 @@ public struct ProtocolLimits: Sendable {
     public var nameSize: Int
     public var valueSize: Int
     public var total: Int
+    /// What FastCGI's GET_VALUES answers.
+    public var fastcgi: FastCGIRecord.Capacity
 
-    public init(vars: Int = 164, nameSize: Int = 256, valueSize: Int = 8190, total: Int = 65535) {
+    public init(vars: Int = 164, nameSize: Int = 256, valueSize: Int = 8190, total: Int = 65535,
+                fastcgi: FastCGIRecord.Capacity = .init()) {
         self.vars = vars
         self.nameSize = nameSize
         self.valueSize = valueSize
         self.total = total
+        self.fastcgi = fastcgi
     }
 
     /// From the HTTP limits: as many HTTP_* variables as header fields,
     /// plus the CGI ones; a value as large as a field or a request line.
-    public init(_ h: HTTPLimits) {
+    public init(_ h: HTTPLimits, fastcgi: FastCGIRecord.Capacity = .init()) {
         self.init(vars: h.fields + 64, nameSize: 256, valueSize: max(h.fieldSize, h.requestLine),
-                  total: min(h.maxHead, 1 << 20))
+                  total: min(h.maxHead, 1 << 20), fastcgi: fastcgi)
     }
 }
 

@@ -1,6 +1,7 @@
 /// The uwsgi packet header and vars block (uWSGI's binary protocol, as
 /// nginx's uwsgi_pass sends it): a 4-byte header (modifier1 = 0, the vars
-/// block's size as little-endian u16, modifier2 = 0), then pairs of
+/// block's size as little-endian u16, modifier2: ignored, as uWSGI ignores
+/// it for a WSGI request, so a site's uwsgi_modifier2 does not break it), then pairs of
 /// (u16 length, name), (u16 length, value) filling that size exactly. The
 /// body follows, CONTENT_LENGTH bytes. Pure: the same bytes give the same
 /// answer however they arrived.
@@ -12,7 +13,6 @@ public enum UWSGIDecoder {
         if available >= 1 && buf[start] != 0 { return .failed(HTTPError(400, "uwsgi: modifier1 is not 0 (WSGI request)")) }
         guard available >= 4 else { return .needMore }
         let size = Int(buf[start + 1]) | Int(buf[start + 2]) << 8
-        if buf[start + 3] != 0 { return .failed(HTTPError(400, "uwsgi: modifier2 is not 0")) }
         if size > limits.total { return .failed(HTTPError(431, "uwsgi: vars block too large")) }
         guard available >= 4 + size else { return .needMore }
         var i = start + 4

@@ -437,6 +437,14 @@ public enum Sys {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
+    /// SO_LINGER 0: the next close() of a TCP socket sends a reset, not a
+    /// FIN, and drops what the kernel had not sent yet (a unix socket
+    /// closes as usual). For a response that must not look ended.
+    public static func resetOnClose(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
     // MARK: processes
 
     public static func fork() throws -> pid_t {

@@ -9,9 +9,12 @@ struct BodyHold {
         case complete
         /// Wait in the event loop for more of the body.
         case wait
-        /// Too big to hold, or malformed (the app's read reports the error
-        /// as today): call the app now and let the body stream.
+        /// Too big to hold: call the app now and let the body stream.
         case stream
+        /// The bytes in hand are not a valid chunked body (or pass
+        /// max_body_size): refused before the app is called, whether or
+        /// not it would read the body.
+        case failed(HTTPError)
     }
 
     /// The head is `headStart..<headEnd` in the buffer; it is parsed again
@@ -55,7 +58,7 @@ struct BodyHold {
             case .data(let n), .framing(let n): scanned += n
             case .needMore: scanned = end
             case .done: return .complete
-            case .failed: return .stream
+            case .failed(let e): return .failed(e)
             }
         }
         return scanned >= limitEnd ? .stream : .wait

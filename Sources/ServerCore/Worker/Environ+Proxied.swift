@@ -17,6 +17,10 @@ extension RequestContext {
             if isComputed(buf, v) { continue }
             // Empty CONTENT_LENGTH / CONTENT_TYPE mean absent, as over HTTP.
             if v.valueLength == 0 && (equals(buf, v, "CONTENT_LENGTH") || equals(buf, v, "CONTENT_TYPE")) { continue }
+            if v.nameLength > 5 && memcmp(buf + v.name, "HTTP_", 5) == 0 {
+                addProxiedHeader(buf, i - 1)
+                continue
+            }
             environ.add(environ.copy(buf + v.name, v.nameLength), environ.copy(buf + v.value, v.valueLength))
         }
         environ.add(CKey.scriptName, mount.scriptName)
@@ -61,6 +65,51 @@ extension RequestContext {
         environ.add(CKey.gwGeneration, environ.copy(String(identity.generation)))
         environ.add(CKey.gwWorkerPid, environ.copy(String(identity.pid)))
         environ.add(CKey.gwProtocol, connection.proto == .uwsgi ? CKey.uwsgi : connection.proto == .fastcgi ? CKey.fastcgi : CKey.scgi)
+    }
+
+    /// The HTTP_* variable at `k` as over HTTP (Environ.swift, addHeaders):
+    /// nginx sends one per header line, so a repeated field is joined into
+    /// one key (Environ.separator), at its first occurrence;
+    /// HTTP_CONTENT_TYPE and HTTP_CONTENT_LENGTH (nginx sends them beside
+    /// CONTENT_TYPE and CONTENT_LENGTH) and HTTP_PROXY (httpoxy) are dropped.
+    func addProxiedHeader(_ buf: UnsafePointer<UInt8>, _ k: Int) {
+        let v = vars.vars[k]
+        if equals(buf, v, "HTTP_CONTENT_TYPE") || equals(buf, v, "HTTP_CONTENT_LENGTH") || equals(buf, v, "HTTP_PROXY") { return }
+        var j = 0
+        while j < k {
+            if sameVarName(buf, vars.vars[j], v) { return }  // joined at its first occurrence
+            j += 1
+        }
+        var total = v.valueLength
+        j = k + 1
+        while j < vars.count {
+            let w = vars.vars[j]
+            if sameVarName(buf, w, v) { total += 2 + w.valueLength }
+            j += 1
+        }
+        let name = environ.copy(buf + v.name, v.nameLength)
+        guard total > v.valueLength else { return environ.add(name, environ.copy(buf + v.value, v.valueLength)) }
+        let value = environ.reserve(total)
+        UnsafeMutableRawPointer(value).copyMemory(from: buf + v.value, byteCount: v.valueLength)
+        let separator = CChar(bitPattern: Environ.separator(cookie: equals(buf, v, "HTTP_COOKIE")))
+        var o = v.valueLength
+        j = k + 1
+        while j < vars.count {
+            let w = vars.vars[j]
+            if sameVarName(buf, w, v) {
+                value[o] = separator; value[o + 1] = 0x20
+                UnsafeMutableRawPointer(value + o + 2).copyMemory(from: buf + w.value, byteCount: w.valueLength)
+                o += 2 + w.valueLength
+            }
+            j += 1
+        }
+        value[o] = 0
+        environ.add(name, UnsafePointer(value))
+    }
+
+    @inline(__always)
+    func sameVarName(_ buf: UnsafePointer<UInt8>, _ a: ProtocolVars.Var, _ b: ProtocolVars.Var) -> Bool {
+        a.nameLength == b.nameLength && memcmp(buf + a.name, buf + b.name, a.nameLength) == 0
     }
 
     /// https when the proxy says so: HTTPS "on" (or "1"), or REQUEST_SCHEME "https".

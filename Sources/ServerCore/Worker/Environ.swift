@@ -74,6 +74,13 @@ public struct Environ {
         return s.withUTF8 { copy($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
     }
 
+    /// Between the values of a repeated header field in its one key: ", "
+    /// (RFC 9110 §5.3), but "; " for Cookie (RFC 9113 §8.2.3, as nginx joins
+    /// $http_cookie): a comma would glue two cookies into one value. The
+    /// same rule on every protocol.
+    @inline(__always)
+    static func separator(cookie: Bool) -> UInt8 { cookie ? 0x3B : 0x2C }
+
     func lookup(_ key: UnsafePointer<CChar>) -> UnsafePointer<CChar>? {
         var i = 0
         while i < count {
@@ -175,7 +182,7 @@ extension RequestContext {
         return "localhost"
     }
 
-    /// HTTP_* for every field, repeated names joined with ", ". Fields whose
+    /// HTTP_* for every field, repeated names joined (Environ.separator). Fields whose
     /// name has '_' are dropped (they would alias '-' names: spoofing), and
     /// Proxy is dropped (httpoxy).
     func addHeaders(_ buf: UnsafePointer<UInt8>) {
@@ -209,11 +216,12 @@ extension RequestContext {
             let value = environ.reserve(total)
             UnsafeMutableRawPointer(value).copyMemory(from: buf + f.value, byteCount: f.valueLength)
             var o = f.valueLength
+            let separator = total == o ? 0 : Environ.separator(cookie: f.nameLength == 6 && HeadParser.equalsLower(buf, f.name, 6, "cookie"))
             k = i
             while k < n {
                 let g = head.fields[k]
                 if g.nameLength == f.nameLength && sameName(buf, g.name, f.name, f.nameLength) {
-                    value[o] = 0x2C; value[o + 1] = 0x20
+                    value[o] = CChar(bitPattern: separator); value[o + 1] = 0x20
                     UnsafeMutableRawPointer(value + o + 2).copyMemory(from: buf + g.value, byteCount: g.valueLength)
                     o += 2 + g.valueLength
                 }

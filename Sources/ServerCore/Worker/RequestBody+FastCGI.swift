@@ -50,7 +50,7 @@ extension RequestBody {
                 return gone()
             case .reply(let n, let reply):
                 c.start += n
-                let bytes = reply.bytes
+                let bytes = reply.bytes(fastcgiCapacity)
                 guard bytes.withUnsafeBytes({ output.send($0.baseAddress!, $0.count) }) else { return gone() }
             case .failed(let e):
                 return fail(e)

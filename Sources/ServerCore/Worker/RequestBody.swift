@@ -36,6 +36,8 @@ final class RequestBody {
     /// Where body bytes may be refilled in the buffer: just past the head.
     var floor = 0
     let limits: HTTPLimits
+    /// GET_VALUES' answer, for one that arrives among the STDIN records.
+    var fastcgiCapacity = FastCGIRecord.Capacity()
     let timeoutMs: Int32
 
     static let continueLine: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"

@@ -21,6 +21,14 @@ extension RequestContext {
         if response.end == .handOver { return }
         // The socket is gone: nothing more can be sent.
         if response.failure == .clientGone && !body.aborted { return }
+        // An aborted response (the app failed after its first bytes, or sent
+        // less than its Content-Length): END_REQUEST would tell the web
+        // server the response is whole. Closing without it makes nginx
+        // truncate the client's response, as over HTTP.
+        if response.phase == .aborted && !body.aborted {
+            response.endAtLeast(.drop)
+            return
+        }
         if !framedOutput.endRequest(appStatus: 0) { response.endAtLeast(.drop) }
         // After ABORT_REQUEST, the rest of the request is not read: close.
         if body.aborted { response.endAtLeast(.close) }

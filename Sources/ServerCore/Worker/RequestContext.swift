@@ -46,7 +46,7 @@ public final class RequestContext {
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
-         scriptName: String = "", appData: UnsafeMutableRawPointer?) {
+         scriptName: String = "", fastcgiCapacity: FastCGIRecord.Capacity = .init(), appData: UnsafeMutableRawPointer?) {
         mount = Mount(scriptName)
         mountsAll = scriptName.isEmpty
         self.identity = identity
@@ -58,12 +58,13 @@ public final class RequestContext {
         framedOutput = ConnectionOutput(socket: output)
         response = ResponseEncoder(output: framedOutput)
         head = RequestHead(fieldCapacity: limits.fields)
-        protocolLimits = ProtocolLimits(limits)
+        protocolLimits = ProtocolLimits(limits, fastcgi: fastcgiCapacity)
         vars = ProtocolVars(capacity: protocolLimits.vars)
         request = .allocate(capacity: 1)
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
         framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
+        body.fastcgiCapacity = fastcgiCapacity
         refreshDate()
     }
 
@@ -145,7 +146,21 @@ public final class RequestContext {
             response.endAtLeast(body.phase == .clientGone ? .drop : .close)
         }
         if connection.proto == .fastcgi { endFastCGIRequest() }
+        if response.phase == .aborted && response.framing == .closeDelimited { resetAbortedResponse() }
         return response.end
+    }
+
+    /// An aborted response whose end would be the close of the connection
+    /// (no length, not chunked: uwsgi, SCGI, FastCGI without
+    /// FCGI_KEEP_CONN as nginx reads it, HTTP/1.0): a FIN would make the
+    /// truncated body look whole. Over TCP the close is a reset instead,
+    /// which nginx reports ("Connection reset by peer") and passes on as a
+    /// truncated response. Not when the client is gone or the master
+    /// answered (their ends are decided elsewhere).
+    func resetAbortedResponse() {
+        guard response.failure != .clientGone, response.end != .handOver else { return }
+        response.endAtLeast(.drop)
+        Sys.resetOnClose(connection.fd)
     }
 
     /// How much of an unread body is read and dropped to keep the

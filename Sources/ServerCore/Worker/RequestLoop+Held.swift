@@ -26,7 +26,11 @@ extension RequestLoop {
         let h = context.head
         var hold = BodyHold(headStart: headStart, headEnd: c.start, contentLength: h.contentLength,
                             chunked: h.chunked, limit: settings.bodyBufferSize)
-        guard hold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) == .wait else { return false }
+        switch hold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) {
+        case .wait: break
+        case .failed(let e): reject(c, e); return true
+        case .complete, .stream: return false
+        }
         if h.expectContinue {
             // The client sends the body only after this.
             let line = RequestBody.continueLine
@@ -57,7 +61,14 @@ extension RequestLoop {
         if n == 0 { return close(c) }
         c.end += n
         c.lastActive = Sys.monotonicNanos()
-        if c.bodyHold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) != .wait { releaseHeldBody(c) }
+        switch c.bodyHold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) {
+        case .wait: break
+        case .failed(let e):
+            c.phase = .open
+            c.continueSent = false
+            reject(c, e)
+        case .complete, .stream: releaseHeldBody(c)
+        }
     }
 
     /// The held body is all in the buffer (or streams after all): the app

@@ -54,6 +54,8 @@ extension RequestContext {
             head.target = uri.value; head.targetLength = uri.valueLength
             var q = 0
             while q < uri.valueLength && buf[uri.value + q] != 0x3F { q += 1 }
+            // PATH_INFO decodes from this path (fastcgi_params and scgi_params send none): as over HTTP.
+            if HeadParser.hasEncodedNUL(buf, uri.value, uri.value + q) { return HeadParser.nulInPath }
             head.path = uri.value; head.pathLength = q
             if q < uri.valueLength { head.query = uri.value + q + 1; head.queryLength = uri.valueLength - q - 1 }
         } else if let path = vars.find(buf, "PATH_INFO"), path.valueLength > 0 {

@@ -23,6 +23,9 @@ public final class RequestLoop {
         public var bodyBufferSize: Int
         public var responseBufferSize: Int
         public var initialBuffer = 8192
+        /// What FastCGI's GET_VALUES answers: workers (max_workers when
+        /// demand scaling is on) times worker_connections.
+        public var fastcgiCapacity: FastCGIRecord.Capacity
 
         public init(_ c: Config) {
             keepaliveTimeout = c.keepaliveTimeout
@@ -35,6 +38,7 @@ public final class RequestLoop {
             bodyTimeout = c.bodyTimeout
             bodyBufferSize = c.bodyBufferSize
             responseBufferSize = c.responseBufferSize
+            fastcgiCapacity = .init(workers: max(c.workers, c.maxWorkers), connectionsPerWorker: c.workerConnections)
         }
     }
 
@@ -88,7 +92,7 @@ public final class RequestLoop {
         epoll = try Sys.epollCreate()
         context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
                                  trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
-                                 scriptName: settings.scriptName, appData: app.appData)
+                                 scriptName: settings.scriptName, fastcgiCapacity: settings.fastcgiCapacity, appData: app.appData)
         context.scoreboard = scoreboard
         context.output.deferLimit = settings.responseBufferSize
         let log = logger

@@ -302,9 +302,10 @@ def bytesio(environ, start_response):
 
 
 def hop(environ, start_response):
-    """Hop-by-hop headers are dropped (as Gunicorn does), not an error."""
+    """Hop-by-hop headers, and a CGI-style Status header, are dropped (as
+    Gunicorn drops the first), not an error."""
     start_response("200 OK", TEXT + [("Connection", "close"), ("Keep-Alive", "timeout=5"),
-                                     ("X-Kept", "1")])
+                                     ("Status", "302 Found"), ("X-Kept", "1")])
     return [b"hop"]
 
 

@@ -120,6 +120,10 @@ extension ResponseEncoder {
         case 6 where HeadParser.equalsLower(np, 0, 6, "server"):
             if appSetsServer { return "a second Server header" }
             appSetsServer = true
+        case 6 where HeadParser.equalsLower(np, 0, 6, "status"):
+            // Over SCGI and FastCGI a second CGI Status line, which nginx takes
+            // for the status: refused on every protocol alike.
+            return "header Status is the server's to set (pass the status to start_response())"
         case 14 where HeadParser.equalsLower(np, 0, 14, "content-length"):
             guard let n = Self.contentLength(vp, vl) else {
                 return "invalid Content-Length \"\(String(cString: value))\" (want digits only)"
