@@ -6,7 +6,9 @@ library product `todo`). It must build, and `swift build --product todo`
 must build the user's app, not one of the project's: the root package
 exports only the daemon's executables and the SDK's libraries.
 
-One build of a small package (the SDK in debug), so one test."""
+One build of a small package (the SDK in debug), so one test; and a cheap
+one that reads the root manifest's products."""
+import json
 import os
 import shutil
 import subprocess
@@ -76,3 +78,21 @@ def test_a_user_package_may_use_the_examples_names(gatewayd, workdir):
     s = gatewayd(app=so, workers=1)
     status, body = get(s.port, "/todos")
     assert (status, body) == (200, b"the user's own todo app\n"), s.log()
+
+
+def test_the_root_package_exports_only_the_daemon_and_the_sdk(workdir):
+    if swift() is None:
+        pytest.skip("no Swift toolchain")
+    r = subprocess.run([swift(), "package", "--package-path", ROOT, "--scratch-path",
+                        os.path.join(workdir, "scratch"), "dump-package"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)
+    products = {p["name"]: list(p["type"]) for p in manifest["products"]}
+    assert products == {"gatewayd": ["executable"], "gatewayctl": ["executable"],
+                        "Gateway": ["library"], "GatewayTesting": ["library"],
+                        "GatewayJSON": ["library"], "GatewayLogging": ["library"]}, products
+    # No target of the root package lives under Examples/: the examples are
+    # packages of their own.
+    paths = [t.get("path") or "" for t in manifest["targets"]]
+    assert not [p for p in paths if p.startswith("Examples")], paths
