@@ -43,19 +43,26 @@ $(BIN)/gatewayctl: $(BIN)/gatewayd
 	$(RELEASE) $(STATIC) --product gatewayctl
 	install -m 755 "$$($(RELEASE) $(STATIC) --show-bin-path)/gatewayctl" $@
 
-# The Swift hello app, self-contained (its own static Swift runtime), so it
-# loads into any gatewayd, packaged or not.
+# The Swift example apps are packages of their own (Examples/hello,
+# Examples/todo), depending on this one by path as an app author's package
+# does (docs/swift-sdk.md): the root package exports only the daemon and the
+# SDK, so an app may use any name. Each has its scratch path under
+# .build-apps. Each .so is self-contained (its own static Swift runtime), so
+# it loads into any gatewayd, packaged or not.
+EXAMPLE = $(RELEASE) --package-path Examples/$(1) --scratch-path .build-apps/$(1)
+
+# The Swift hello app (Examples/hello), the benchmark of the SDK.
 $(APPS)/hello.so: FORCE
 	@mkdir -p $(APPS)
-	$(RELEASE) --scratch-path .build-apps --product hello -Xswiftc -static-stdlib
-	install -m 755 "$$($(RELEASE) --scratch-path .build-apps --show-bin-path)/libhello.so" $@
+	$(call EXAMPLE,hello) --product hello -Xswiftc -static-stdlib
+	install -m 755 "$$($(call EXAMPLE,hello) --show-bin-path)/libhello.so" $@
 
 # The todo JSON API (Examples/todo): the SDK with GatewayJSON (FoundationEssentials)
-# and GatewayLogging, self-contained like hello.so.
+# and GatewayLogging.
 $(APPS)/todo.so: FORCE
 	@mkdir -p $(APPS)
-	$(RELEASE) --scratch-path .build-apps --product todo -Xswiftc -static-stdlib
-	install -m 755 "$$($(RELEASE) --scratch-path .build-apps --show-bin-path)/libtodo.so" $@
+	$(call EXAMPLE,todo) --product todo -Xswiftc -static-stdlib
+	install -m 755 "$$($(call EXAMPLE,todo) --show-bin-path)/libtodo.so" $@
 
 $(APPS)/hello-c.so: Examples/hello-c/hello.c Sources/CGateway/include/gateway.h
 	@mkdir -p $(APPS)
@@ -80,8 +87,10 @@ deps:
 # in systemd-nspawn where it can (scripts/test-deb.sh).
 test: deps all unit integration fuzz-smoke test-deb
 
+# The root package's tests, then the todo example's (its own package).
 unit:
 	$(SWIFT) test
+	$(SWIFT) test --package-path Examples/todo --scratch-path .build-apps/todo
 
 integration: all
 	python3 -m pytest -q Tests/integration

@@ -1,9 +1,14 @@
 // swift-tools-version:5.10
 import PackageDescription
 
-// The daemon (gatewayd, ServerCore, WorkerPool, AppLoader), the interface
-// header (CGateway), the Swift SDK for apps (Gateway) and the Swift example
-// apps. C example apps are built by the Makefile with cc.
+// The daemon (gatewayd, gatewayctl, ServerCore, WorkerPool, AppLoader), the
+// interface header (CGateway) and the Swift SDK for apps (Gateway,
+// GatewayTesting, GatewayJSON, GatewayLogging). An app's package depends on
+// this one and may name its targets and products anything: so the products
+// are the daemon's executables and the SDK's libraries, nothing else. The
+// Swift example apps are packages of their own (Examples/hello,
+// Examples/todo, depending on this one by path, as an app author's does);
+// the C ones are built by the Makefile with cc.
 let package = Package(
     name: "gatewayd",
     products: [
@@ -17,8 +22,6 @@ let package = Package(
         .library(name: "GatewayJSON", targets: ["GatewayJSON"]),
         // swift-log to the server's error log, with the request as metadata.
         .library(name: "GatewayLogging", targets: ["GatewayLogging"]),
-        .library(name: "hello", type: .dynamic, targets: ["HelloApp"]),
-        .library(name: "todo", type: .dynamic, targets: ["TodoApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,16 +69,10 @@ let package = Package(
         .target(name: "GatewayLogging", dependencies: [
             "Gateway", .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "HelloApp", dependencies: ["Gateway"], path: "Examples/hello"),
-        // The todo JSON API: router, JSON, logging, middleware; tested on GatewayTesting.
-        .target(name: "TodoApp", dependencies: ["Gateway", "GatewayJSON", "GatewayLogging"],
-                path: "Examples/todo/Sources/TodoApp"),
 
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
-        .testTarget(name: "TodoAppTests", dependencies: ["TodoApp", "GatewayTesting"],
-                    path: "Examples/todo/Tests/TodoAppTests"),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON", "GatewayTesting"]),
         .testTarget(name: "GatewayLoggingTests", dependencies: [
             "GatewayLogging", "GatewayTesting", .product(name: "Logging", package: "swift-log"),
