@@ -37,7 +37,8 @@
  *   loader.c        the descriptor: init (arguments, order of the steps),
  *                   call (one request), shutdown
  *   interpreter.c   starting Python: PyConfig, virtualenv, chdir,
- *                   sys.path, the app import
+ *                   sys.path
+ *   appspec.c       the app import: module:name, module:factory(literals)
  *   venv.c          the virtualenv gatewayd runs from, when none is given
  *   environ.c       the environ: template, key cache, per-request fill
  *   input.c         wsgi.input
@@ -250,8 +251,10 @@ PyObject *build_environ(gateway_request *r);
 /* interpreter.c */
 int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size);
 int setup_paths(const wsgi_args *a, const char *cwd);
-PyObject *load_app(const char *spec);
 void stop_python(void);
+
+/* appspec.c */
+PyObject *load_app(const char *spec);
 
 /* venv.c */
 int find_virtualenv(char *out, size_t size);
