@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import ServerCore
 import WorkerPool
 
@@ -73,10 +76,10 @@ struct Gatewayd: ParsableCommand {
     @Option(name: .customLong("access-logfile"), help: "The access log file ('-': stdout).")
     var accessLogfile: String?
 
-    @Option(name: .customLong("error-logfile"), help: "The error log file ('-': stderr).")
+    @Option(name: [.customLong("error-logfile"), .customLong("log-file")], help: "The error log file ('-': stderr).")
     var errorLogfile: String?
 
-    @Option(name: .customLong("log-level"), help: "debug, info, warning, error (critical counts as error).")
+    @Option(name: .customLong("log-level"), help: "debug, info, warning, error, in any case (critical counts as error).")
     var logLevel: String?
 
     @Flag(name: .customLong("capture-output"), help: "Send the app's stdout and stderr to the error log.")
@@ -87,6 +90,53 @@ struct Gatewayd: ParsableCommand {
 
     @Option(name: .customLong("app"), help: "Path of the app shared object (as the app key).")
     var app: String?
+
+    @Option(name: .customLong("backlog"), help: "The listen backlog (backlog).")
+    var backlog: Int?
+
+    @Option(name: .customLong("worker-connections"), help: "Connections each worker's event loop keeps (worker_connections).")
+    var workerConnections: Int?
+
+    @Option(name: .customLong("limit-request-line"), help: "The longest request line, in bytes (limit_request_line).")
+    var limitRequestLine: Int?
+
+    @Option(name: .customLong("limit-request-fields"), help: "The most header fields in a request (limit_request_fields).")
+    var limitRequestFields: Int?
+
+    @Option(name: [.customLong("limit-request-field-size"), .customLong("limit-request-field_size")],
+            help: "The longest header field, in bytes (limit_request_field_size).")
+    var limitRequestFieldSize: Int?
+
+    /// Gunicorn's options that gatewayd does not offer are refused with the
+    /// reason (docs/wsgi.md) before ArgumentParser would call them unknown or
+    /// suggest a near name (--preload is not --reload).
+    static func main() {
+        if let refusal = GunicornOptions.refusal(CommandLine.arguments.dropFirst()) {
+            try? Sys.writeAll(2, "gatewayd: \(refusal)\n")
+            Glibc.exit(64)
+        }
+        main(nil)
+    }
+
+    /// GATEWAYD_CMD_ARGS, as Gunicorn's GUNICORN_CMD_ARGS: flags split as a
+    /// shell would, applied over the config file and under the command line.
+    static func environmentCommand() throws -> Gatewayd? {
+        guard let text = Sys.environment("GATEWAYD_CMD_ARGS"), !text.trimmingSpaces().isEmpty else { return nil }
+        func usage(_ message: String) -> Error {
+            try? Sys.writeAll(2, "gatewayd: GATEWAYD_CMD_ARGS: \(message)\n")
+            return ExitCode(64)
+        }
+        guard let args = ShellWords.split(text) else { throw usage("unbalanced quotes in \"\(text)\"") }
+        if let refusal = GunicornOptions.refusal(args) { throw usage(refusal) }
+        let command: Gatewayd
+        do {
+            command = try Gatewayd.parse(args)
+        } catch {
+            throw usage(Gatewayd.message(for: error))
+        }
+        if command.appSpec != nil { throw usage("the APP argument belongs on the command line") }
+        return command
+    }
 
     func validate() throws {
         for b in bind where b.hasPrefix("fd://") {
@@ -124,10 +174,18 @@ struct Gatewayd: ParsableCommand {
         if reload { c.reload = true }
         if let accessLogfile { c.accessLog = accessLogfile == "-" ? "stdout" : accessLogfile }
         if let errorLogfile { c.errorLog = errorLogfile }
-        if let logLevel { c.logLevel = logLevel == "critical" ? "error" : logLevel; c.flags["log_level"] = "--log-level" }
+        if let logLevel { c.logLevel = ConfigLoader.logLevel(logLevel) ?? logLevel; c.flags["log_level"] = "--log-level" }
+        if let backlog { c.backlog = backlog; c.flags["backlog"] = "--backlog" }
+        if let workerConnections { c.workerConnections = workerConnections; c.flags["worker_connections"] = "--worker-connections" }
+        if let limitRequestLine { c.limitRequestLine = limitRequestLine; c.flags["limit_request_line"] = "--limit-request-line" }
+        if let limitRequestFields { c.limitRequestFields = limitRequestFields; c.flags["limit_request_fields"] = "--limit-request-fields" }
+        if let limitRequestFieldSize {
+            c.limitRequestFieldSize = limitRequestFieldSize
+            c.flags["limit_request_field_size"] = "--limit-request-field-size"
+        }
         if captureOutput { c.captureOutput = true }
         if let forwardedAllowIPs {
-            c.forwardedAllowIPs = forwardedAllowIPs.split(separator: ",").map { String($0).trimmingSpaces() }
+            c.forwardedAllowIPs = ConfigLoader.commaList(forwardedAllowIPs)
             c.flags["forwarded_allow_ips"] = "--forwarded-allow-ips"
         }
         // Gunicorn honours SCRIPT_NAME from the environment.
@@ -142,20 +200,36 @@ struct Gatewayd: ParsableCommand {
         return s
     }
 
-    /// The config file: -c, or /etc/gatewayd.conf when no APP is given; none
-    /// (the defaults) for a bare `gatewayd myapp:app`.
-    var configPath: String? {
-        if let config { return config }
+    /// The config file: -c (on the command line, else in GATEWAYD_CMD_ARGS),
+    /// or /etc/gatewayd.conf when no APP is given; none (the defaults) for a
+    /// bare `gatewayd myapp:app`.
+    func configPath(_ fromEnvironment: Gatewayd?) -> String? {
+        if let config = config ?? fromEnvironment?.config { return config }
         return appSpec == nil ? "/etc/gatewayd.conf" : nil
     }
 
     func run() throws {
+        let fromEnvironment = try Self.environmentCommand()
+        let checkConfig = checkConfig || fromEnvironment?.checkConfig == true
+        let configPath = configPath(fromEnvironment)
+        if let path = configPath, let refusal = Self.gunicornConfigFile(path) {
+            printError("gatewayd: \(refusal)")
+            throw ExitCode(1)
+        }
+        // A gunicorn.conf.py where Gunicorn would read it (no -c): named, with
+        // the flags for its settings, but never run.
+        let confWarning = configPath == nil ? Self.gunicornConfWarning() : nil
+        if checkConfig, let confWarning { printError("gatewayd: warning: \(confWarning)") }
+        let overrides: (inout Config) -> Void = { c in
+            fromEnvironment?.applyOverrides(&c)
+            self.applyOverrides(&c)
+        }
         var cfg: Config
         do {
             if let path = configPath {
-                cfg = try ConfigLoader.load(path: path, overrides: applyOverrides)
+                cfg = try ConfigLoader.load(path: path, overrides: overrides)
             } else {
-                cfg = try ConfigLoader.defaults(overrides: applyOverrides)
+                cfg = try ConfigLoader.defaults(overrides: overrides)
             }
         } catch {
             printError("gatewayd: \(error)")
@@ -181,11 +255,30 @@ struct Gatewayd: ParsableCommand {
             printError("gatewayd: cannot open log file: \(error)")
             throw ExitCode(1)
         }
-        let overrides = applyOverrides
+        if let confWarning, cfg.logLevel != "error" {
+            errorLog.write(record: LogRecord(level: "warning", source: "master", pid: Sys.getpid(), message: confWarning))
+        }
         let path = configPath
         let code = Arbiter(config: cfg, configPath: path ?? "", overrides: { overrides(&$0) },
                            errorLog: errorLog, accessLog: accessLog).run()
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Why `path` (-c) is a Gunicorn configuration rather than gatewayd's
+    /// TOML, with the flags for its settings; nil for anything else.
+    static func gunicornConfigFile(_ path: String) -> String? {
+        guard path.hasSuffix(".py") || path.hasPrefix("python:") else { return nil }
+        let text = (try? FileReader.readText(path)) ?? ""
+        let settings = GunicornOptions.settings(inConfFile: text).map { "\($0.name): \($0.advice)" }
+        return "-c \(path): a Gunicorn configuration (Python), which gatewayd never runs; its configuration is TOML (docs/configuration.md)"
+            + (settings.isEmpty ? "" : ". Its settings: " + settings.joined(separator: "; "))
+    }
+
+    /// The warning for ./gunicorn.conf.py, or nil.
+    static func gunicornConfWarning() -> String? {
+        let path = "gunicorn.conf.py"
+        guard Sys.isReadable(path), let text = try? FileReader.readText(path) else { return nil }
+        return GunicornOptions.confFileWarning(path: ConfigLoader.absolute(path), text: text)
     }
 
     func printError(_ s: String) {

@@ -306,7 +306,7 @@ import Testing
         ("log_level = \"verbose\"", "log_level"),
         ("reload_strategy = \"fast\"", "reload_strategy"),
         ("forwarded_allow_ips = [\"127.0.0.1\", \"localhost\"]", "forwarded_allow_ips"),
-        ("forwarded_allow_ips = [\"10.0.0.0/8\"]", "forwarded_allow_ips"),
+        ("forwarded_allow_ips = [\"10.0.0.1/8\"]", "forwarded_allow_ips"),
         ("forwarded_allow_ips = [\"127.0.0.1:80\"]", "forwarded_allow_ips"),
         ("bind = [\"nonsense\"]", "bind"),
         ("bind = \"nonsense\"", "bind"),

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -380,3 +381,253 @@ def test_a_malformed_command_line_is_a_usage_error(workdir, args):
     r = gatewayd(["--check-config", "-c", conf] + args, workdir)
     assert r.returncode == 64, (r.returncode, r.stderr)
     assert "Usage:" in r.stderr or "Error:" in r.stderr, r.stderr
+
+
+# --- Gunicorn's environment and forms (issue 24) ---------------------------
+
+FACTORY_APP = '''
+import json
+def create_app(name, greeting="hi", *, tags=()):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"name": name, "greeting": greeting, "tags": list(tags)}).encode()]
+    return app
+'''
+
+
+def workers_of(d, n, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        w = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True).stdout.split()
+        if len(w) == n:
+            return w
+        time.sleep(0.1)
+    raise AssertionError("expected %d workers:\n%s" % (n, d.output()))
+
+
+def test_port_binds_every_interface_when_no_bind_is_given(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app"], cwd=project, env={"PORT": str(port)})
+    d.wait_port(port)
+    assert "0.0.0.0:%d" % port in d.output(), d.output()
+    assert get_json(port)["path_info"] == "/"
+
+
+def test_web_concurrency_is_the_worker_count_and_w_wins(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port], cwd=project, env={"WEB_CONCURRENCY": "3"})
+    d.wait_port(port)
+    assert len(workers_of(d, 3)) == 3
+    port2 = free_port()
+    d2 = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port2, "-w", "1"], cwd=project, env={"WEB_CONCURRENCY": "3"})
+    d2.wait_port(port2)
+    assert len(workers_of(d2, 1)) == 1
+
+
+def test_a_bad_web_concurrency_is_named(project):
+    r = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True,
+                       env={**os.environ, "WEB_CONCURRENCY": "lots"}, timeout=30)
+    assert r.returncode == 1 and "WEB_CONCURRENCY: expected an integer, found \"lots\"" in r.stderr, r.stderr
+
+
+def test_forwarded_allow_ips_from_the_environment_is_all_the_trust(daemon, project):
+    # Set to another address, the default 127.0.0.1 is no longer trusted:
+    # a spoofed X-Forwarded-For from the loopback peer is not believed.
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port], cwd=project, env={"FORWARDED_ALLOW_IPS": "10.9.9.9"})
+    d.wait_port(port)
+    r = curl("-H", "X-Forwarded-For: 203.0.113.7", "http://127.0.0.1:%d/" % port)
+    assert json.loads(r.stdout)["remote"] == "127.0.0.1", r.stdout
+
+
+def test_cidr_networks_are_trusted_proxies(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port, "--forwarded-allow-ips", "127.0.0.0/8"], cwd=project)
+    d.wait_port(port)
+    r = curl("-H", "X-Forwarded-For: 203.0.113.7, 127.5.5.5", "http://127.0.0.1:%d/" % port)
+    assert json.loads(r.stdout)["remote"] == "203.0.113.7", r.stdout
+    bad = subprocess.run([GATEWAYD, "--check-config", "--forwarded-allow-ips", "127.0.0.1/8", "pkg.wsgi:app"],
+                         cwd=project, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "--forwarded-allow-ips: \"127.0.0.1/8\" has host bits set" in bad.stderr, bad.stderr
+
+
+def test_gatewayd_cmd_args_are_flags_under_the_command_line(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-w", "1"], cwd=project,
+               env={"GATEWAYD_CMD_ARGS": "-b 127.0.0.1:%d -w 3 --forwarded-allow-ips '127.0.0.0/8, ::1'" % port})
+    d.wait_port(port)
+    assert len(workers_of(d, 1)) == 1        # -w on the command line wins
+    r = curl("-H", "X-Forwarded-For: 203.0.113.8", "http://127.0.0.1:%d/" % port)
+    assert json.loads(r.stdout)["remote"] == "203.0.113.8", r.stdout
+    bad = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True,
+                         env={**os.environ, "GATEWAYD_CMD_ARGS": "--no-such-flag"}, timeout=30)
+    assert bad.returncode == 64 and "GATEWAYD_CMD_ARGS" in bad.stderr, bad.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="numeric ids other than our own need root")
+def test_numeric_user_and_group(daemon, project):
+    port = free_port()
+    d = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port, "-u", "0", "-g", "0"], cwd=project)
+    d.wait_port(port)
+    assert get_json(port)["uid"] == 0
+
+
+def test_log_level_in_any_case(project):
+    for level in ("WARNING", "Debug", "CRITICAL"):
+        r = subprocess.run([GATEWAYD, "--check-config", "--log-level", level, "pkg.wsgi:app"] + python_user_args(),
+                           cwd=project, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (level, r.stderr)
+
+
+def test_a_factory_with_literal_arguments(daemon, project):
+    with open(os.path.join(project, "fact.py"), "w") as f:
+        f.write(FACTORY_APP)
+    os.chmod(os.path.join(project, "fact.py"), 0o644)
+    port = free_port()
+    d = daemon(["fact:create_app('shop', greeting='yo', tags=(1, 'a'))", "-b", "127.0.0.1:%d" % port], cwd=project)
+    d.wait_port(port)
+    assert get_json(port) == {"name": "shop", "greeting": "yo", "tags": [1, "a"]}
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("fact:create_app(__import__('os').system('touch pwned'))", "arguments must be literals"),
+    ("fact:create_app(*['a'])", "arguments must be literals"),
+    ("fact:create_app('a'", "is not a name or a call"),
+    ("fact:create_app('a')()", "is not a name or a call"),
+    ("fact:create_app(1, 2, 3, 4)", "create_app() takes from 1 to 2 positional arguments but 4 were given"),
+])
+def test_a_factory_argument_is_never_evaluated(project, spec, message):
+    with open(os.path.join(project, "fact.py"), "w") as f:
+        f.write(FACTORY_APP)
+    os.chmod(os.path.join(project, "fact.py"), 0o644)
+    r = subprocess.run([GATEWAYD, "--check-config", spec] + python_user_args(), cwd=project,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(project, "pwned"))
+
+
+def test_a_file_name_as_module_says_did_you_mean(project):
+    with open(os.path.join(project, "hello.py"), "w") as f:
+        f.write(APP)
+    os.chmod(os.path.join(project, "hello.py"), 0o644)
+    r = subprocess.run([GATEWAYD, "--check-config", "hello.py:app"] + python_user_args(), cwd=project,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "did you mean 'hello:app'?" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,reason", [
+    (["--preload"], "the master never imports the app"),
+    (["-k", "gevent"], "every worker is a synchronous process"),
+    (["--worker-class=uvicorn.workers.UvicornWorker"], "every worker is a synchronous process"),
+    (["--threads", "4"], "add workers"),
+    (["--certfile", "c.pem", "--keyfile", "k.pem"], "terminate TLS in nginx"),
+    (["--daemon"], "run under systemd"),
+    (["-D"], "run under systemd"),
+    (["--statsd-host", "localhost:8125"], "admin listener"),
+    (["--worker-tmp-dir", "/dev/shm"], "the heartbeat is a pipe"),
+])
+def test_a_gunicorn_flag_not_offered_is_refused_with_its_reason(project, args, reason):
+    r = subprocess.run([GATEWAYD, "pkg.wsgi:app"] + args, cwd=project, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    flag = args[0].split("=")[0]
+    assert "gatewayd: %s: Gunicorn's option is not offered: " % flag in r.stderr and reason in r.stderr, r.stderr
+    assert "Did you mean" not in r.stderr and "Unknown option" not in r.stderr, r.stderr
+
+
+GUNICORN_CONF = '''
+import multiprocessing
+bind = "0.0.0.0:8000"
+workers = multiprocessing.cpu_count() * 2 + 1
+worker_class = "gevent"
+accesslog = "-"
+preload_app = True
+
+def on_starting(server):
+    pass
+'''
+
+
+def test_a_gunicorn_conf_py_is_named_with_the_flags_for_its_settings(daemon, project, workdir):
+    with open(os.path.join(project, "gunicorn.conf.py"), "w") as f:
+        f.write(GUNICORN_CONF)
+    r = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"] + python_user_args(), cwd=project,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    warning = [l for l in r.stderr.splitlines() if "gunicorn.conf.py" in l]
+    assert warning, r.stderr
+    text = "\n".join(warning)
+    for part in ("is not read", "bind: -b/--bind", "workers: -w/--workers", "accesslog: --access-logfile",
+                 "worker_class: not offered", "preload_app: not offered", "on_starting: not offered"):
+        assert part in text, (part, text)
+    assert "multiprocessing" not in text
+    # A real start warns in the error log.
+    port = free_port()
+    errlog = os.path.join(workdir, "err.log")
+    d = daemon(["pkg.wsgi:app", "-b", "127.0.0.1:%d" % port, "--error-logfile", errlog], cwd=project)
+    wait_log(errlog, "workers ready")
+    assert "gunicorn.conf.py" in open(errlog).read()
+    # A Gunicorn config given as -c is refused with the same advice.
+    r = subprocess.run([GATEWAYD, "--check-config", "-c", "gunicorn.conf.py"], cwd=project,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "Gunicorn configuration" in r.stderr and "workers: -w/--workers" in r.stderr, r.stderr
+
+
+# Every command-line name of Gunicorn's settings (gunicorn/config.py,
+# benoitc/gunicorn 65ac1a3, the Setting classes' cli).
+GUNICORN_FLAGS = """-c --config -b --bind --backlog -w --workers -k --worker-class --threads --worker-connections
+--max-requests --max-requests-jitter -t --timeout --graceful-timeout --keep-alive --limit-request-line
+--limit-request-fields --limit-request-field_size --reload --reload-engine --reload-extra-file --spew --check-config
+--print-config --preload --no-sendfile --reuse-port --chdir -D --daemon -e --env -p --pid --worker-tmp-dir -u --user
+-g --group -m --umask --initgroups --forwarded-allow-ips --access-logfile --disable-redirect-access-to-syslog
+--access-logformat --error-logfile --log-file --log-level --capture-output --logger-class --log-config
+--log-config-json --log-syslog-to --log-syslog --log-syslog-prefix --log-syslog-facility -R
+--enable-stdio-inheritance --statsd-host --dogstatsd-tags --statsd-prefix --enable-backlog-metric -n --name
+--pythonpath --paste --paster --proxy-protocol --proxy-allow-from --protocol --uwsgi-allow-from --keyfile --certfile
+--ssl-version --cert-reqs --ca-certs --suppress-ragged-eofs --do-handshake-on-connect --ciphers --http-protocols
+--http2-cleartext --http2-max-concurrent-streams --http2-initial-window-size --http2-max-frame-size
+--http2-max-header-list-size --paste-global --permit-obsolete-folding --strip-header-spaces
+--permit-unconventional-http-method --permit-unconventional-http-version --casefold-http-method --forwarder-headers
+--header-map --asgi-loop --asgi-lifespan --asgi-disconnect-grace-period --http-parser --root-path --dirty-app
+--dirty-workers --dirty-timeout --dirty-threads --dirty-graceful-timeout --control-socket --control-socket-mode
+--no-control-socket""".split()
+
+
+def wsgi_md_tables():
+    """docs/wsgi.md's flag tables: the offered flags (first column of the
+    "Gunicorn's flags and settings" table) and {flag: reason} of "Not offered"."""
+    text = open(os.path.join(ROOT, "docs", "wsgi.md")).read()
+    offered_part = text.split("### Gunicorn's flags and settings", 1)[1].split("Not offered, and why:", 1)
+    refused_part = offered_part[1].split("**The service file**", 1)[0]
+
+    def flags(cell):
+        out = []
+        for code in cell.split("`")[1::2]:
+            for token in code.replace(",", " ").replace("/", " ").split():
+                if token.startswith("-"):
+                    out.append(token.split("=")[0])
+        return out
+
+    offered = set()
+    for row in offered_part[0].splitlines():
+        cells = row.split(" | ")
+        if row.startswith("| ") and len(cells) >= 2:
+            offered.update(flags(cells[0]) + flags(cells[1]))
+    refused = {}
+    for row in refused_part.splitlines():
+        if row.startswith("| ") and not row.startswith("| Gunicorn") and not row.startswith("| ---"):
+            first, reason = row[2:].rsplit(" |", 1)[0].split(" | ", 1)
+            for f in flags(first):
+                refused[f] = reason.replace("`", "")
+    return offered, refused
+
+
+def test_every_gunicorn_flag_is_offered_or_refused_with_the_reason_in_wsgi_md(workdir):
+    offered, refused = wsgi_md_tables()
+    assert "--preload" in refused and "-w" in offered, (offered, refused)
+    for flag in GUNICORN_FLAGS:
+        assert (flag in offered) != (flag in refused), (flag, "in both or neither of docs/wsgi.md's tables")
+    for flag, reason in sorted(refused.items()):
+        r = gatewayd([flag, "x"] if flag.startswith("--") else [flag], workdir)
+        assert r.returncode == 64, (flag, r.returncode, r.stderr)
+        assert r.stderr.strip() == "gatewayd: %s: Gunicorn's option is not offered: %s" % (flag, reason), (flag, r.stderr)
+

@@ -73,8 +73,10 @@ public struct Config: Equatable, Sendable {
     public var maxQueueWait: Double = 0
     /// Seconds between SIGTERM (readiness fails) and the graceful stop.
     public var drainDelay: Double = 0
-    /// The keys a command-line flag set, and the flag ("timeout": "--timeout"):
-    /// an error in such a value names the flag, not the file. Not compared by ==.
+    /// The keys a command-line flag or one of Gunicorn's environment
+    /// variables set, and its name ("timeout": "--timeout", "workers":
+    /// "WEB_CONCURRENCY"): an error in such a value names it, not the file.
+    /// Not compared by ==.
     public var flags: [String: String] = [:]
 
     /// Gunicorn's secure_scheme_headers.

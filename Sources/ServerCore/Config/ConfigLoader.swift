@@ -8,10 +8,21 @@ import Glibc
 public struct ConfigLoader {
     public let file: String
     let text: String
+    /// Gunicorn's environment variables (PORT, WEB_CONCURRENCY,
+    /// FORWARDED_ALLOW_IPS): defaults under the file and the flags.
+    let environment: [String: String]
 
-    public init(file: String, text: String) {
+    public init(file: String, text: String, environment: [String: String] = ConfigLoader.processEnvironment) {
         self.file = file
         self.text = text
+        self.environment = environment
+    }
+
+    /// The variables of `environmentKeys` that are set in this process.
+    public static var processEnvironment: [String: String] {
+        var env: [String: String] = [:]
+        for name in ["PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"] { env[name] = Sys.environment(name) }
+        return env
     }
 
     /// Reads and parses `path`, applies command-line overrides, validates.
@@ -48,13 +59,57 @@ public struct ConfigLoader {
                               message: "invalid TOML: \(error.description)")
         }
         var config = Config()
+        try applyEnvironment(to: &config)
         for key in table.keys {
             guard let value = table[key] else { continue }
+            // The file's key wins over the environment's default.
+            config.flags[key] = nil
             try apply(key: key, value: value, to: &config)
         }
         overrides(&config)
+        if let level = Self.logLevel(config.logLevel) { config.logLevel = level }
         try validate(config)
         return config
+    }
+
+    // MARK: the environment
+
+    /// Gunicorn's environment variables, as Gunicorn reads them: defaults
+    /// that the file and the flags override. Each records itself in `flags`,
+    /// so that a bad value is named by the variable ("WEB_CONCURRENCY: ...").
+    /// - PORT: bind = ["0.0.0.0:$PORT"] (empty: unset);
+    /// - WEB_CONCURRENCY: workers (empty: unset);
+    /// - FORWARDED_ALLOW_IPS: forwarded_allow_ips, comma-separated, all the
+    ///   trust there is (empty: no proxy is trusted, as Gunicorn).
+    func applyEnvironment(to c: inout Config) throws {
+        if let port = environment["PORT"]?.trimmingSpaces(), !port.isEmpty {
+            c.bind = ["0.0.0.0:\(port)"]
+            c.flags["bind"] = "PORT"
+        }
+        if let text = environment["WEB_CONCURRENCY"]?.trimmingSpaces(), !text.isEmpty {
+            guard let n = Int(text) else {
+                throw ConfigError(file: file, line: 0, key: "workers", message: "expected an integer, found \"\(text)\"",
+                                  flag: "WEB_CONCURRENCY")
+            }
+            c.workers = n
+            c.flags["workers"] = "WEB_CONCURRENCY"
+        }
+        if let text = environment["FORWARDED_ALLOW_IPS"] {
+            c.forwardedAllowIPs = Self.commaList(text)
+            c.flags["forwarded_allow_ips"] = "FORWARDED_ALLOW_IPS"
+        }
+    }
+
+    /// "a, b,," -> ["a", "b"]: Gunicorn's comma-separated lists.
+    public static func commaList(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+    }
+
+    /// A log level in any case, Gunicorn's "critical" as "error"; nil if none.
+    public static func logLevel(_ text: String) -> String? {
+        let level = text.lowercased()
+        if level == "critical" { return "error" }
+        return ["debug", "info", "warning", "error"].contains(level) ? level : nil
     }
 
     // MARK: keys
@@ -124,7 +179,12 @@ public struct ConfigLoader {
         case "access_log": c.accessLog = try string(key, value)
         case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
         case "error_log": c.errorLog = try string(key, value)
-        case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
+        case "log_level":
+            let s = try string(key, value)
+            guard let level = Self.logLevel(s) else {
+                throw error(key, "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(s)\"")
+            }
+            c.logLevel = level
         case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
         case "user": c.user = try string(key, value)
@@ -157,7 +217,7 @@ public struct ConfigLoader {
         if c.workers < 1 { throw fail("workers", "must be at least 1, found \(c.workers)") }
         if c.bind.isEmpty { throw fail("bind", "needs at least one address") }
         if !["debug", "info", "warning", "error"].contains(c.logLevel) {
-            throw fail("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
+            throw fail("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(c.logLevel)\"")
         }
         // Every address is parsed as the listener will parse it, so that a bad
         // one is refused here with its key, not at bind time.
@@ -176,9 +236,18 @@ public struct ConfigLoader {
             if address.hasPrefix("fd:") { throw fail("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
         }
         // An entry that is no address would never match a peer: refuse it
-        // rather than leave a proxy silently untrusted.
-        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
-            throw fail("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
+        // rather than leave a proxy silently untrusted. Networks are taken
+        // as Python's ipaddress.ip_network (Gunicorn's): no host bits set.
+        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" {
+            switch IPNetwork.parse(entry) {
+            case .success: continue
+            case .failure(.notAnAddress):
+                throw fail("forwarded_allow_ips", "\"\(entry)\" is not an IP address, a network (10.0.0.0/8), \"unix\" or \"*\" (no host names)")
+            case .failure(.badPrefix(let max)):
+                throw fail("forwarded_allow_ips", "\"\(entry)\": the prefix length is 0 to \(max)")
+            case .failure(.hostBitsSet(let network)):
+                throw fail("forwarded_allow_ips", "\"\(entry)\" has host bits set (\(network)?)")
+            }
         }
         if c.maxWorkers > 0 && c.maxWorkers < c.workers {
             if let flag = c.flags["workers"], c.flags["max_workers"] == nil {
