@@ -631,3 +631,36 @@ def test_every_gunicorn_flag_is_offered_or_refused_with_the_reason_in_wsgi_md(wo
         assert r.returncode == 64, (flag, r.returncode, r.stderr)
         assert r.stderr.strip() == "gatewayd: %s: Gunicorn's option is not offered: %s" % (flag, reason), (flag, r.stderr)
 
+
+def test_gatewayctl_help_of_a_verb_as_help_suggests(workdir):
+    # `gatewayctl --help` ends with "See 'gatewayctl help <subcommand>'".
+    ctl = os.path.join(os.path.dirname(GATEWAYD), "gatewayctl")
+    assert "gatewayctl help <subcommand>" in subprocess.run([ctl, "--help"], capture_output=True, text=True).stdout
+    for verb in ("dump", "status", "scale"):
+        r = subprocess.run([ctl, "help", verb], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, (verb, r.returncode, r.stderr)
+        assert "gatewayctl %s" % verb in r.stdout and "Error" not in r.stdout + r.stderr, (verb, r.stdout, r.stderr)
+
+
+def test_wsgi_md_walkthroughs_work_as_written(workdir):
+    """docs/wsgi.md's fixes (issue 24): startproject into the folder the venv
+    is in; the "moving from Gunicorn" unix socket reachable by nginx; the
+    admin listener's /metrics is not "planned"."""
+    text = open(os.path.join(ROOT, "docs", "wsgi.md")).read()
+    django = text.split("### Django", 1)[1].split("```", 2)[1]
+    startproject = [l for l in django.splitlines() if "startproject" in l]
+    assert len(startproject) == 1 and startproject[0].split("#")[0].split()[-3:] == ["startproject", "shop", "/srv/shop"], startproject
+    # As written, after `python3 -m venv /srv/shop/.venv` made the folder:
+    srv = os.path.join(workdir, "srv")
+    os.makedirs(os.path.join(srv, "shop", ".venv"))
+    cmd = startproject[0].split("#")[0].replace("/srv/shop/.venv/bin/django-admin", sys.executable + " -m django").replace("/srv", srv)
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+    if "No module named django" in r.stderr:
+        pytest.skip("no Django for " + sys.executable)
+    assert r.returncode == 0 and os.path.exists(os.path.join(srv, "shop", "shop", "wsgi.py")), r.stderr
+    moving = text.split("## Moving a project from Gunicorn", 1)[1].split("## PEP 3333 coverage", 1)[0]
+    conf = moving.split("# /etc/gatewayd/shop.conf", 1)[1].split("```", 1)[0]
+    unit = moving.split("# gatewayd: /etc/systemd/system/shop.service", 1)[1].split("```", 1)[0]
+    assert 'bind = ["unix:/run/shop/shop.sock"]' in conf
+    assert "ExecStartPost=-/bin/chgrp www-data /run/shop/shop.sock" in unit and "RuntimeDirectory=shop" in unit, unit
+    assert "planned" not in text
