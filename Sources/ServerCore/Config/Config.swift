@@ -1,6 +1,7 @@
 /// The daemon's configuration: every key of gatewayd.conf with its default.
-/// docs/configuration.md and etc/gatewayd.conf document each one; keep the
-/// three in step.
+/// ConfigKey.all (ConfigKeys.swift) has an entry per key; docs/configuration.md
+/// and etc/gatewayd.conf document each one (ConfigKeysTests checks the table
+/// against the loader and docs/configuration.md).
 public struct Config: Equatable, Sendable {
     /// Listen addresses: "HOST:PORT", "[V6]:PORT", "unix:/path", or
     /// "fd:NAME"/"fd:N" for a socket inherited through LISTEN_FDS.
@@ -97,30 +98,8 @@ public struct Config: Equatable, Sendable {
         appArgs.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
     }
 
+    /// Equal in every key of ConfigKey.all (flags, the sources of values, aside).
     public static func == (a: Config, b: Config) -> Bool {
-        a.bind == b.bind && a.workers == b.workers && a.app == b.app
-            && a.appArgs.map { $0.name } == b.appArgs.map { $0.name }
-            && a.appArgs.map { $0.value } == b.appArgs.map { $0.value }
-            && a.timeout == b.timeout && a.gracefulTimeout == b.gracefulTimeout
-            && a.keepaliveTimeout == b.keepaliveTimeout && a.bootTimeout == b.bootTimeout
-            && a.headerTimeout == b.headerTimeout && a.bodyTimeout == b.bodyTimeout
-            && a.lingeringTime == b.lingeringTime && a.lingeringTimeout == b.lingeringTimeout
-            && a.maxRequests == b.maxRequests && a.maxRequestsJitter == b.maxRequestsJitter
-            && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
-            && a.pidfile == b.pidfile && a.accessLog == b.accessLog
-            && a.accessLogFormat == b.accessLogFormat && a.errorLog == b.errorLog
-            && a.logLevel == b.logLevel && a.logFormat == b.logFormat && a.backlog == b.backlog
-            && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
-            && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
-            && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
-            && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
-            && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
-            && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
-            && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
-            && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
-            && a.env.map { $0.name } == b.env.map { $0.name } && a.env.map { $0.value } == b.env.map { $0.value }
-            && a.captureOutput == b.captureOutput && a.reload == b.reload && a.scriptName == b.scriptName
-            && a.maxWorkers == b.maxWorkers && a.idleWorkerTimeout == b.idleWorkerTimeout
-            && a.maxQueueWait == b.maxQueueWait && a.drainDelay == b.drainDelay
+        ConfigKey.all.allSatisfy { $0.same(a, b) }
     }
 }
