@@ -174,7 +174,7 @@ struct Gatewayd: ParsableCommand {
         if reload { c.reload = true }
         if let accessLogfile { c.accessLog = accessLogfile == "-" ? "stdout" : accessLogfile }
         if let errorLogfile { c.errorLog = errorLogfile }
-        if let logLevel { c.logLevel = ConfigLoader.logLevel(logLevel) ?? logLevel; c.flags["log_level"] = "--log-level" }
+        if let logLevel, let level = Config.LogLevel(anyCase: logLevel) { c.logLevel = level; c.flags["log_level"] = "--log-level" }
         if let backlog { c.backlog = backlog; c.flags["backlog"] = "--backlog" }
         if let workerConnections { c.workerConnections = workerConnections; c.flags["worker_connections"] = "--worker-connections" }
         if let limitRequestLine { c.limitRequestLine = limitRequestLine; c.flags["limit_request_line"] = "--limit-request-line" }
@@ -220,6 +220,13 @@ struct Gatewayd: ParsableCommand {
         // the flags for its settings, but never run.
         let confWarning = configPath == nil ? Self.gunicornConfWarning() : nil
         if checkConfig, let confWarning { printError("gatewayd: warning: \(confWarning)") }
+        // --log-level is checked by log_level's rule (exit 1, as the other keys' rules).
+        for level in [fromEnvironment?.logLevel, logLevel].compactMap({ $0 }) {
+            if let problem = ConfigLoader.logLevelProblem(level) {
+                printError("gatewayd: --log-level: \(problem)")
+                throw ExitCode(1)
+            }
+        }
         let overrides: (inout Config) -> Void = { c in
             fromEnvironment?.applyOverrides(&c)
             self.applyOverrides(&c)
@@ -249,13 +256,13 @@ struct Gatewayd: ParsableCommand {
         }
         let errorLog: LogFile, accessLog: LogFile
         do {
-            errorLog = try LogFile(path: cfg.errorLog, format: LogFormat(cfg.logFormat))
-            accessLog = try LogFile(path: cfg.accessLog, format: LogFormat(cfg.logFormat))
+            errorLog = try LogFile(path: cfg.errorLog, format: cfg.logFormat)
+            accessLog = try LogFile(path: cfg.accessLog, format: cfg.logFormat)
         } catch {
             printError("gatewayd: cannot open log file: \(error)")
             throw ExitCode(1)
         }
-        if let confWarning, cfg.logLevel != "error" {
+        if let confWarning, cfg.logLevel != .error {
             errorLog.write(record: LogRecord(level: "warning", source: "master", pid: Sys.getpid(), message: confWarning))
         }
         let path = configPath

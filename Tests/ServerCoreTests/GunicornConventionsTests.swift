@@ -108,9 +108,9 @@ import Testing
     // MARK: log levels
 
     @Test func logLevelsInAnyCase() throws {
-        #expect(try parse("app = \"a.so\"\nlog_level = \"WARNING\"\n", env: [:]).logLevel == "warning")
-        #expect(try parse("app = \"a.so\"\nlog_level = \"Critical\"\n", env: [:]).logLevel == "error")
-        #expect(try parse(env: [:]) { $0.logLevel = "DEBUG"; $0.flags["log_level"] = "--log-level" }.logLevel == "debug")
+        #expect(try parse("app = \"a.so\"\nlog_level = \"WARNING\"\n", env: [:]).logLevel == .warning)
+        #expect(try parse("app = \"a.so\"\nlog_level = \"Critical\"\n", env: [:]).logLevel == .error)
+        #expect(Config.LogLevel(anyCase: "DEBUG") == .debug && Config.LogLevel(anyCase: "verbose") == nil)
         #expect(failure("app = \"a.so\"\nlog_level = \"loud\"\n") != nil)
     }
 }

@@ -33,9 +33,9 @@ public struct Config: Equatable, Sendable {
     public var accessLog: String = ""
     public var accessLogFormat: String = AccessLogFormat.combined
     public var errorLog: String = "-"
-    public var logLevel: String = "info"
-    /// "text" or "json", for the error and the access log.
-    public var logFormat: String = "text"
+    public var logLevel: LogLevel = .info
+    /// Text or JSON, for the error and the access log.
+    public var logFormat: LogFormat = .text
     public var backlog: Int = 2048
     public var workerConnections: Int = 1000
     public var unixSocketMode: Int = 0o660
@@ -54,7 +54,7 @@ public struct Config: Equatable, Sendable {
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
     /// Header and value that make a request from a trusted peer https.
     public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
-    public var reloadStrategy: String = "generation"
+    public var reloadStrategy: ReloadStrategy = .generation
     public var allowRoot: Bool = false
     /// Environment variables set in each worker before the app loads (Gunicorn's --env).
     public var env: [(name: String, value: String)] = []
@@ -90,6 +90,23 @@ public struct Config: Equatable, Sendable {
     public static let maxBufferSize = 8 << 20
 
     public init() {}
+
+    /// `log_level`; Gunicorn's "critical" is .error.
+    public enum LogLevel: String, CaseIterable, Sendable {
+        case debug, info, warning, error
+
+        /// A level in any case ("WARNING"), "critical" as .error; nil if none.
+        public init?(anyCase text: String) {
+            let name = text.lowercased()
+            guard let level = name == "critical" ? .error : LogLevel(rawValue: name) else { return nil }
+            self = level
+        }
+    }
+
+    /// `reload_strategy`: a whole new generation, or worker by worker.
+    public enum ReloadStrategy: String, CaseIterable, Sendable {
+        case generation, rolling
+    }
 
     /// Sets (or replaces) one app_arg, keeping the order by name.
     public mutating func setAppArg(_ name: String, _ value: String) {

@@ -67,7 +67,6 @@ public struct ConfigLoader {
             try apply(key: key, value: value, to: &config)
         }
         overrides(&config)
-        if let level = Self.logLevel(config.logLevel) { config.logLevel = level }
         try validate(config)
         return config
     }
@@ -105,11 +104,10 @@ public struct ConfigLoader {
         text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
     }
 
-    /// A log level in any case, Gunicorn's "critical" as "error"; nil if none.
-    public static func logLevel(_ text: String) -> String? {
-        let level = text.lowercased()
-        if level == "critical" { return "error" }
-        return ["debug", "info", "warning", "error"].contains(level) ? level : nil
+    /// Why `text` is no log level ("must be one of ..."), or nil.
+    public static func logLevelProblem(_ text: String) -> String? {
+        guard Config.LogLevel(anyCase: text) == nil else { return nil }
+        return "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(text)\""
     }
 
     // MARK: keys
@@ -181,17 +179,16 @@ public struct ConfigLoader {
         case "error_log": c.errorLog = try string(key, value)
         case "log_level":
             let s = try string(key, value)
-            guard let level = Self.logLevel(s) else {
-                throw error(key, "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(s)\"")
-            }
+            guard let level = Config.LogLevel(anyCase: s) else { throw error(key, Self.logLevelProblem(s)!) }
             c.logLevel = level
-        case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
+        case "log_format": c.logFormat = LogFormat(rawValue: try oneOf(key, value, LogFormat.allCases.map(\.rawValue)))!
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
         case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
-        case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
+        case "reload_strategy":
+            c.reloadStrategy = Config.ReloadStrategy(rawValue: try oneOf(key, value, Config.ReloadStrategy.allCases.map(\.rawValue)))!
         case "allow_root": c.allowRoot = try bool(key, value)
         case "env": c.env = try environment(key, value)
         case "capture_output": c.captureOutput = try bool(key, value)
@@ -216,9 +213,6 @@ public struct ConfigLoader {
         if c.app.isEmpty { throw fail("app", "is required: the path of the app shared object") }
         if c.workers < 1 { throw fail("workers", "must be at least 1, found \(c.workers)") }
         if c.bind.isEmpty { throw fail("bind", "needs at least one address") }
-        if !["debug", "info", "warning", "error"].contains(c.logLevel) {
-            throw fail("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(c.logLevel)\"")
-        }
         // Every address is parsed as the listener will parse it, so that a bad
         // one is refused here with its key, not at bind time.
         for address in c.bind {
