@@ -188,8 +188,6 @@ struct Gatewayd: ParsableCommand {
             c.forwardedAllowIPs = ConfigLoader.commaList(forwardedAllowIPs)
             c.flags["forwarded_allow_ips"] = "--forwarded-allow-ips"
         }
-        // Gunicorn honours SCRIPT_NAME from the environment.
-        if c.scriptName.isEmpty, let s = Sys.environment("SCRIPT_NAME"), !s.isEmpty { c.scriptName = s }
     }
 
     /// Gunicorn's bind forms: "HOST:PORT", "unix:PATH" and a bare host (port

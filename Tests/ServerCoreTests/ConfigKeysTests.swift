@@ -35,6 +35,33 @@ import Testing
         }
     }
 
+    /// Each environment variable of the table is read by the loader (the
+    /// process's: ConfigLoader.processEnvironment) and sets its key alone.
+    @Test func eachEnvironmentVariableSetsItsKey() throws {
+        let samples = ["PORT": "5000", "WEB_CONCURRENCY": "3", "FORWARDED_ALLOW_IPS": "10.0.0.1", "SCRIPT_NAME": "/shop/"]
+        let keys = ConfigKey.all.filter { $0.environment != nil }
+        #expect(Set(keys.compactMap(\.environment)) == Set(samples.keys))
+        #expect(Set(ConfigLoader.environmentNames) == Set(samples.keys))
+        let base = try parse("app = \"a.so\"\n")
+        for key in keys {
+            let name = key.environment!
+            let c = try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n", environment: [name: samples[name]!]).parse()
+            #expect(!key.same(c, base), "\(name) does not set \(key.name)")
+            for other in ConfigKey.all where other.name != key.name {
+                #expect(other.same(c, base), "\(name) changed \(other.name)")
+            }
+            // The file wins over the environment.
+            let file = try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n\(key.name) = \(key.sample)\n",
+                                        environment: [name: samples[name]!]).parse()
+            #expect(key.same(file, try parse("app = \"a.so\"\n\(key.name) = \(key.sample)\n")), "\(name) won over the file's \(key.name)")
+        }
+        let c = try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n", environment: ["SCRIPT_NAME": "/shop/"]).parse()
+        #expect(c.scriptName == "/shop")
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n", environment: ["SCRIPT_NAME": "shop?x"]).parse()
+        }
+    }
+
     @Test func anUnknownKeyIsRefused() {
         #expect(throws: ConfigError.self) { try parse("app = \"a.so\"\nno_such_key = 1\n") }
     }

@@ -18,10 +18,13 @@ public struct ConfigLoader {
         self.environment = environment
     }
 
-    /// The variables of `environmentKeys` that are set in this process.
+    /// The environment variables that give keys their defaults (ConfigKey.all's).
+    public static let environmentNames = ConfigKey.all.compactMap(\.environment)
+
+    /// The variables of `environmentNames` that are set in this process.
     public static var processEnvironment: [String: String] {
         var env: [String: String] = [:]
-        for name in ["PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"] { env[name] = Sys.environment(name) }
+        for name in environmentNames { env[name] = Sys.environment(name) }
         return env
     }
 
@@ -79,7 +82,8 @@ public struct ConfigLoader {
     /// - PORT: bind = ["0.0.0.0:$PORT"] (empty: unset);
     /// - WEB_CONCURRENCY: workers (empty: unset);
     /// - FORWARDED_ALLOW_IPS: forwarded_allow_ips, comma-separated, all the
-    ///   trust there is (empty: no proxy is trusted, as Gunicorn).
+    ///   trust there is (empty: no proxy is trusted, as Gunicorn);
+    /// - SCRIPT_NAME: script_name (empty: unset), as Gunicorn honours it.
     func applyEnvironment(to c: inout Config) throws {
         if let port = environment["PORT"]?.trimmingSpaces(), !port.isEmpty {
             c.bind = ["0.0.0.0:\(port)"]
@@ -96,6 +100,14 @@ public struct ConfigLoader {
         if let text = environment["FORWARDED_ALLOW_IPS"] {
             c.forwardedAllowIPs = Self.commaList(text)
             c.flags["forwarded_allow_ips"] = "FORWARDED_ALLOW_IPS"
+        }
+        if let text = environment["SCRIPT_NAME"], !text.isEmpty {
+            do {
+                c.scriptName = try scriptName("script_name", text)
+            } catch let e as ConfigError {
+                throw ConfigError(file: file, line: 0, key: "script_name", message: e.message, flag: "SCRIPT_NAME")
+            }
+            c.flags["script_name"] = "SCRIPT_NAME"
         }
     }
 
