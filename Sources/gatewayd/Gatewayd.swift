@@ -85,7 +85,7 @@ struct Gatewayd: ParsableCommand {
     @Flag(name: .customLong("capture-output"), help: "Send the app's stdout and stderr to the error log.")
     var captureOutput = false
 
-    @Option(name: .customLong("forwarded-allow-ips"), help: "Comma-separated addresses of proxies whose X-Forwarded-* are believed ('*': all).")
+    @Option(name: .customLong("forwarded-allow-ips"), help: "Comma-separated addresses or networks (10.0.0.0/8) of proxies whose X-Forwarded-* are believed ('*': all).")
     var forwardedAllowIPs: String?
 
     @Option(name: .customLong("app"), help: "Path of the app shared object (as the app key).")
@@ -137,6 +137,11 @@ struct Gatewayd: ParsableCommand {
         if command.appSpec != nil { throw usage("the APP argument belongs on the command line") }
         return command
     }
+
+    /// For the tests: ConfigKey.all, one key a line (name, flags, environment
+    /// variable, Gunicorn setting; tab-separated).
+    @Flag(name: .customLong("config-keys"), help: .hidden)
+    var configKeys = false
 
     func validate() throws {
         for b in bind where b.hasPrefix("fd://") {
@@ -207,6 +212,10 @@ struct Gatewayd: ParsableCommand {
     }
 
     func run() throws {
+        if configKeys {
+            for k in ConfigKey.all { print([k.name, k.flags.joined(separator: ","), k.environment ?? "", k.gunicorn ?? ""].joined(separator: "\t")) }
+            return
+        }
         let fromEnvironment = try Self.environmentCommand()
         let checkConfig = checkConfig || fromEnvironment?.checkConfig == true
         let configPath = configPath(fromEnvironment)

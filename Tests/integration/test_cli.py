@@ -664,3 +664,25 @@ def test_wsgi_md_walkthroughs_work_as_written(workdir):
     assert 'bind = ["unix:/run/shop/shop.sock"]' in conf
     assert "ExecStartPost=-/bin/chgrp www-data /run/shop/shop.sock" in unit and "RuntimeDirectory=shop" in unit, unit
     assert "planned" not in text
+
+
+def test_the_config_key_table_names_gatewayds_flags_and_variables(workdir):
+    """ConfigKey.all (printed by the hidden --config-keys) against the real
+    command line: every flag the table names is an option of gatewayd, and
+    every option but -c, --check-config, --help and --version sets a key."""
+    r = gatewayd(["--config-keys"], workdir)
+    assert r.returncode == 0, r.stderr
+    rows = [l.split("\t") for l in r.stdout.splitlines()]
+    assert all(len(row) == 4 for row in rows) and len(rows) == 47, rows
+    table_flags = {f for row in rows for f in row[1].split(",") if f and f != "APP"}
+    help_text = gatewayd(["--help"], workdir).stdout.split("OPTIONS:", 1)[1]
+    options = set()
+    for line in help_text.splitlines():
+        if line.startswith("  -"):
+            names = line.strip().split("  ")[0].split(" <")[0]
+            options.update(n.strip() for n in names.split(","))
+    assert table_flags == options - {"-c", "--config", "--check-config", "--version", "-h", "--help"}, \
+        (table_flags ^ (options - {"-c", "--config", "--check-config", "--version", "-h", "--help"}))
+    env = {row[2]: row[0] for row in rows if row[2]}
+    assert env == {"PORT": "bind", "WEB_CONCURRENCY": "workers", "FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
+                   "SCRIPT_NAME": "script_name"}, env
