@@ -225,7 +225,7 @@ struct Gatewayd: ParsableCommand {
         }
         // A gunicorn.conf.py where Gunicorn would read it (no -c): named, with
         // the flags for its settings, but never run.
-        let confWarning = configPath == nil ? Self.gunicornConfWarning() : nil
+        let confWarning = (config ?? fromEnvironment?.config) == nil ? Self.gunicornConfWarning() : nil
         if checkConfig, let confWarning { printError("gatewayd: warning: \(confWarning)") }
         // --log-level is checked by log_level's rule (exit 1, as the other keys' rules).
         for level in [fromEnvironment?.logLevel, logLevel].compactMap({ $0 }) {
@@ -246,6 +246,7 @@ struct Gatewayd: ParsableCommand {
                 cfg = try ConfigLoader.defaults(overrides: overrides)
             }
         } catch {
+            if !checkConfig, let confWarning { printError("gatewayd: warning: \(confWarning)") }
             printError("gatewayd: \(error)")
             throw ExitCode(1)
         }

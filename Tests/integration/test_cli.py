@@ -686,3 +686,14 @@ def test_the_config_key_table_names_gatewayds_flags_and_variables(workdir):
     env = {row[2]: row[0] for row in rows if row[2]}
     assert env == {"PORT": "bind", "WEB_CONCURRENCY": "workers", "FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
                    "SCRIPT_NAME": "script_name"}, env
+
+
+@pytest.mark.skipif(os.path.exists("/etc/gatewayd.conf"), reason="gatewayd without APP would read /etc/gatewayd.conf")
+def test_a_gunicorn_conf_py_is_named_when_gatewayd_runs_without_an_app(project):
+    # `gunicorn` alone serves gunicorn.conf.py's wsgi_app; `gatewayd` alone
+    # reads /etc/gatewayd.conf: the warning says what to pass instead.
+    with open(os.path.join(project, "gunicorn.conf.py"), "w") as f:
+        f.write('wsgi_app = "pkg.wsgi:app"\nworkers = 2\n')
+    r = subprocess.run([GATEWAYD], cwd=project, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert "gunicorn.conf.py is not read" in r.stderr and "wsgi_app: the APP argument" in r.stderr, r.stderr
