@@ -31,6 +31,9 @@ struct Gatewayd: ParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and load the app in a throwaway process, then exit: 0 if both are fine, 1 if not.")
     var checkConfig = false
 
+    @Flag(name: .customLong("print-config"), help: "Print the configuration (the file, the environment and the flags) as gatewayd.conf keys, then exit.")
+    var printConfig = false
+
     @Option(name: [.short, .customLong("bind")], help: "Listen address (repeatable): HOST:PORT, [V6]:PORT, unix:/path, fd:NAME; a uwsgi:, fastcgi: or scgi: prefix for those protocols. Replaces bind.")
     var bind: [String] = []
 
@@ -251,6 +254,10 @@ struct Gatewayd: ParsableCommand {
             throw ExitCode(1)
         }
         cfg.app = ConfigLoader.absolute(cfg.app)
+        if printConfig || fromEnvironment?.printConfig == true {
+            for key in ConfigKey.all { print("\(key.name) = \(key.value(in: cfg))") }
+            return
+        }
         if checkConfig {
             let what = configPath.map { "configuration \($0)" } ?? "command line"
             switch AppCheck.run(cfg) {

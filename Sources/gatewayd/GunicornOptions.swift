@@ -29,7 +29,6 @@ enum GunicornOptions {
     static let workerTmpDir = "the heartbeat is a pipe and shared memory, not a file"
     static let reloadEngine = "--reload watches the project's .py files with inotify: no other engine, no extra files"
     static let spew = "no line tracing: gatewayctl dump PID shows where a worker is"
-    static let printConfig = "--check-config validates the configuration and imports the app"
     static let sendfile = "wsgi.file_wrapper over a regular file is always sent with sendfile(2)"
     static let reusePort = "the master binds each address once and its workers share the socket"
     static let umask = "set UMask= in the systemd service (or umask before starting gatewayd)"
@@ -71,7 +70,7 @@ enum GunicornOptions {
         Setting(name: "reload_extra_files", cli: ["--reload-extra-file"], advice: .notOffered(reloadEngine)),
         Setting(name: "spew", cli: ["--spew"], advice: .notOffered(spew)),
         Setting(name: "check_config", cli: ["--check-config"], advice: .flag("--check-config")),
-        Setting(name: "print_config", cli: ["--print-config"], advice: .notOffered(printConfig)),
+        Setting(name: "print_config", cli: ["--print-config"], advice: .flag("--print-config")),
         Setting(name: "preload_app", cli: ["--preload"], advice: .notOffered(preload)),
         Setting(name: "sendfile", cli: ["--no-sendfile"], advice: .notOffered(sendfile)),
         Setting(name: "reuse_port", cli: ["--reuse-port"], advice: .notOffered(reusePort)),

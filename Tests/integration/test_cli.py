@@ -669,7 +669,8 @@ def test_wsgi_md_walkthroughs_work_as_written(workdir):
 def test_the_config_key_table_names_gatewayds_flags_and_variables(workdir):
     """ConfigKey.all (printed by the hidden --config-keys) against the real
     command line: every flag the table names is an option of gatewayd, and
-    every option but -c, --check-config, --help and --version sets a key."""
+    every option but -c, --check-config, --print-config, --help and --version
+    sets a key."""
     r = gatewayd(["--config-keys"], workdir)
     assert r.returncode == 0, r.stderr
     rows = [l.split("\t") for l in r.stdout.splitlines()]
@@ -681,8 +682,9 @@ def test_the_config_key_table_names_gatewayds_flags_and_variables(workdir):
         if line.startswith("  -"):
             names = line.strip().split("  ")[0].split(" <")[0]
             options.update(n.strip() for n in names.split(","))
-    assert table_flags == options - {"-c", "--config", "--check-config", "--version", "-h", "--help"}, \
-        (table_flags ^ (options - {"-c", "--config", "--check-config", "--version", "-h", "--help"}))
+    not_keys = {"-c", "--config", "--check-config", "--print-config", "--version", "-h", "--help"}
+    assert table_flags == options - not_keys, \
+        (table_flags ^ (options - not_keys))
     env = {row[2]: row[0] for row in rows if row[2]}
     assert env == {"PORT": "bind", "WEB_CONCURRENCY": "workers", "FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
                    "SCRIPT_NAME": "script_name"}, env
@@ -697,3 +699,43 @@ def test_a_gunicorn_conf_py_is_named_when_gatewayd_runs_without_an_app(project):
     r = subprocess.run([GATEWAYD], cwd=project, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, r.stderr
     assert "gunicorn.conf.py is not read" in r.stderr and "wsgi_app: the APP argument" in r.stderr, r.stderr
+
+
+# A value for each key's flags: (flag value, or None for a switch).
+FLAG_VALUES = {"bind": "127.0.0.1:9", "backlog": "64", "workers": "3", "worker_connections": "10", "app": "b.so",
+               "app_args": "/srv", "user": "nobody", "group": "nogroup", "env": "A=1", "capture_output": None,
+               "reload": None, "pidfile": "/run/g.pid", "timeout": "60", "graceful_timeout": "60",
+               "keepalive_timeout": "2", "max_requests": "1000", "max_requests_jitter": "10",
+               "limit_request_line": "4096", "limit_request_fields": "50", "limit_request_field_size": "4096",
+               "forwarded_allow_ips": "10.0.0.0/8", "error_log": "/var/log/e.log", "log_level": "DEBUG",
+               "access_log": "/var/log/a.log"}
+
+
+def test_each_flag_sets_its_key_as_print_config_shows(workdir):
+    """Gunicorn's --print-config: the configuration as gatewayd.conf keys. With
+    it, each flag of the key table (all its spellings) changes its key alone."""
+    conf = write_conf(workdir, "p.conf", ['bind = ["127.0.0.1:%d"]' % free_port()])
+    base = gatewayd(["--print-config", "-c", conf], workdir)
+    assert base.returncode == 0, base.stderr
+    lines = dict(l.split(" = ", 1) for l in base.stdout.splitlines())
+    assert lines["workers"] == "2" and lines["log_level"] == '"info"' and len(lines) == 47, base.stdout
+    rows = [l.split("\t") for l in gatewayd(["--config-keys"], workdir).stdout.splitlines()]
+    keyed = [(row[0], f) for row in rows for f in row[1].split(",") if f and f != "APP"]
+    assert set(k for k, _ in keyed) == set(FLAG_VALUES), set(k for k, _ in keyed) ^ set(FLAG_VALUES)
+    for key, flag in keyed:
+        value = FLAG_VALUES[key]
+        r = gatewayd(["--print-config", "-c", conf, flag] + ([] if value is None else [value]), workdir)
+        assert r.returncode == 0, (flag, r.stderr)
+        changed = dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+        assert [k for k in lines if lines[k] != changed[k]] == [key], (flag, key, r.stdout)
+
+
+def test_print_config_is_a_config_file_that_reads_back_the_same(project, workdir):
+    r = gatewayd(["--print-config", "pkg.wsgi:create('a\"b', x=1)", "-e", "Q=a\\b", "--forwarded-allow-ips", "10.0.0.0/8,unix",
+                  "--log-level", "WARNING"], project)
+    assert r.returncode == 0, r.stderr
+    path = os.path.join(workdir, "printed.conf")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    again = gatewayd(["--print-config", "-c", path], workdir)
+    assert again.returncode == 0 and again.stdout == r.stdout, (again.stderr, r.stdout, again.stdout)

@@ -16,6 +16,7 @@ public struct ConfigKey {
     /// A TOML value other than the default, for the tests.
     public let sample: String
     let compare: (Config, Config) -> Bool
+    let render: (Config) -> String
 
     init<T: Equatable>(_ name: String, _ path: KeyPath<Config, T>, flags: [String] = [], environment: String? = nil,
                        gunicorn: String? = nil, sample: String) {
@@ -25,6 +26,7 @@ public struct ConfigKey {
         self.gunicorn = gunicorn
         self.sample = sample
         compare = { $0[keyPath: path] == $1[keyPath: path] }
+        render = { ConfigKey.toml($0[keyPath: path]) }
     }
 
     /// A key whose value is a list of name/value pairs.
@@ -39,10 +41,48 @@ public struct ConfigKey {
             a[keyPath: path].map(\.name) == b[keyPath: path].map(\.name)
                 && a[keyPath: path].map(\.value) == b[keyPath: path].map(\.value)
         }
+        render = { c in
+            "{ " + c[keyPath: path].map { "\(ConfigKey.toml($0.name)) = \(ConfigKey.toml($0.value))" }.joined(separator: ", ") + " }"
+        }
     }
 
     /// Whether `a` and `b` have the same value for this key.
     public func same(_ a: Config, _ b: Config) -> Bool { compare(a, b) }
+
+    /// This key's value in `c` as TOML ("30", "\"info\"", "[\"127.0.0.1:8000\"]"),
+    /// for --print-config; modes in octal.
+    public func value(in c: Config) -> String {
+        switch name {
+        case "admin_socket_mode": return "\"0" + String(c.adminSocketMode, radix: 8) + "\""
+        case "unix_socket_mode": return "\"0" + String(c.unixSocketMode, radix: 8) + "\""
+        default: return render(c)
+        }
+    }
+
+    static func toml(_ v: Any) -> String {
+        switch v {
+        case let s as String:
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                default:
+                    if u.value < 0x20 || u.value == 0x7F {
+                        let hex = String(u.value, radix: 16, uppercase: true)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
+                }
+            }
+            return out + "\""
+        case let a as [String]: return "[" + a.map { toml($0) }.joined(separator: ", ") + "]"
+        case let e as ConfigEnum: return toml(e.text)
+        default: return "\(v)"
+        }
+    }
 
     public static let all: [ConfigKey] = [
         ConfigKey("bind", \.bind, flags: ["-b", "--bind"], environment: "PORT", gunicorn: "bind", sample: #"["127.0.0.1:9"]"#),
@@ -96,3 +136,16 @@ public struct ConfigKey {
         ConfigKey("access_log_format", \.accessLogFormat, sample: #""common""#),
     ]
 }
+
+/// The enum-valued keys, written as their TOML strings.
+protocol ConfigEnum {
+    var text: String { get }
+}
+
+extension ConfigEnum where Self: RawRepresentable, RawValue == String {
+    var text: String { rawValue }
+}
+
+extension Config.LogLevel: ConfigEnum {}
+extension Config.ReloadStrategy: ConfigEnum {}
+extension LogFormat: ConfigEnum {}
