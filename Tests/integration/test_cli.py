@@ -462,6 +462,12 @@ def test_gatewayd_cmd_args_are_flags_under_the_command_line(daemon, project):
     bad = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True,
                          env={**os.environ, "GATEWAYD_CMD_ARGS": "--no-such-flag"}, timeout=30)
     assert bad.returncode == 64 and "GATEWAYD_CMD_ARGS" in bad.stderr, bad.stderr
+    for text, message in (("--preload", "GATEWAYD_CMD_ARGS: --preload: Gunicorn's option is not offered: the master never"),
+                          ("pkg.wsgi:app", "GATEWAYD_CMD_ARGS: the APP argument belongs on the command line"),
+                          ("-b '127.0.0.1:1", "GATEWAYD_CMD_ARGS: unbalanced quotes")):
+        r = subprocess.run([GATEWAYD, "--check-config", "pkg.wsgi:app"], cwd=project, capture_output=True, text=True,
+                           env={**os.environ, "GATEWAYD_CMD_ARGS": text}, timeout=30)
+        assert r.returncode == 64 and message in r.stderr, (text, r.stderr)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="numeric ids other than our own need root")
