@@ -231,9 +231,9 @@ struct Gatewayd: ParsableCommand {
         let confWarning = (config ?? fromEnvironment?.config) == nil ? Self.gunicornConfWarning() : nil
         if checkConfig, let confWarning { printError("gatewayd: warning: \(confWarning)") }
         // --log-level is checked by log_level's rule (exit 1, as the other keys' rules).
-        for level in [fromEnvironment?.logLevel, logLevel].compactMap({ $0 }) {
-            if let problem = ConfigLoader.logLevelProblem(level) {
-                printError("gatewayd: --log-level: \(problem)")
+        for (source, level) in [("GATEWAYD_CMD_ARGS: ", fromEnvironment?.logLevel), ("", logLevel)] {
+            if let level, let problem = ConfigLoader.logLevelProblem(level) {
+                printError("gatewayd: \(source)--log-level: \(problem)")
                 throw ExitCode(1)
             }
         }
