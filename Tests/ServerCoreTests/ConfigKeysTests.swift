@@ -57,6 +57,11 @@ import Testing
         }
         let c = try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n", environment: ["SCRIPT_NAME": "/shop/"]).parse()
         #expect(c.scriptName == "/shop")
+        // The shipped gatewayd.conf writes script_name = "": SCRIPT_NAME still
+        // applies, as it did before the table (and as Gunicorn reads it).
+        let shipped = try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\nscript_name = \"\"\n",
+                                       environment: ["SCRIPT_NAME": "/shop"]).parse()
+        #expect(shipped.scriptName == "/shop")
         #expect(throws: ConfigError.self) {
             try ConfigLoader(file: "k.conf", text: "app = \"a.so\"\n", environment: ["SCRIPT_NAME": "shop?x"]).parse()
         }

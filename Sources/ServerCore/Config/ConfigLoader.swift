@@ -70,6 +70,7 @@ public struct ConfigLoader {
             try apply(key: key, value: value, to: &config)
         }
         overrides(&config)
+        try applyScriptName(to: &config)
         try validate(config)
         return config
     }
@@ -82,8 +83,8 @@ public struct ConfigLoader {
     /// - PORT: bind = ["0.0.0.0:$PORT"] (empty: unset);
     /// - WEB_CONCURRENCY: workers (empty: unset);
     /// - FORWARDED_ALLOW_IPS: forwarded_allow_ips, comma-separated, all the
-    ///   trust there is (empty: no proxy is trusted, as Gunicorn);
-    /// - SCRIPT_NAME: script_name (empty: unset), as Gunicorn honours it.
+    ///   trust there is (empty: no proxy is trusted, as Gunicorn).
+    /// SCRIPT_NAME is applied after the file and the flags (applyScriptName).
     func applyEnvironment(to c: inout Config) throws {
         if let port = environment["PORT"]?.trimmingSpaces(), !port.isEmpty {
             c.bind = ["0.0.0.0:\(port)"]
@@ -101,14 +102,19 @@ public struct ConfigLoader {
             c.forwardedAllowIPs = Self.commaList(text)
             c.flags["forwarded_allow_ips"] = "FORWARDED_ALLOW_IPS"
         }
-        if let text = environment["SCRIPT_NAME"], !text.isEmpty {
-            do {
-                c.scriptName = try scriptName("script_name", text)
-            } catch let e as ConfigError {
-                throw ConfigError(file: file, line: 0, key: "script_name", message: e.message, flag: "SCRIPT_NAME")
-            }
-            c.flags["script_name"] = "SCRIPT_NAME"
+    }
+
+    /// SCRIPT_NAME, as Gunicorn honours it: the prefix when script_name is
+    /// empty after the file and the flags (the shipped file writes
+    /// script_name = ""), checked by script_name's rule.
+    func applyScriptName(to c: inout Config) throws {
+        guard c.scriptName.isEmpty, let text = environment["SCRIPT_NAME"], !text.isEmpty else { return }
+        do {
+            c.scriptName = try scriptName("script_name", text)
+        } catch let e as ConfigError {
+            throw ConfigError(file: file, line: 0, key: "script_name", message: e.message, flag: "SCRIPT_NAME")
         }
+        c.flags["script_name"] = "SCRIPT_NAME"
     }
 
     /// "a, b,," -> ["a", "b"]: Gunicorn's comma-separated lists.
