@@ -222,6 +222,13 @@ size_t gw_log_line(char *out, size_t cap, int mode, int priority, const char *le
         if (!journal) { put_time(&b, 0); putc_(&b, ' '); }
         putc_(&b, '['); puts_(&b, level); puts_(&b, "] [");
         puts_(&b, source); putc_(&b, ' '); put_uint(&b, (unsigned)pid, 1); puts_(&b, "] ");
+        if (mode & GW_LOG_CONTINUED) {
+            puts_(&b, "| ");
+        } else if (len > 0 && msg[0] == '|') {
+            puts_(&b, "\\x7C");
+            msg++;
+            len--;
+        }
         put_text_escaped(&b, msg, len);
     }
     out[b.n++] = '\n';

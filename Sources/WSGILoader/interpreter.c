@@ -91,58 +91,6 @@ int setup_paths(const wsgi_args *a, const char *cwd)
     return 0;
 }
 
-/* Imports "module:callable" ("module" alone means module:application;
- * callable may be dotted, and "name()" calls a factory with no arguments). */
-PyObject *load_app(const char *spec)
-{
-    char *copy = strdup(spec);
-    if (copy == NULL)
-        return PyErr_NoMemory();
-    char *colon = strchr(copy, ':');
-    const char *attr = "application";
-    if (colon != NULL) {
-        *colon = '\0';
-        attr = colon + 1;
-    }
-    PyObject *obj = PyImport_ImportModule(copy);
-    if (obj == NULL)
-        goto out;
-    char *path = strdup(attr), *save = NULL;
-    if (path == NULL) {
-        Py_CLEAR(obj);
-        PyErr_NoMemory();
-        goto out;
-    }
-    size_t plen = strlen(path);
-    int factory = plen > 2 && strcmp(path + plen - 2, "()") == 0;
-    if (factory)
-        path[plen - 2] = '\0';
-    for (char *name = strtok_r(path, ".", &save); name != NULL; name = strtok_r(NULL, ".", &save)) {
-        PyObject *next = PyObject_GetAttrString(obj, name);
-        if (next == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                PyErr_Clear();
-                PyErr_Format(PyExc_AttributeError, "the app %s: module %s has no attribute %s",
-                             spec, copy, attr);
-            }
-            Py_CLEAR(obj);
-            break;
-        }
-        Py_SETREF(obj, next);
-    }
-    free(path);
-    if (obj != NULL && factory)
-        Py_SETREF(obj, PyObject_CallNoArgs(obj));
-    if (obj != NULL && !PyCallable_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "the app %s is not callable (it is a %.100s)",
-                     spec, Py_TYPE(obj)->tp_name);
-        Py_CLEAR(obj);
-    }
-out:
-    free(copy);
-    return obj;
-}
-
 /* realpath(a) == realpath(b), for paths Python and boot.c both name. */
 static int same_dir(const char *a, const char *b)
 {

@@ -45,7 +45,8 @@
  *   loader.c        the descriptor: init (arguments, order of the steps),
  *                   call (one request), shutdown
  *   interpreter.c   starting Python: PyConfig, the virtualenv check,
- *                   sys.path, the app import
+ *                   sys.path
+ *   appspec.c       the app import: module:name, module:factory(literals)
  *   environ.c       the environ: template, key cache, per-request fill
  *   input.c         wsgi.input
  *   response.c      start_response, write(), sending the body and the result
@@ -248,8 +249,10 @@ PyObject *build_environ(gateway_request *r);
 /* interpreter.c */
 int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size);
 int setup_paths(const wsgi_args *a, const char *cwd);
-PyObject *load_app(const char *spec);
 void stop_python(void);
+
+/* appspec.c */
+PyObject *load_app(const char *spec);
 
 /* stack.c: faulthandler registered for gateway_dump_stack (0, or -1 with a
  * Python exception or errno set). Called with the GIL, once. */

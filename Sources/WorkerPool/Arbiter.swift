@@ -153,8 +153,8 @@ public final class Arbiter {
             logger.error("reload: cannot open the new log files: \(error); keeping \(errorLog.path) and \(accessLog.path)")
         }
         logger.logLevel = ErrorLogHandler.level(new.logLevel)
-        errorLog.format = LogFormat(new.logFormat)
-        accessLog.format = LogFormat(new.logFormat)
+        errorLog.format = new.logFormat
+        accessLog.format = new.logFormat
     }
 
     /// reload = true: a reload whenever the app's files change.
@@ -283,7 +283,7 @@ public final class Arbiter {
         applyLogSettings(new)
         let g = supervisor.nextGeneration
         generations[g] = GenerationRecord(config: new, listeners: listeners, privileges: privileges)
-        execute(supervisor.beginReload(settings: Self.settings(new), rolling: new.reloadStrategy == "rolling", now: Self.now))
+        execute(supervisor.beginReload(settings: Self.settings(new), rolling: new.reloadStrategy == .rolling, now: Self.now))
         return nil
     }
 

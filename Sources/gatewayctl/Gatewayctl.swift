@@ -18,7 +18,8 @@ struct Gatewayctl: ParsableCommand {
     static func main() {
         var args = Array(CommandLine.arguments.dropFirst())
         let verbs = configuration.subcommands.map { $0._commandName }
-        if let v = args.firstIndex(where: { verbs.contains($0) }), v > 0 {
+        // `gatewayctl help dump` (what --help suggests) is ArgumentParser's own.
+        if args.first != "help", let v = args.firstIndex(where: { verbs.contains($0) }), v > 0 {
             let before = args[..<v]
             args = [args[v]] + Array(before) + Array(args[(v + 1)...])
         }

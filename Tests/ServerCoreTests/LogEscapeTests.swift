@@ -62,7 +62,8 @@ extension String {
     func leftPadded(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }
 
-/// Every logger call goes through ErrorLogHandler: one call, one line.
+/// Every logger call goes through ErrorLogHandler: one call, one line (or,
+/// for a message of several lines, one line per line under the same prefix).
 @Suite struct ErrorLogHandlerTests {
     @Test func messageAndMetadataAreEscapedOnOneLine() throws {
         let path = "/tmp/gatewayd-errorlog-\(Sys.getpid()).log"
@@ -73,7 +74,11 @@ extension String {
         handler.log(event: LogEvent(level: .warning, message: "app said \"hi\"\r\nforged line", metadata: [:],
                                     source: "test", file: #file, function: #function, line: #line))
         let text = try FileReader.readText(path)
-        #expect(text.split(separator: "\n", omittingEmptySubsequences: false).count == 2, "\(text)")
-        #expect(text.hasSuffix("] app said \"hi\"\\x0D\\x0Aforged line req=GET /\\x0A2026 [error] forged\n"), "\(text)")
+        // The message's line break starts a continuation line ("| "), under
+        // the same prefix; the metadata stays on the first line, escaped.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[2].isEmpty, "\(text)")
+        #expect(lines[0].hasSuffix("] app said \"hi\" req=GET /\\x0A2026 [error] forged"), "\(text)")
+        #expect(lines[1].hasSuffix("[warning] [worker \(Sys.getpid())] | forged line"), "\(text)")
     }
 }

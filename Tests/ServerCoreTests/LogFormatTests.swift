@@ -20,7 +20,12 @@ import Testing
         // 01/Dec/2026:09:00:00 +0000 [warning] [worker 42] ...
         #expect(line.range(of: #"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4} \[warning\] \[worker 42\] "#,
                            options: .regularExpression) != nil, "\(line)")
-        #expect(line.hasSuffix("] app said \"hi\"\\x0D\\x0Aforged gen=1"), "\(line)")
+        // A line break ends the line: what follows is the event's next line,
+        // under the same prefix and marked "| " (LogContinuationTests).
+        let lines = line.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[0].hasSuffix("] app said \"hi\" gen=1") && lines[1].hasSuffix("[warning] [worker 42] | forged"), "\(line)")
+        let cr = LogRecord(level: "warning", source: "worker", pid: 42, message: "a\rb\u{1B}[31m").line(mode: text)
+        #expect(cr.hasSuffix("] a\\x0Db\\x1B[31m"), "\(cr)")
     }
 
     @Test func jsonIsOneObjectWithTheDocumentedKeys() throws {

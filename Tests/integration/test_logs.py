@@ -47,33 +47,51 @@ def test_access_log_escapes_client_bytes(gatewayd, workdir):
     assert all(b < 0x80 for b in b"".join(lines)), lines
 
 
-def test_app_log_message_with_a_newline_is_one_line(gatewayd):
+def event_lines(server, marker):
+    """The log lines of the event whose first line holds `marker`: that line
+    and the continuation lines ("] | ") of the same prefix after it."""
+    lines = open(server.log_path, "rb").read().split(b"\n")
+    first = next(i for i, line in enumerate(lines) if marker in line)
+    prefix = lines[first][:lines[first].index(b"] ", lines[first].index(b"[worker ")) + 2]
+    out = [lines[first]]
+    for line in lines[first + 1:]:
+        if not line.startswith(prefix + b"| "):
+            break
+        out.append(line)
+    return out
+
+
+def test_app_log_message_with_a_newline_is_one_event(gatewayd):
+    # A line break in a message starts a continuation line of the same event
+    # (issue 24: tracebacks readable): each line has the event's prefix and
+    # "| ", so nothing the app writes passes for another event.
     s = gatewayd(workers=1)
     with Client(s.port) as c:
         r = c.request(path="/log?msg=first%0Asecond%0D%0A2026-01-01%2000:00:00%20[error]%20forged%5C%22%09%C3%A9")
         assert r.status == 200
     s.wait_log("first")
     time.sleep(0.2)
-    lines = request_lines(s, b"first")
-    assert len(lines) == 1, lines
-    line = lines[0].decode("ascii")
-    assert '[warning]' in line
-    assert 'first\\x0Asecond\\x0D\\x0A2026-01-01 00:00:00 [error] forged\\x5C"\\x09\\xC3\\xA9 (GET /log?msg=' in line, line
-    assert not request_lines(s, b"second\n") and not any(
-        line.startswith(b"2026-01-01") for line in open(s.log_path, "rb").read().split(b"\n"))
+    lines = [l.decode("ascii") for l in event_lines(s, b"] first")]
+    assert len(lines) == 3, lines
+    assert all('[warning] [worker ' in l for l in lines)
+    assert lines[0].endswith("] first gen=1") and lines[1].endswith("] | second"), lines  # metadata on the first
+    assert lines[2].endswith('] | 2026-01-01 00:00:00 [error] forged\\x5C"\\x09\\xC3\\xA9 (GET /log?msg='
+                             'first%0Asecond%0D%0A2026-01-01%2000:00:00%20[error]%20forged%5C%22%09%C3%A9)'), lines[2]
+    assert not any(line.startswith(b"2026-01-01") or line.startswith(b"second")
+                   for line in open(s.log_path, "rb").read().split(b"\n"))
 
 
-def test_a_refused_app_header_is_quoted_on_one_line(gatewayd):
+def test_a_refused_app_header_is_quoted_in_one_event(gatewayd):
     s = gatewayd(workers=1)
     with Client(s.port) as c:
         r = c.request(path="/bad-header?name=X%0AForged:%201%1B[31m")
         assert r.status == 500
     s.wait_log("invalid header name")
     time.sleep(0.2)
-    lines = request_lines(s, b"invalid header name")
-    assert len(lines) == 1, lines
-    assert b'invalid header name "X\\x0AForged: 1\\x1B[31m" (GET /bad-header?name=' in lines[0], lines
-    assert not request_lines(s, b"\nForged")
+    lines = event_lines(s, b"invalid header name")
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(b'invalid header name "X gen=1') and b'] | Forged: 1\\x1B[31m" (GET /bad-header?name=' in lines[1], lines
+    assert not any(line.startswith(b"Forged") for line in open(s.log_path, "rb").read().split(b"\n"))
     assert b"\x1b" not in open(s.log_path, "rb").read()
 
 

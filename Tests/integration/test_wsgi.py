@@ -483,6 +483,40 @@ def test_app_exception_gives_500_and_a_traceback(wsgi):
     assert "AssertionError" not in log
 
 
+def test_a_traceback_in_the_text_log_is_one_line_per_line(wsgi):
+    """Each line of the traceback its own log line, under the same prefix and
+    marked as a continuation ("| "), so journald and docker logs read it;
+    nothing the app writes can start an event of its own."""
+    s = wsgi()
+    with Client(s.port) as c:
+        assert c.request(path="/error?tag=lines").status == 500
+    s.wait_log("boom from the app lines")
+    lines = s.log().splitlines()
+    assert not [l for l in lines if "\\x0A" in l], s.log()
+    tb = [i for i, l in enumerate(lines) if l.endswith("] | Traceback (most recent call last):")]
+    assert tb, s.log()
+    first = lines[tb[0] - 1]
+    assert "GET /error" in first and "[error] [worker " in first, first
+    prefix = first[first.index("[error]"):first.index("] ", first.index("[worker ")) + 2]
+    rest = lines[tb[0]:]
+    end = next(i for i, l in enumerate(rest) if "RuntimeError: boom from the app lines" in l)
+    for l in rest[:end + 1]:
+        assert prefix + "| " in l, (prefix, l)
+    assert any((prefix + '|   File "') in l and 'validated.py", line ' in l for l in rest[:end]), rest[:end]
+
+
+def test_a_traceback_in_the_json_log_is_one_record(wsgi):
+    s = wsgi(log_format="json")
+    with Client(s.port) as c:
+        assert c.request(path="/error?tag=json").status == 500
+    s.wait_log("boom from the app json")
+    records = [json.loads(l) for l in s.log().splitlines() if l.startswith("{")]
+    tb = [r for r in records if "Traceback (most recent call last):" in r["message"]]
+    assert len(tb) == 1, records
+    assert "GET /error" in tb[0]["message"] and "\nRuntimeError: boom from the app json" in tb[0]["message"]
+    assert not any(r["message"].startswith("| ") for r in records)
+
+
 @pytest.mark.parametrize("query,status,body", [
     ("", 200, b"abc"),              # normal end
     ("&fail=1", None, b"abc"),      # fails after the body started: aborted

@@ -113,9 +113,11 @@ typedef struct gateway_api {
 
     /* Writes one message (a NUL-terminated string, without trailing
      * newline) to the error log at `level`. `r` may be the request being
-     * served or NULL (during init and shutdown). One call is one log line:
-     * CR, LF, other bytes below 0x20, DEL, '\' and bytes from 0x80 up are
-     * written as \xHH (nginx's escaping), so "a\nb" is logged as a\x0Ab.
+     * served or NULL (during init and shutdown). One call is one event:
+     * CR, other bytes below 0x20, DEL, '\' and bytes from 0x80 up are
+     * written as \xHH (nginx's escaping); a newline starts a continuation
+     * line of the event (its prefix, then "| "), so a traceback stays
+     * readable and no message passes for another event.
      * Messages below log_level are dropped; a level other than the four
      * GATEWAY_LOG_* is logged as GATEWAY_LOG_ERROR. */
     void (*log)(gateway_request *r, int level, const char *message);

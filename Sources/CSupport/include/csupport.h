@@ -132,8 +132,11 @@ int gw_score_claim_master(gw_score_slot *s, uint64_t serial);
 /* --- stack dumps of a worker (stackdump.c) --- */
 enum { GW_DUMP_ON_DEMAND = 0, GW_DUMP_TIMEOUT = 1 };
 /* Log line forms, shared with the Swift ErrorLogHandler: text or JSON,
- * either with GW_LOG_JOURNAL (no timestamp, a <N> syslog priority prefix). */
-enum { GW_LOG_TEXT = 0, GW_LOG_JSON = 1, GW_LOG_JOURNAL = 2 };
+ * either with GW_LOG_JOURNAL (no timestamp, a <N> syslog priority prefix).
+ * GW_LOG_CONTINUED (text only): a later line of a message of several lines
+ * (a traceback), "| " after the prefix; a first line's leading '|' is
+ * escaped, so no message passes for the continuation of another. */
+enum { GW_LOG_TEXT = 0, GW_LOG_JSON = 1, GW_LOG_JOURNAL = 2, GW_LOG_CONTINUED = 4 };
 /* The signal the master sends a worker's main thread for a dump. */
 int gw_stack_signal(void);
 /* In a worker, once the app is loaded: creates the scratch file, warms

@@ -1,6 +1,7 @@
 /// The daemon's configuration: every key of gatewayd.conf with its default.
-/// docs/configuration.md and etc/gatewayd.conf document each one; keep the
-/// three in step.
+/// ConfigKey.all (ConfigKeys.swift) has an entry per key; docs/configuration.md
+/// and etc/gatewayd.conf document each one (ConfigKeysTests checks the table
+/// against the loader and docs/configuration.md).
 public struct Config: Equatable, Sendable {
     /// Listen addresses: "HOST:PORT", "[V6]:PORT", "unix:/path", or
     /// "fd:NAME"/"fd:N" for a socket inherited through LISTEN_FDS.
@@ -32,9 +33,9 @@ public struct Config: Equatable, Sendable {
     public var accessLog: String = ""
     public var accessLogFormat: String = AccessLogFormat.combined
     public var errorLog: String = "-"
-    public var logLevel: String = "info"
-    /// "text" or "json", for the error and the access log.
-    public var logFormat: String = "text"
+    public var logLevel: LogLevel = .info
+    /// Text or JSON, for the error and the access log.
+    public var logFormat: LogFormat = .text
     public var backlog: Int = 2048
     public var workerConnections: Int = 1000
     public var unixSocketMode: Int = 0o660
@@ -53,7 +54,7 @@ public struct Config: Equatable, Sendable {
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
     /// Header and value that make a request from a trusted peer https.
     public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
-    public var reloadStrategy: String = "generation"
+    public var reloadStrategy: ReloadStrategy = .generation
     public var allowRoot: Bool = false
     /// Environment variables set in each worker before the app loads (Gunicorn's --env).
     public var env: [(name: String, value: String)] = []
@@ -73,8 +74,10 @@ public struct Config: Equatable, Sendable {
     public var maxQueueWait: Double = 0
     /// Seconds between SIGTERM (readiness fails) and the graceful stop.
     public var drainDelay: Double = 0
-    /// The keys a command-line flag set, and the flag ("timeout": "--timeout"):
-    /// an error in such a value names the flag, not the file. Not compared by ==.
+    /// The keys a command-line flag or one of Gunicorn's environment
+    /// variables set, and its name ("timeout": "--timeout", "workers":
+    /// "WEB_CONCURRENCY"): an error in such a value names it, not the file.
+    /// Not compared by ==.
     public var flags: [String: String] = [:]
 
     /// Gunicorn's secure_scheme_headers.
@@ -88,6 +91,23 @@ public struct Config: Equatable, Sendable {
 
     public init() {}
 
+    /// `log_level`; Gunicorn's "critical" is .error.
+    public enum LogLevel: String, CaseIterable, Sendable {
+        case debug, info, warning, error
+
+        /// A level in any case ("WARNING"), "critical" as .error; nil if none.
+        public init?(anyCase text: String) {
+            let name = text.lowercased()
+            guard let level = name == "critical" ? .error : LogLevel(rawValue: name) else { return nil }
+            self = level
+        }
+    }
+
+    /// `reload_strategy`: a whole new generation, or worker by worker.
+    public enum ReloadStrategy: String, CaseIterable, Sendable {
+        case generation, rolling
+    }
+
     /// Sets (or replaces) one app_arg, keeping the order by name.
     public mutating func setAppArg(_ name: String, _ value: String) {
         appArgs.removeAll { $0.name == name }
@@ -95,30 +115,8 @@ public struct Config: Equatable, Sendable {
         appArgs.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
     }
 
+    /// Equal in every key of ConfigKey.all (flags, the sources of values, aside).
     public static func == (a: Config, b: Config) -> Bool {
-        a.bind == b.bind && a.workers == b.workers && a.app == b.app
-            && a.appArgs.map { $0.name } == b.appArgs.map { $0.name }
-            && a.appArgs.map { $0.value } == b.appArgs.map { $0.value }
-            && a.timeout == b.timeout && a.gracefulTimeout == b.gracefulTimeout
-            && a.keepaliveTimeout == b.keepaliveTimeout && a.bootTimeout == b.bootTimeout
-            && a.headerTimeout == b.headerTimeout && a.bodyTimeout == b.bodyTimeout
-            && a.lingeringTime == b.lingeringTime && a.lingeringTimeout == b.lingeringTimeout
-            && a.maxRequests == b.maxRequests && a.maxRequestsJitter == b.maxRequestsJitter
-            && a.maxWorkerMemory == b.maxWorkerMemory && a.maxWorkerMemoryHard == b.maxWorkerMemoryHard
-            && a.pidfile == b.pidfile && a.accessLog == b.accessLog
-            && a.accessLogFormat == b.accessLogFormat && a.errorLog == b.errorLog
-            && a.logLevel == b.logLevel && a.logFormat == b.logFormat && a.backlog == b.backlog
-            && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
-            && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
-            && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
-            && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
-            && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
-            && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }
-            && a.secureSchemeHeaders.map { $0.value } == b.secureSchemeHeaders.map { $0.value }
-            && a.reloadStrategy == b.reloadStrategy && a.allowRoot == b.allowRoot
-            && a.env.map { $0.name } == b.env.map { $0.name } && a.env.map { $0.value } == b.env.map { $0.value }
-            && a.captureOutput == b.captureOutput && a.reload == b.reload && a.scriptName == b.scriptName
-            && a.maxWorkers == b.maxWorkers && a.idleWorkerTimeout == b.idleWorkerTimeout
-            && a.maxQueueWait == b.maxQueueWait && a.drainDelay == b.drainDelay
+        ConfigKey.all.allSatisfy { $0.same(a, b) }
     }
 }

@@ -8,10 +8,24 @@ import Glibc
 public struct ConfigLoader {
     public let file: String
     let text: String
+    /// Gunicorn's environment variables (PORT, WEB_CONCURRENCY,
+    /// FORWARDED_ALLOW_IPS): defaults under the file and the flags.
+    let environment: [String: String]
 
-    public init(file: String, text: String) {
+    public init(file: String, text: String, environment: [String: String] = ConfigLoader.processEnvironment) {
         self.file = file
         self.text = text
+        self.environment = environment
+    }
+
+    /// The environment variables that give keys their defaults (ConfigKey.all's).
+    public static let environmentNames = ConfigKey.all.compactMap(\.environment)
+
+    /// The variables of `environmentNames` that are set in this process.
+    public static var processEnvironment: [String: String] {
+        var env: [String: String] = [:]
+        for name in environmentNames { env[name] = Sys.environment(name) }
+        return env
     }
 
     /// Reads and parses `path`, applies command-line overrides, validates.
@@ -48,13 +62,70 @@ public struct ConfigLoader {
                               message: "invalid TOML: \(error.description)")
         }
         var config = Config()
+        try applyEnvironment(to: &config)
         for key in table.keys {
             guard let value = table[key] else { continue }
+            // The file's key wins over the environment's default.
+            config.flags[key] = nil
             try apply(key: key, value: value, to: &config)
         }
         overrides(&config)
+        try applyScriptName(to: &config)
         try validate(config)
         return config
+    }
+
+    // MARK: the environment
+
+    /// Gunicorn's environment variables, as Gunicorn reads them: defaults
+    /// that the file and the flags override. Each records itself in `flags`,
+    /// so that a bad value is named by the variable ("WEB_CONCURRENCY: ...").
+    /// - PORT: bind = ["0.0.0.0:$PORT"] (empty: unset);
+    /// - WEB_CONCURRENCY: workers (empty: unset);
+    /// - FORWARDED_ALLOW_IPS: forwarded_allow_ips, comma-separated, all the
+    ///   trust there is (empty: no proxy is trusted, as Gunicorn).
+    /// SCRIPT_NAME is applied after the file and the flags (applyScriptName).
+    func applyEnvironment(to c: inout Config) throws {
+        if let port = environment["PORT"]?.trimmingSpaces(), !port.isEmpty {
+            c.bind = ["0.0.0.0:\(port)"]
+            c.flags["bind"] = "PORT"
+        }
+        if let text = environment["WEB_CONCURRENCY"]?.trimmingSpaces(), !text.isEmpty {
+            guard let n = Int(text) else {
+                throw ConfigError(file: file, line: 0, key: "workers", message: "expected an integer, found \"\(text)\"",
+                                  flag: "WEB_CONCURRENCY")
+            }
+            c.workers = n
+            c.flags["workers"] = "WEB_CONCURRENCY"
+        }
+        if let text = environment["FORWARDED_ALLOW_IPS"] {
+            c.forwardedAllowIPs = Self.commaList(text)
+            c.flags["forwarded_allow_ips"] = "FORWARDED_ALLOW_IPS"
+        }
+    }
+
+    /// SCRIPT_NAME, as Gunicorn honours it: the prefix when script_name is
+    /// empty after the file and the flags (the shipped file writes
+    /// script_name = ""), checked by script_name's rule.
+    func applyScriptName(to c: inout Config) throws {
+        guard c.scriptName.isEmpty, let text = environment["SCRIPT_NAME"], !text.isEmpty else { return }
+        do {
+            c.scriptName = try scriptName("script_name", text)
+        } catch let e as ConfigError {
+            throw ConfigError(file: file, line: 0, key: "script_name", message: e.message, flag: "SCRIPT_NAME")
+        }
+        c.flags["script_name"] = "SCRIPT_NAME"
+    }
+
+    /// "a, b,," -> ["a", "b"]: Gunicorn's comma-separated lists.
+    public static func commaList(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+    }
+
+    /// Why `text` is no log level ("must be one of ..."), or nil.
+    public static func logLevelProblem(_ text: String) -> String? {
+        guard Config.LogLevel(anyCase: text) == nil else { return nil }
+        return "must be one of \"debug\", \"info\", \"warning\", \"error\" (any case; \"critical\" is \"error\"), found \"\(text)\""
     }
 
     // MARK: keys
@@ -124,14 +195,18 @@ public struct ConfigLoader {
         case "access_log": c.accessLog = try string(key, value)
         case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
         case "error_log": c.errorLog = try string(key, value)
-        case "log_level": c.logLevel = try oneOf(key, value, ["debug", "info", "warning", "error"])
-        case "log_format": c.logFormat = try oneOf(key, value, LogFormat.allCases.map(\.rawValue))
+        case "log_level":
+            let s = try string(key, value)
+            guard let level = Config.LogLevel(anyCase: s) else { throw error(key, Self.logLevelProblem(s)!) }
+            c.logLevel = level
+        case "log_format": c.logFormat = LogFormat(rawValue: try oneOf(key, value, LogFormat.allCases.map(\.rawValue)))!
         case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
         case "user": c.user = try string(key, value)
         case "group": c.group = try string(key, value)
         case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
         case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
-        case "reload_strategy": c.reloadStrategy = try oneOf(key, value, ["generation", "rolling"])
+        case "reload_strategy":
+            c.reloadStrategy = Config.ReloadStrategy(rawValue: try oneOf(key, value, Config.ReloadStrategy.allCases.map(\.rawValue)))!
         case "allow_root": c.allowRoot = try bool(key, value)
         case "env": c.env = try environment(key, value)
         case "capture_output": c.captureOutput = try bool(key, value)
@@ -156,9 +231,6 @@ public struct ConfigLoader {
         if c.app.isEmpty { throw fail("app", "is required: the path of the app shared object") }
         if c.workers < 1 { throw fail("workers", "must be at least 1, found \(c.workers)") }
         if c.bind.isEmpty { throw fail("bind", "needs at least one address") }
-        if !["debug", "info", "warning", "error"].contains(c.logLevel) {
-            throw fail("log_level", "must be one of \"debug\", \"info\", \"warning\", \"error\", found \"\(c.logLevel)\"")
-        }
         // Every address is parsed as the listener will parse it, so that a bad
         // one is refused here with its key, not at bind time.
         for address in c.bind {
@@ -176,9 +248,18 @@ public struct ConfigLoader {
             if address.hasPrefix("fd:") { throw fail("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
         }
         // An entry that is no address would never match a peer: refuse it
-        // rather than leave a proxy silently untrusted.
-        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" && IPAddress(entry) == nil {
-            throw fail("forwarded_allow_ips", "\"\(entry)\" is not an IP address, \"unix\" or \"*\" (no host names, no networks)")
+        // rather than leave a proxy silently untrusted. Networks are taken
+        // as Python's ipaddress.ip_network (Gunicorn's): no host bits set.
+        for entry in c.forwardedAllowIPs where entry != "*" && entry != "unix" {
+            switch IPNetwork.parse(entry) {
+            case .success: continue
+            case .failure(.notAnAddress):
+                throw fail("forwarded_allow_ips", "\"\(entry)\" is not an IP address, a network (10.0.0.0/8), \"unix\" or \"*\" (no host names)")
+            case .failure(.badPrefix(let max)):
+                throw fail("forwarded_allow_ips", "\"\(entry)\": the prefix length is 0 to \(max)")
+            case .failure(.hostBitsSet(let network)):
+                throw fail("forwarded_allow_ips", "\"\(entry)\" has host bits set (\(network)?)")
+            }
         }
         if c.maxWorkers > 0 && c.maxWorkers < c.workers {
             if let flag = c.flags["workers"], c.flags["max_workers"] == nil {

@@ -36,6 +36,8 @@ public struct ErrorLogHandler: LogHandler {
         LogRateLimiter.shared.write(record: record, to: self.file)
     }
 
+    public static func level(_ level: Config.LogLevel) -> Logger.Level { Self.level(level.rawValue) }
+
     public static func level(_ name: String) -> Logger.Level {
         switch name {
         case "debug": return .debug

@@ -41,8 +41,29 @@ public struct LogRecord: Sendable {
             }
             return text + "}"
         }
-        let full = message + fields.map { " \($0.key)=\($0.value)" }.joined()
-        return Self.render(mode: mode, level: level, source: source, pid: pid, message: full)
+        let suffix = fields.map { " \($0.key)=\($0.value)" }.joined()
+        guard message.utf8.contains(0x0A) else {
+            return Self.render(mode: mode, level: level, source: source, pid: pid, message: message + suffix)
+        }
+        // Several lines (a traceback): each its own line under the same
+        // prefix, the later ones marked as its continuation; the fields on the first.
+        let lines = Self.lines(of: message)
+        var out = Self.render(mode: mode, level: level, source: source, pid: pid, message: lines[0] + suffix)
+        for line in lines.dropFirst() {
+            out += "\n" + Self.render(mode: mode | Int32(GW_LOG_CONTINUED), level: level, source: source, pid: pid, message: line)
+        }
+        return out
+    }
+
+    /// The lines of `message`: split at LF (a CR before it goes too), without
+    /// the empty one after a final newline.
+    static func lines(of message: String) -> [String] {
+        var lines = message.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
+            let bytes = line.last == 0x0D ? line.dropLast() : line[...]
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+        return lines
     }
 
     static func render(mode: Int32, level: String, source: String, pid: Int32, message: String) -> String {

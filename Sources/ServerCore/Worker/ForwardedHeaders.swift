@@ -25,22 +25,28 @@ public struct ForwardedHeaders {
         let anyPeer: Bool
         /// "unix": peers on a unix socket are trusted.
         let unixPeers: Bool
-        let proxies: [IPAddress]
+        /// Addresses and networks (forwarded_allow_ips "10.0.0.0/8").
+        let proxies: [IPNetwork]
         /// Names lowercased; a request is https when such a field has the value.
         let secureHeaders: [(name: [UInt8], value: [UInt8])]
 
         public init(trusted: [String], secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders) {
             anyPeer = trusted.contains("*")
             unixPeers = trusted.contains("unix")
-            proxies = trusted.compactMap { IPAddress($0) }
+            proxies = trusted.compactMap { IPNetwork($0) }
             secureHeaders = secureSchemeHeaders.map { (Array($0.name.lowercased().utf8), Array($0.value.utf8)) }
+        }
+
+        /// Whether `a` is one of the trusted proxies (an address or in a network).
+        public func isProxy(_ a: IPAddress) -> Bool {
+            proxies.contains { $0.contains(a) }
         }
 
         public func trusts(_ peer: Peer) -> Bool {
             if anyPeer { return true }
             switch peer {
             case .unix: return unixPeers
-            case .ip(let a): return proxies.contains(a)
+            case .ip(let a): return isProxy(a)
             case .other: return false
             }
         }
@@ -78,7 +84,7 @@ public struct ForwardedHeaders {
                 if n > 0 {
                     guard let address = IPAddress(buf + s, n) else { return nil }
                     found = (s, n)
-                    if !policy.proxies.contains(address) { return text(s, n) }
+                    if !policy.isProxy(address) { return text(s, n) }
                 }
                 if start == f.value { break }
                 end = start - 1
