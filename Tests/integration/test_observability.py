@@ -439,3 +439,151 @@ def test_gatewayctl_dump_of_a_python_worker(admin):
         reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply
     assert s.workers() == [worker]
+
+
+class AdminFlood:
+    """Holds `n` connections to an admin address, each trickling a request
+    head a byte every `every` seconds and reconnecting when the server
+    closes it: what one client with access to the admin port can do."""
+
+    def __init__(self, connect, n=16, every=0.25):
+        import threading
+        self.connect, self.n, self.every = connect, n, every
+        self.stopping = threading.Event()
+        self.reconnects = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(1.0)  # all n connected and trickling
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(5)
+
+    def open(self):
+        try:
+            c = self.connect()
+            c.setblocking(False)
+            return c
+        except OSError:
+            return None
+
+    def run(self):
+        head = b"GET /status HTTP/1.1\r\nHost: flood\r\nX-Slow: " + b"a" * 4000
+        conns = [[self.open(), 0] for _ in range(self.n)]
+        while not self.stopping.is_set():
+            for slot in conns:
+                c, sent = slot
+                try:
+                    if c is None:
+                        raise OSError
+                    c.send(head[sent % len(head):sent % len(head) + 1])
+                    slot[1] = sent + 1
+                except OSError:
+                    if c is not None:
+                        c.close()
+                    self.reconnects += 1
+                    slot[0], slot[1] = self.open(), 0
+            self.stopping.wait(self.every)
+        for c, _ in conns:
+            if c is not None:
+                c.close()
+
+
+def probe_ms(fn):
+    t = time.monotonic()
+    result = fn()
+    return (time.monotonic() - t) * 1000, result
+
+
+def test_idle_admin_connections_do_not_starve_probes_or_operators(admin):
+    """Issue 25: 16 trickling connections on each admin address; /readyz
+    over TCP and gatewayctl status over the unix socket keep answering
+    within 200 ms (separate budgets per listener, a short head deadline,
+    and a full listener evicts its oldest idle connection)."""
+    s, tcp, unix, sock = admin(workers=1)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+
+    def tcp_conn():
+        return socket.create_connection(("127.0.0.1", aport), timeout=1)
+
+    def unix_conn():
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(1)
+        c.connect(sock)
+        return c
+
+    def readyz():
+        conn = http.client.HTTPConnection("127.0.0.1", aport, timeout=1)
+        try:
+            return get(conn, "GET", "/readyz")[0]
+        except OSError as e:
+            return repr(e)
+
+    readyz_ms, ctl_ms = [], []
+    with AdminFlood(tcp_conn) as tflood, AdminFlood(unix_conn) as uflood:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            ms, status = probe_ms(readyz)
+            assert status == 200, status
+            readyz_ms.append(ms)
+            ms, r = probe_ms(lambda: ctl("--socket", "unix:" + sock, "status", "--json", timeout=5))
+            assert r.returncode == 0, r.stderr
+            ctl_ms.append(ms)
+            time.sleep(0.2)
+        # the flood was served too: its connections were cut and came back
+        assert tflood.reconnects > 0 and uflood.reconnects > 0
+    print(f"readyz max {max(readyz_ms):.1f} ms, gatewayctl status max {max(ctl_ms):.1f} ms "
+          f"over {len(readyz_ms)} probes")
+    assert max(readyz_ms) < 200, readyz_ms
+    assert max(ctl_ms) < 200, ctl_ms
+
+
+def half_closed(connect, request):
+    """Sends `request`, shuts the write side (what `printf ... | socat -`
+    does), reads the answer to the end."""
+    c = connect()
+    c.settimeout(5)
+    c.sendall(request)
+    c.shutdown(socket.SHUT_WR)
+    data = b""
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        pass
+    c.close()
+    return data
+
+
+def test_a_half_closed_admin_request_is_answered(admin):
+    """RFC 9112 9.6: a request followed by shutdown(SHUT_WR) still gets its response."""
+    s, tcp, unix, sock = admin(workers=1)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+
+    def unix_conn():
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        return c
+
+    for _ in range(10):
+        for connect in (unix_conn, lambda: socket.create_connection(("127.0.0.1", aport))):
+            reply = half_closed(connect, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok\n"), reply
+    reply = half_closed(unix_conn, b"POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200") and b"promoted" in reply, reply
+    s.wait_log("generation 2")
+
+
+def test_a_half_closed_request_to_the_main_listener_is_answered(gatewayd):
+    s = gatewayd(workers=1)
+    for _ in range(10):
+        reply = half_closed(lambda: socket.create_connection(("127.0.0.1", s.port)),
+                            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+
