@@ -216,6 +216,11 @@ void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
 }
 
+void gw_score_release(gw_score_slot *s, uint64_t now) {
+    s->heartbeat_ns = now;
+    __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
+}
+
 int gw_score_claim_worker(gw_score_slot *s) {
     uint64_t owner = __atomic_load_n(&s->response_owner, __ATOMIC_ACQUIRE);
     if ((owner & 3) != GW_OWNER_NONE) return (owner & 3) == GW_OWNER_WORKER;

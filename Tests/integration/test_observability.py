@@ -587,3 +587,20 @@ def test_a_half_closed_request_to_the_main_listener_is_answered(gatewayd):
                             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 200"), reply
 
+def test_a_timed_out_request_whose_app_returns_before_the_kill_is_counted_once(admin, workdir):
+    """Issue 25: with timeout = 2 and a 2.8 s request the app returns after
+    the master's 504 but before the kill: one timeout, and no 5xx, no
+    histogram sample and no access log line besides."""
+    access = os.path.join(workdir, "access.log")
+    s, tcp, unix, sock = admin(workers=1, timeout=2, access_log=access)
+    data = raw_http(s.port, b"GET /sleep?seconds=2.8 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=15)
+    assert data.startswith(b"HTTP/1.1 504"), data
+    time.sleep(1.5)  # the app returned (2.8 s), the kill not yet due for a while
+    s.wait_log("timed out")
+    m = metrics_of(tcp)
+    assert total(m, "gatewayd_timeouts_total") == 1
+    assert total(m, "gatewayd_requests_total", status_class="5xx") == 0, m
+    assert total(m, "gatewayd_request_duration_seconds_count") == 0, m
+    log = open(access).read() if os.path.exists(access) else ""
+    assert " 504 " not in log, log
+

@@ -124,6 +124,8 @@ enum { GW_OWNER_NONE = 0, GW_OWNER_WORKER = 1, GW_OWNER_MASTER = 2 };
 /* The worker, before the first byte of a response: 1 when the response is
  * the worker's to send, 0 when the master took it (a timeout). */
 int gw_score_claim_worker(gw_score_slot *s);
+/* The request is over but not counted (the master answered it: a timeout). */
+void gw_score_release(gw_score_slot *s, uint64_t now);
 /* The master, deciding a timeout of request `serial`: 1 when the 504 is
  * the master's to send, 0 when the worker started its response first or
  * moved on to another request. */

@@ -547,13 +547,17 @@ public final class RequestLoop {
         requestsServed += 1
         bytesIn += ctx.bytesIn
         bytesOut += ctx.bytesOut
-        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) }
+        // A timeout the master answered is its count (timeouts_total), not a request's.
+        let counted = !ctx.response.takenByMaster
+        if let slot = ctx.scoreboard {
+            if counted { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) } else { gw_score_release(slot, ended) }
+        }
         let deferred = ctx.output.deferred
         let unread = !ctx.body.isDone || c.buffered > 0
         if deferred > 0 {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
             holdResponse(c, end: end, unread: unread, started: started)
-        } else if let log = accessLog {
+        } else if let log = accessLog, counted {
             log.write(ctx, durationNs: ended &- started)
         }
         onRequestDone?(self)

@@ -67,6 +67,9 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     public internal(set) var end = ConnectionEnd.keepOpen
     /// The reason of the last refused call (api->last_error).
     public internal(set) var failure = GatewayFailure.none
+    /// The master claimed the response (a timeout) and answered 504: it
+    /// counts the request, once, as a timeout; the worker counts nothing.
+    public internal(set) var takenByMaster = false
     public internal(set) var status = 0
     /// Body bytes put on the wire (HEAD: 0), for the access log.
     public internal(set) var bodySent = 0
@@ -122,6 +125,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     @inline(__always)
     public func begin(_ request: Request) {
         self.request = request
+        takenByMaster = false
         phase = .pending
         framing = .none
         end = request.close ? .close : .keepOpen
@@ -187,6 +191,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         // The master decided a timeout and answers 504 itself: the client
         // gets exactly that, nothing from the app.
         phase = .aborted
+        takenByMaster = true
         failure = .timeout
         status = 504
         bodySent = request.isHead ? 0 : ServerResponse.bodyLength(504)
