@@ -144,13 +144,22 @@ extension Arbiter {
         m.queues = listenQueues()
         for w in supervisor.sortedWorkers {
             m.workers[workerState(w), default: 0] += 1
-            m.memory.append(.init(pid: w.pid, ussBytes: w.ussKB * 1024, pssBytes: w.pssKB * 1024))
+            if let u = memory(of: w) { m.memory.append(.init(pid: w.pid, ussBytes: u.ussKB * 1024, pssBytes: u.pssKB * 1024)) }
         }
         m.inFlight = m.workers["busy"] ?? 0
         m.workersTarget = supervisor.settings.workers
         m.workersMax = maxWorkers
         m.draining = drain.isDraining
         return m
+    }
+
+    /// From the worker's heartbeat; before its first one (a new worker)
+    /// read by the master now; nil when unknown (a live process always has
+    /// private pages, so 0 means not measured).
+    func memory(of w: Supervisor.Worker) -> MemoryUsage? {
+        if w.ussKB > 0 { return MemoryUsage(ussKB: w.ussKB, pssKB: w.pssKB) }
+        guard let read = MemoryUsage.read(pid: w.pid), read.ussKB > 0 else { return nil }
+        return read
     }
 
     // MARK: /status
@@ -175,10 +184,12 @@ extension Arbiter {
                                    ("seconds", .double(Self.seconds(now &- s.busy_since_ns)))])
             }
             let served = records[w.pid].map { scoreboard[$0.score].requests } ?? w.requests
+            let memory = memory(of: w)
             return .object([
                 ("pid", .int(Int64(w.pid))), ("slot", .int(Int64(w.slot))), ("generation", .int(Int64(w.generation))),
                 ("state", .string(workerState(w))), ("requests", .int(Int64(served))), ("request", request),
-                ("uss_bytes", .int(Int64(w.ussKB * 1024))), ("pss_bytes", .int(Int64(w.pssKB * 1024))),
+                ("uss_bytes", memory.map { .int(Int64($0.ussKB * 1024)) } ?? .null),
+                ("pss_bytes", memory.map { .int(Int64($0.pssKB * 1024)) } ?? .null),
                 ("age_seconds", .double(Self.seconds(now &- w.spawnedAt))),
                 ("last_exit", lastExit[w.slot].map { .string($0) } ?? .null),
             ])

@@ -604,3 +604,17 @@ def test_a_timed_out_request_whose_app_returns_before_the_kill_is_counted_once(a
     log = open(access).read() if os.path.exists(access) else ""
     assert " 504 " not in log, log
 
+
+def test_a_new_workers_memory_is_never_reported_as_zero(admin):
+    """Issue 25: before its first heartbeat a new worker's gauges read 0."""
+    s, tcp, unix, sock = admin(workers=1)
+    for _ in range(2):
+        s.signal(signal.SIGTTIN)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            m = metrics_of(tcp)
+            zero = [k for k, v in m.items() if k.startswith("gatewayd_worker_memory_bytes") and v == 0]
+            assert not zero, zero
+            st = json.loads(get(unix(), "GET", "/status")[2])
+            assert all(w["uss_bytes"] != 0 for w in st["workers"]), st["workers"]
+        s.wait_workers(3 if _ else 2)
