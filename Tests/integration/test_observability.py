@@ -618,3 +618,14 @@ def test_a_new_workers_memory_is_never_reported_as_zero(admin):
             st = json.loads(get(unix(), "GET", "/status")[2])
             assert all(w["uss_bytes"] != 0 for w in st["workers"]), st["workers"]
         s.wait_workers(3 if _ else 2)
+
+
+def test_gatewayctl_usage_errors_exit_within_the_documented_codes():
+    """Issue 25: exit 0 done, 1 refused or failed, 2 unreachable; a usage
+    error is a refusal (ArgumentParser's own 64 is not documented)."""
+    for args in (["scale", "abc"], ["dump", "x"], ["nosuchverb"], ["status", "--nosuchflag"]):
+        r = ctl("--socket", "unix:/nonexistent/admin.sock", *args)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert "Error:" in r.stderr or "error" in r.stderr.lower(), r.stderr
+    assert ctl("--help").returncode == 0
+    assert ctl("--socket", "unix:/nonexistent/admin.sock", "status").returncode == 2
