@@ -462,7 +462,8 @@ public final class Arbiter {
                 ?? GenerationRecord(config: config, listeners: generations[supervisor.generation]?.listeners ?? [], privileges: privileges)
             WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
                           channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
-                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid).run()
+                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid,
+                          quietBoot: supervisor.foldsBootLines(generation: generation, now: Self.now)).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)

@@ -112,6 +112,12 @@ extension Supervisor {
         return actions
     }
 
+    /// A worker spawned now replaces a crash the log is folding: its boot
+    /// lines are folded too (the master's own `booted` line is, in `booted`).
+    public func foldsBootLines(generation: UInt32, now: UInt64) -> Bool {
+        generation == self.generation && requestCrashLog.isFolding(now: now)
+    }
+
     /// The line for the request crashes folded in a second that is over.
     mutating func requestCrashSummary(now: UInt64) -> [Action] {
         guard let (count, last) = requestCrashLog.due(now: now) else { return [] }

@@ -629,3 +629,26 @@ def test_gatewayctl_usage_errors_exit_within_the_documented_codes():
         assert "Error:" in r.stderr or "error" in r.stderr.lower(), r.stderr
     assert ctl("--help").returncode == 0
     assert ctl("--socket", "unix:/nonexistent/admin.sock", "status").returncode == 2
+
+
+def test_a_crash_flood_folds_each_new_workers_boot_line(gatewayd):
+    """Issue 25: a /crash flood logged every new worker's boot line
+    (11,000 lines in 10 s); they are folded as the master's crash lines
+    are: a few a second, whatever the rate of crashes."""
+    s = gatewayd(workers=2)
+    before = len(s.log())
+    crashes, end = 0, time.monotonic() + 4
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=2) as c:
+                c.sendall(b"GET /crash HTTP/1.1\r\nHost: t\r\n\r\n")
+                c.recv(100)
+            crashes += 1
+        except OSError:
+            pass
+    time.sleep(1.5)
+    log = s.log()[before:]
+    boots = log.count("testapp: booted worker")
+    print(f"\ncrash flood: {crashes} /crash in 4 s, {boots} app boot lines, {len(log.encode())} log bytes")
+    assert crashes > 40, crashes
+    assert boots <= 2 * 6 + 4, boots  # a first line or two per second and slot, not one per crash
