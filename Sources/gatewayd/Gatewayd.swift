@@ -22,7 +22,7 @@ struct Gatewayd: ParsableCommand {
     @Argument(help: "module:callable (WSGI) or the path of an app .so.")
     var appSpec: String?
 
-    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML). Default: /etc/gatewayd.conf when no APP is given.")
+    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML). Default: /etc/gatewayd.conf when neither APP nor --app is given.")
     var config: String?
 
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and load the app in a throwaway process, then exit: 0 if both are fine, 1 if not.")
@@ -142,11 +142,11 @@ struct Gatewayd: ParsableCommand {
         return s
     }
 
-    /// The config file: -c, or /etc/gatewayd.conf when no APP is given; none
-    /// (the defaults) for a bare `gatewayd myapp:app`.
+    /// The config file: -c, or /etc/gatewayd.conf when no app is given; none
+    /// (the defaults) for a bare `gatewayd myapp:app` or `gatewayd --app X`.
     var configPath: String? {
         if let config { return config }
-        return appSpec == nil ? "/etc/gatewayd.conf" : nil
+        return appSpec == nil && app == nil ? "/etc/gatewayd.conf" : nil
     }
 
     func run() throws {

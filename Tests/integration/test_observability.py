@@ -652,3 +652,28 @@ def test_a_crash_flood_folds_each_new_workers_boot_line(gatewayd):
     print(f"\ncrash flood: {crashes} /crash in 4 s, {boots} app boot lines, {len(log.encode())} log bytes")
     assert crashes > 40, crashes
     assert boots <= 2 * 6 + 4, boots  # a first line or two per second and slot, not one per crash
+
+
+def test_the_app_flag_without_a_config_file_runs_with_the_defaults(workdir):
+    """Issue 25: `gatewayd --app X -b ...` without -c read /etc/gatewayd.conf
+    (and failed where there is none); the positional APP form does not."""
+    from conftest import GATEWAYD
+    port = free_port()
+    p = subprocess.Popen([GATEWAYD, "--app", app_path("testapp"), "-b", f"127.0.0.1:{port}", "-w", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        reply = b""
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                reply = raw_http(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=2)
+                if reply:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert p.poll() is None, p.stdout.read().decode()
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+        p.wait(10)
