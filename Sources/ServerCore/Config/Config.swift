@@ -41,6 +41,9 @@ public struct Config: Equatable, Sendable {
     public var limitRequestLine: Int = 8190
     public var limitRequestFields: Int = 100
     public var limitRequestFieldSize: Int = 8190
+    /// The whole head (request line, fields, blank line): what an unfinished
+    /// head may cost a connection. nginx: large_client_header_buffers 4 8k.
+    public var limitRequestHead: Int = 32768
     public var maxBodySize: Int = 0
     /// A request body up to this many bytes is read by the event loop before
     /// the app is called (0: off), so a client that trickles it pins no app.
@@ -111,6 +114,7 @@ public struct Config: Equatable, Sendable {
             && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
+            && a.limitRequestHead == b.limitRequestHead
             && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
             && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }

@@ -100,6 +100,7 @@ public struct ConfigLoader {
         case "limit_request_line": return IntegerRule(\.limitRequestLine, min: 64, max: 1 << 20)
         case "limit_request_fields": return IntegerRule(\.limitRequestFields, min: 1, max: 32768)
         case "limit_request_field_size": return IntegerRule(\.limitRequestFieldSize, min: 64, max: 1 << 20)
+        case "limit_request_head": return IntegerRule(\.limitRequestHead, min: 1024, max: 1 << 24)
         case "max_body_size": return IntegerRule(\.maxBodySize, min: 0)
         case "body_buffer_size": return IntegerRule(\.bodyBufferSize, min: 0, max: Config.maxBufferSize)
         case "response_buffer_size": return IntegerRule(\.responseBufferSize, min: 0, max: Config.maxBufferSize)

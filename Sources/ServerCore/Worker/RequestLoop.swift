@@ -22,6 +22,8 @@ public final class RequestLoop {
         /// body_buffer_size, response_buffer_size (RequestLoop+Held.swift).
         public var bodyBufferSize: Int
         public var responseBufferSize: Int
+        /// limit_request_head: the most an HTTP head may take of a connection's buffer.
+        public var headLimit = 32768
         public var initialBuffer = 8192
 
         public init(_ c: Config) {
@@ -35,6 +37,7 @@ public final class RequestLoop {
             bodyTimeout = c.bodyTimeout
             bodyBufferSize = c.bodyBufferSize
             responseBufferSize = c.responseBufferSize
+            headLimit = c.limitRequestHead
         }
     }
 
@@ -438,7 +441,10 @@ public final class RequestLoop {
         }
         if c.end == c.capacity {
             c.compact()
-            if c.end == c.capacity && !c.grow(limit: limits.maxHead) {
+            // An unfinished head costs at most limit_request_head (HTTP; the
+            // proxied protocols' packets are bounded by their own limits).
+            let limit = c.proto == .http ? min(limits.maxHead, settings.headLimit) : limits.maxHead
+            if c.end == c.capacity && !c.grow(limit: limit) {
                 reject(c, HTTPError(431, "request head too large"))
                 return
             }
