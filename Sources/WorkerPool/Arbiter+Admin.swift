@@ -100,10 +100,21 @@ extension Arbiter {
     /// Counts a worker's exit by reason (before the Supervisor forgets it).
     func noteDeparture(_ pid: Int32, _ status: ExitStatus) {
         guard let w = supervisor.workers[pid] else { return }
-        lastExit[w.slot] = "\(status)"
+        if case .timingOut = w.state {
+            lastExit[w.slot] = Self.lastExitText(status, timedOut: true)
+        } else {
+            lastExit[w.slot] = Self.lastExitText(status, timedOut: false)
+        }
         if case .stopping = supervisor.phase { return }
         if supervisor.phase == .halted { return }
         metrics.restarts[restartReason(w, announced: records[pid]?.announced ?? .none).rawValue, default: 0] += 1
+    }
+
+    /// A timed-out worker is stopped by the master (SIGINT), so it often
+    /// exits 0: that is not what an operator should read.
+    static func lastExitText(_ status: ExitStatus, timedOut: Bool) -> String {
+        guard timedOut else { return "\(status)" }
+        return status.code != nil ? "timed out: stopped by the master" : "timed out: \(status)"
     }
 
     func restartReason(_ w: Supervisor.Worker, announced: HealthMessage.ExitReason) -> RestartReason {

@@ -94,6 +94,23 @@ import Testing
         #expect(!MetricsExposition.wantsOpenMetrics(accept: "text/plain"))
     }
 
+    /// RFC 9110 12.4.2: q=0 means not acceptable; the higher weight wins.
+    @Test func openMetricsIsNotSentWhenItsWeightIsZeroOrLower() {
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "text/plain, application/openmetrics-text;q=0"))
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text; q=0.0"))
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;q=0.2, text/plain;q=0.9"))
+        #expect(MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"))
+        #expect(MetricsExposition.wantsOpenMetrics(accept: "Application/OpenMetrics-Text"))
+    }
+
+    /// Issue 25: a timed-out worker stopped by the master exits 0; its
+    /// last_exit says it timed out, not "exited with code 0".
+    @Test func lastExitOfATimedOutWorkerSaysSo() {
+        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: true) == "timed out: stopped by the master")
+        #expect(Arbiter.lastExitText(ExitStatus(code: nil, signal: Signals.kill), timedOut: true) == "timed out: was killed by SIGKILL")
+        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: false) == "exited with code 0")
+    }
+
     @Test func labelEscaping() {
         #expect(MetricsExposition.escape("a\\b\"c\nd") == "a\\\\b\\\"c\\nd")
         #expect(JSON.quote("a\"\u{1}\n") == "\"a\\\"\\u0001\\n\"")

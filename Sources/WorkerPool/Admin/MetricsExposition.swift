@@ -12,8 +12,19 @@ struct MetricsExposition {
     init(openMetrics: Bool) { self.openMetrics = openMetrics }
 
     /// Whether an Accept header asks for OpenMetrics.
+    /// OpenMetrics when the client weighs it above zero and no lower than
+    /// the text format (RFC 9110 12.4.2: q=0 means not acceptable).
     static func wantsOpenMetrics(accept: String) -> Bool {
-        accept.lowercased().contains("application/openmetrics-text")
+        var om = 0.0, text = 0.0
+        for element in accept.lowercased().split(separator: ",") {
+            let params = element.split(separator: ";").map { String($0).trimmingCharacters() }
+            guard let type = params.first else { continue }
+            var q = 1.0
+            for p in params.dropFirst() where p.hasPrefix("q=") { q = Double(p.dropFirst(2)) ?? 0 }
+            if type == "application/openmetrics-text" { om = max(om, q) }
+            if type == "text/plain" || type == "text/*" || type == "*/*" { text = max(text, q) }
+        }
+        return om > 0 && om >= text
     }
 
     static func render(_ m: MetricsSnapshot, openMetrics: Bool) -> String {
