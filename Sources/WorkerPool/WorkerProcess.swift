@@ -71,6 +71,7 @@ public struct WorkerProcess {
         if gw_stack_install(config.app, errorLog.fd, errorLog.mode, scoreboard) != 0 {
             logger.warning("stack dumps are off in this worker: memfd_create() or sigaction() failed: \(String(cString: strerror(errno)))")
         }
+        gw_stack_set_field("gen", "\(generation)")
         let loop: RequestLoop
         do {
             let access = accessLog.isEnabled

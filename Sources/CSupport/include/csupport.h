@@ -145,6 +145,9 @@ int gw_stack_signal(void);
 int gw_stack_install(const char *app_path, int log_fd, int log_mode, gw_score_slot *slot);
 /* After a log reopen: the descriptor and form the handler writes with. */
 void gw_stack_set_log(int log_fd, int log_mode);
+/* One metadata key of the worker's lines (gen) for the dump's lines too:
+ * " key=value" in text, "key":"value" in JSON. Plain ASCII, under 32 bytes. */
+void gw_stack_set_field(const char *key, const char *value);
 /* The dump itself, as the handler does it (for tests and the handler). */
 void gw_stack_dump(int reason);
 /* Now as the logs write it: "25/Nov/2026:10:00:00 +0000" (text) or
