@@ -62,6 +62,8 @@ long long gw_regular_file_size(int fd);
 uint64_t gw_monotonic_ns(void);
 /* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes) for now. */
 void gw_http_date(char out[30]);
+/* The IMF-fixdate of `seconds` since the epoch: 29 bytes, no NUL. */
+void gw_http_date_at(long seconds, char *out);
 /* Writes "[10/Oct/2000:13:55:36 +0000]" style time (26 bytes + NUL) for the access log. */
 void gw_clf_date(char out[32]);
 

@@ -64,13 +64,6 @@ public final class RequestContext {
         request.initialize(to: gateway_request(api: GatewayAPI.table, app_data: appData, server: nil))
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
         framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
-        refreshDate()
-    }
-
-    func refreshDate() {
-        var d = [CChar](repeating: 0, count: 30)
-        gw_http_date(&d)
-        d.withUnsafeBytes { response.setDate(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 29)) }
     }
 
     /// Prepares for a request whose head was parsed into `head`.

@@ -263,7 +263,6 @@ public final class RequestLoop {
     }
 
     func tick(_ now: UInt64) {
-        context.refreshDate()
         sweep(now)
         onTick?(self)
     }

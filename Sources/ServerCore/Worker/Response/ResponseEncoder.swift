@@ -117,9 +117,20 @@ public final class ResponseEncoder<Output: ResponseOutput> {
 
     public func setLog(_ log: @escaping (Int32, String) -> Void) { self.log = log }
 
-    /// Today's IMF-fixdate, refreshed by the worker once a second.
-    public func setDate(_ bytes: UnsafeBufferPointer<UInt8>) {
-        for i in 0..<min(29, bytes.count) { date[i] = bytes[i] }
+    /// Reads the clock when a head is written (the Date is never older
+    /// than the second it is sent in); a seam for tests.
+    var clock: () -> Int = { Int(Sys.wallClockSeconds()) }
+    /// The second `date` was formatted for.
+    var dateSecond = Int.min
+
+    @inline(__always)
+    func freshDate() {
+        let now = clock()
+        guard now != dateSecond else { return }
+        dateSecond = now
+        date.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 29) { gw_http_date_at(now, $0) }
+        }
     }
 
     @inline(__always)
