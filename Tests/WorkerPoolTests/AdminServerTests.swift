@@ -17,8 +17,9 @@ import Testing
         var paths: [String]
         init(sockets: Int = 1) throws {
             var template = Array("/tmp/gatewayd-admin-XXXXXX".utf8CString)
-            dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-            paths = (0..<sockets).map { "\(dir)/admin\($0).sock" }
+            let d = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+            dir = d
+            paths = (0..<sockets).map { "\(d)/admin\($0).sock" }
             var config = Config()
             config.adminBind = paths.map { "unix:" + $0 }
             server = try AdminServer(config: config, logger: Logger(label: "test"), upgrading: false)
