@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, app_path, free_port, http as raw_http
+from conftest import ROOT, app_path, free_port, http as raw_http, read_all
 
 GATEWAYCTL = os.path.join(ROOT, "build", "bin", "gatewayctl")
 
@@ -677,3 +677,21 @@ def test_the_app_flag_without_a_config_file_runs_with_the_defaults(workdir):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
         p.wait(10)
+
+
+def test_server_made_body_refusals_are_logged_with_the_client_and_the_request_line(gatewayd):
+    """Issue 25: the 413 for a chunked body past max_body_size and the 408
+    for a stalled Content-Length body named only the method and path;
+    docs/http.md promises the client's address and the request line."""
+    s = gatewayd(workers=1, body_timeout=1, body_buffer_size=0, max_body_size=100)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /echo-whole HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + b"z" * 10)
+        assert read_all(c, 5).startswith(b"HTTP/1.1 408")
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /echo-whole HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"c8\r\n" + b"y" * 200 + b"\r\n0\r\n\r\n")
+        assert read_all(c, 5).startswith(b"HTTP/1.1 413")
+    s.wait_log("408 Request Timeout")
+    s.wait_log("413 ")
+    lines = [l for l in s.log().splitlines() if "408 Request Timeout" in l or "413 " in l]
+    assert lines and all("(client 127.0.0.1: POST /echo-whole HTTP/1.1)" in l for l in lines), lines

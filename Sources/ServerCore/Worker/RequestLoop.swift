@@ -109,6 +109,14 @@ public final class RequestLoop {
             }
             log.log(level: RequestLoop.level(level), "\(text)")
         }
+        // A response the server made (a 408, a 413 after the head parsed):
+        // who sent the request, and its line as received (docs/http.md).
+        context.response.logRefusal = { [unowned context] level, message in
+            guard context.connection != nil, context.head.methodLength > 0 else { return context.errorLog(level, message) }
+            let client = context.connection.peerAddress?.host ?? "unix"
+            let line = context.connection.firstLine(from: context.head.method, limit: 200)
+            log.log(level: RequestLoop.level(level), "\(message) (client \(client): \(String(decoding: line, as: UTF8.self)))")
+        }
     }
 
     public static func level(_ l: Int32) -> Logger.Level {

@@ -116,6 +116,9 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     }
 
     public func setLog(_ log: @escaping (Int32, String) -> Void) { self.log = log }
+    /// The line of an error response the server makes itself (sendError):
+    /// the error log names the client and the request line for those.
+    var logRefusal: ((Int32, String) -> Void)?
 
     /// Reads the clock when a head is written (the Date is never older
     /// than the second it is sent in); a seam for tests.
