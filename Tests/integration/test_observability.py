@@ -695,3 +695,21 @@ def test_server_made_body_refusals_are_logged_with_the_client_and_the_request_li
     s.wait_log("413 ")
     lines = [l for l in s.log().splitlines() if "408 Request Timeout" in l or "413 " in l]
     assert lines and all("(client 127.0.0.1: POST /echo-whole HTTP/1.1)" in l for l in lines), lines
+
+
+def test_a_head_refused_after_its_request_line_parsed_logs_its_host_and_user_agent(gatewayd, workdir):
+    """Issue 25: a head refused for its Host or a control byte was logged
+    with host and user_agent null though its request line parsed."""
+    access = os.path.join(workdir, "access.log")
+    s = gatewayd(workers=1, access_log=access, log_format="json")
+    for raw in (b"GET /a HTTP/1.1\r\nUser-Agent: probe/1\r\nHost: one.example\r\nHost: two.example\r\n\r\n",
+                b"GET /b HTTP/1.1\r\nHost: h.example\r\nUser-Agent: probe/2\r\nX-Bad: a\x01b\r\n\r\n"):
+        assert raw_http(s.port, raw).startswith(b"HTTP/1.1 400")
+    deadline = time.monotonic() + 5
+    lines = []
+    while time.monotonic() < deadline and len(lines) < 2:
+        lines = [json.loads(l) for l in open(access).read().splitlines()] if os.path.exists(access) else []
+        time.sleep(0.1)
+    assert [l["user_agent"] for l in lines] == ["probe/1", "probe/2"], lines
+    assert lines[1]["host"] == "h.example", lines
+    assert lines[0]["host"] in ("one.example", "two.example"), lines

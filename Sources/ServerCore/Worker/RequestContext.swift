@@ -90,10 +90,12 @@ public final class RequestContext {
     /// A request the parser refused (400, 413, 414, 431, ...): the error
     /// response, and the connection closes (lingering: the rest is unread).
     /// `line`: the request line as received, for the logs.
-    func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError) {
+    /// `keepFields`: the parser refused a head whose request line it read;
+    /// the fields before the refusal stay for the access log (host, user_agent).
+    func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError, keepFields: Bool = false) {
         self.connection = connection
         self.listener = listener
-        head.reset()
+        if !keepFields { head.reset() }
         head.methodLength = 0
         rejectedLine = line
         output.fd = connection.fd

@@ -489,7 +489,7 @@ public final class RequestLoop {
             case .complete(let end):
                 let headStart = c.scanner.headStart
                 if let e = HeadParser.parse(UnsafePointer(c.buffer), start: headStart, end: end, limits: limits, into: &context.head) {
-                    reject(c, e)
+                    reject(c, e, keepFields: true)
                     return
                 }
                 c.start = end
@@ -519,8 +519,9 @@ public final class RequestLoop {
         return true
     }
 
-    func reject(_ c: Connection, _ e: HTTPError) {
-        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e)
+    func reject(_ c: Connection, _ e: HTTPError, keepFields: Bool = false) {
+        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e,
+                       keepFields: keepFields)
         accessLog?.write(context, durationNs: 0)
         // The rest of what the client sent is unknown: linger.
         finish(c, context.response.end, unread: true)
