@@ -153,6 +153,9 @@ extension Arbiter {
         var m = metrics
         m.generation = supervisor.generation
         m.queues = listenQueues()
+        m.queueHighWater = pressure.highWater
+        m.maxChildrenReached = pressure.maxChildrenReached
+        m.connections = connectionStates()
         for w in supervisor.sortedWorkers {
             m.workers[workerState(w), default: 0] += 1
             if let u = memory(of: w) { m.memory.append(.init(pid: w.pid, ussBytes: u.ussKB * 1024, pssBytes: u.pssKB * 1024)) }
@@ -173,12 +176,37 @@ extension Arbiter {
         return read
     }
 
+    /// Once a pass: the queues' high-water marks, max children reached,
+    /// and a rate-limited warning when a listen queue is full.
+    func watchPressure() {
+        let serving = supervisor.workers.values.filter { $0.generation == supervisor.generation && !$0.isLeaving }
+        let allBusy = !serving.isEmpty && serving.allSatisfy { w in
+            records[w.pid].map { scoreboard[$0.score].state == Int32(GW_SCORE_BUSY) } ?? false
+        }
+        for line in pressure.observe(listenQueues(), allBusy: allBusy, atCeiling: supervisor.settings.workers >= maxWorkers, now: Self.now) {
+            logger.warning("\(line)")
+        }
+    }
+
+    /// The live workers' connections by state; a request in the app is writing.
+    func connectionStates() -> [String: UInt64] {
+        var c: [String: UInt64] = ["reading": 0, "writing": 0, "waiting": 0]
+        for r in records.values {
+            let s = scoreboard[r.score]
+            c["reading"]! += UInt64(s.conn_reading)
+            c["writing"]! += UInt64(s.conn_writing) + (s.state == Int32(GW_SCORE_BUSY) ? 1 : 0)
+            c["waiting"]! += UInt64(s.conn_waiting)
+        }
+        return c
+    }
+
     // MARK: /status
 
     func statusJSON() -> JSON {
         let now = Self.now
         foldScores()
         let queues = listenQueues()
+        let states = connectionStates()
         var reload = JSON.null
         if let r = supervisor.reload {
             reload = .object([("generation", .int(Int64(r.generation))), ("rolling", .bool(r.rolling)),
@@ -207,7 +235,8 @@ extension Arbiter {
         }
         let listeners: [JSON] = queues.map { q in
             .object([("address", .string(q.listener)), ("protocol", .string(q.proto.description)),
-                     ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max)))])
+                     ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max))),
+                     ("queue_max_reached", .int(Int64(pressure.highWater[q.listener] ?? q.length)))])
         }
         return .object([
             ("pid", .int(Int64(pid))), ("version", .string(GatewaydVersion.string)),
@@ -218,6 +247,8 @@ extension Arbiter {
             ("workers_base", .int(Int64(baseWorkers))), ("workers_max", .int(Int64(maxWorkers))),
             ("draining", .bool(drain.isDraining)),
             ("requests_total", .int(Int64(metrics.totals.requests))),
+            ("max_children_reached", .int(Int64(pressure.maxChildrenReached))),
+            ("connections", .object(["reading", "writing", "waiting"].map { ($0, .int(Int64(states[$0] ?? 0))) })),
             ("listeners", .array(listeners)),
             ("workers", .array(workers)),
         ])

@@ -39,6 +39,8 @@ public final class Arbiter {
     var dumps = StackDumps()
     /// Per slot: why its last worker left (for /status).
     var lastExit: [Int: String] = [:]
+    /// max listen queue, max children reached, the queue-full warning.
+    var pressure = PoolPressure()
     let startedAt = Sys.monotonicNanos()
     var privileges: Privileges?
     /// reload = true: the app's files, watched (development).
@@ -104,6 +106,7 @@ public final class Arbiter {
             reloadChangedCode()
             reapWorkers()
             followDemand()
+            watchPressure()
             finishDrain()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))

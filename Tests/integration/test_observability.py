@@ -713,3 +713,57 @@ def test_a_head_refused_after_its_request_line_parsed_logs_its_host_and_user_age
     assert [l["user_agent"] for l in lines] == ["probe/1", "probe/2"], lines
     assert lines[1]["host"] == "h.example", lines
     assert lines[0]["host"] in ("one.example", "two.example"), lines
+
+
+def test_operators_pressure_metrics_in_metrics_status_and_gatewayctl(admin, workdir):
+    """Issue 25: PHP-FPM's max listen queue and max children reached, nginx's
+    connections per state, uWSGI's listen-queue-full alarm as a log line."""
+    s, tcp, unix, sock = admin(workers=1, backlog=2, timeout=30)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+    # connections per state: two idle keep-alive, one with half a head
+    idle = []
+    for _ in range(2):
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.recv(4096)
+        idle.append(c)
+    partial = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    partial.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(2.5)  # the worker publishes its counts once a second
+    m = metrics_of(tcp)
+    assert m['gatewayd_connections{state="waiting"}'] == 2, m
+    assert m['gatewayd_connections{state="reading"}'] == 1, m
+    st = json.loads(get(unix(), "GET", "/status")[2])
+    assert st["connections"] == {"reading": 1, "writing": 0, "waiting": 2}, st["connections"]
+    for c in idle + [partial]:
+        c.close()
+    # the only worker busy, connections queued past the backlog: the queue
+    # fills, max children is reached, the high-water mark stays after
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(0.3)
+    queued = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", s.port))
+        except BlockingIOError:
+            pass
+        queued.append(c)
+    time.sleep(1.0)
+    s.wait_log("listen queue of 127.0.0.1:%d full" % s.port, timeout=5)
+    time.sleep(3)
+    for c in queued + [slow]:
+        c.close()
+    m = metrics_of(tcp)
+    assert m[f'gatewayd_listen_queue_max_reached{{listener="127.0.0.1:{s.port}"}}'] >= 2, m
+    assert m[f'gatewayd_listen_queue_length{{listener="127.0.0.1:{s.port}"}}'] == 0
+    assert m["gatewayd_max_children_reached_total"] >= 1
+    assert s.log().count(f"listen queue of 127.0.0.1:{s.port} full") == 1, "rate-limited"
+    st = json.loads(get(unix(), "GET", "/status")[2])
+    assert st["max_children_reached"] >= 1
+    assert [l["queue_max_reached"] for l in st["listeners"] if l["address"] == f"127.0.0.1:{s.port}"][0] >= 2
+    r = ctl("--socket", "unix:" + sock, "status")
+    assert r.returncode == 0 and "max reached" in r.stdout and "max children reached" in r.stdout, r.stdout
+    assert "connections: reading" in r.stdout, r.stdout

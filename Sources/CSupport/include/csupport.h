@@ -112,6 +112,13 @@ typedef struct gw_score_slot {
     volatile int32_t dump_fd;
     volatile int32_t dump_reason;
     volatile uint64_t dump_serial;
+    /* The worker's connections by state, as nginx's stub_status counts them,
+     * published once a second between requests (worker only): reading a
+     * head or a held body, writing (a held response, a lingering close),
+     * waiting (idle keep-alive). */
+    volatile uint32_t conn_reading;
+    volatile uint32_t conn_writing;
+    volatile uint32_t conn_waiting;
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);

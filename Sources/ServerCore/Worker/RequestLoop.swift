@@ -272,7 +272,25 @@ public final class RequestLoop {
 
     func tick(_ now: UInt64) {
         sweep(now)
+        publishConnectionStates()
         onTick?(self)
+    }
+
+    /// The counts /metrics shows per state (nginx's stub_status).
+    func publishConnectionStates() {
+        guard let slot = context.scoreboard else { return }
+        var reading: UInt32 = 0, writing: UInt32 = 0, waiting: UInt32 = 0
+        for case let c? in connections {
+            switch c.phase {
+            case .open: if c.headSince != 0 || c.buffered > 0 { reading += 1 } else { waiting += 1 }
+            case .bufferingBody: reading += 1
+            case .sendingResponse, .lingering: writing += 1
+            case .closed: break
+            }
+        }
+        slot.pointee.conn_reading = reading
+        slot.pointee.conn_writing = writing
+        slot.pointee.conn_waiting = waiting
     }
 
     /// Closes connections idle past keepalive_timeout and heads slower than
