@@ -767,3 +767,16 @@ def test_operators_pressure_metrics_in_metrics_status_and_gatewayctl(admin, work
     r = ctl("--socket", "unix:" + sock, "status")
     assert r.returncode == 0 and "max reached" in r.stdout and "max children reached" in r.stdout, r.stdout
     assert "connections: reading" in r.stdout, r.stdout
+
+
+def test_admin_allow_limits_tcp_admin_clients_to_its_networks(admin):
+    s, tcp, unix, sock = admin(workers=1, admin_allow=["10.0.0.0/8", "::1"])
+    status, _, body = get(tcp(), "GET", "/readyz")
+    assert status == 403 and "admin_allow" in body, (status, body)
+    assert get(unix(), "GET", "/readyz")[0] == 200, "unix sockets: the file mode is their access control"
+    assert "not in admin_allow" in s.log()
+
+
+def test_admin_allow_lets_a_listed_network_in(admin):
+    s, tcp, unix, sock = admin(workers=1, admin_allow=["127.0.0.0/8"])
+    assert get(tcp(), "GET", "/readyz")[0] == 200

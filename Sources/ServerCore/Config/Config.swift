@@ -9,6 +9,9 @@ public struct Config: Equatable, Sendable {
     public var adminBind: [String] = []
     /// File mode of admin unix sockets: the access control of the control verbs.
     public var adminSocketMode: Int = 0o600
+    /// Networks whose clients may use a TCP admin address ("10.0.0.0/8",
+    /// "::1"); empty: every client. Unix sockets: their file mode.
+    public var adminAllow: [String] = []
     public var workers: Int = 2
     /// Path of the app shared object.
     public var app: String = ""
@@ -114,7 +117,7 @@ public struct Config: Equatable, Sendable {
             && a.workerConnections == b.workerConnections && a.unixSocketMode == b.unixSocketMode
             && a.limitRequestLine == b.limitRequestLine && a.limitRequestFields == b.limitRequestFields
             && a.limitRequestFieldSize == b.limitRequestFieldSize && a.maxBodySize == b.maxBodySize
-            && a.limitRequestHead == b.limitRequestHead
+            && a.limitRequestHead == b.limitRequestHead && a.adminAllow == b.adminAllow
             && a.bodyBufferSize == b.bodyBufferSize && a.responseBufferSize == b.responseBufferSize
             && a.user == b.user && a.group == b.group && a.forwardedAllowIPs == b.forwardedAllowIPs
             && a.secureSchemeHeaders.map { $0.name } == b.secureSchemeHeaders.map { $0.name }

@@ -119,6 +119,7 @@ public struct ConfigLoader {
         case "bind": c.bind = try strings(key, value)
         case "admin_bind": c.adminBind = try strings(key, value)
         case "admin_socket_mode": c.adminSocketMode = try mode(key, value)
+        case "admin_allow": c.adminAllow = try strings(key, value)
         case "app": c.app = try string(key, value)
         case "app_args": c.appArgs = try appArgs(key, value)
         case "pidfile": c.pidfile = try string(key, value)
@@ -175,6 +176,9 @@ public struct ConfigLoader {
                 throw fail("admin_bind", e.description)
             }
             if address.hasPrefix("fd:") { throw fail("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
+        }
+        for entry in c.adminAllow where IPNetwork(entry) == nil {
+            throw fail("admin_allow", "\"\(entry)\" is not an IP address or network (ADDRESS/PREFIX)")
         }
         // An entry that is no address would never match a peer: refuse it
         // rather than leave a proxy silently untrusted.

@@ -54,6 +54,8 @@ final class AdminServer {
     var lastRetry: UInt64 = 0
     let backlog = 16
     let socketMode: Int
+    /// admin_allow: empty, every TCP client.
+    let allow: [IPNetwork]
     private(set) var connections: [Int32: Connection] = [:]
     var reloadTimeout: UInt64 = 120_000_000_000
     let logger: Logger
@@ -63,6 +65,7 @@ final class AdminServer {
     init(config: Config, logger: Logger, upgrading: Bool) throws {
         self.logger = logger
         socketMode = config.adminSocketMode
+        allow = config.adminAllow.compactMap(IPNetwork.init)
         do {
             for text in config.adminBind {
                 let address = try ListenAddress.parse(text)
@@ -142,12 +145,33 @@ final class AdminServer {
                 var storage = sockaddr_storage()
                 var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 guard let fd = (try? Sys.accept(l.fd, &storage, &len)) ?? nil else { break }
+                if !l.isUnix && !allows(&storage, len) {
+                    refuse(fd, &storage, len)
+                    continue
+                }
                 if let oldest = oldestIdle(on: l.fd), count(on: l.fd) >= Self.maxConnections { drop(oldest) }
                 let c = Connection(fd: fd, listener: l.fd, isUnix: l.isUnix, now: now)
                 connections[fd] = c
                 read(c, handle: handle)
             }
         }
+    }
+
+    func allows(_ storage: UnsafePointer<sockaddr_storage>, _ len: socklen_t) -> Bool {
+        guard !allow.isEmpty else { return true }
+        guard let peer = IPAddress(storage, length: len) else { return false }
+        return allow.contains { $0.contains(peer) }
+    }
+
+    /// nginx's `deny`: a 403 at once, nothing read; logged at most once a
+    /// second per address (the rate limiter folds a flood).
+    func refuse(_ fd: Int32, _ storage: UnsafePointer<sockaddr_storage>, _ len: socklen_t) {
+        let bytes = AdminReply.bytes(status: 403, contentType: "text/plain; charset=utf-8", body: "not in admin_allow\n")
+        _ = bytes.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }
+        Sys.shutdownWrite(fd)
+        Sys.close(fd)
+        let peer = PeerAddress.format(storage, len)?.host ?? "?"
+        logger.warning("admin: connection from \(peer) refused: not in admin_allow")
     }
 
     func count(on listener: Int32) -> Int { connections.values.reduce(0) { $0 + ($1.listener == listener ? 1 : 0) } }
