@@ -587,6 +587,7 @@ def test_a_half_closed_request_to_the_main_listener_is_answered(gatewayd):
                             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 200"), reply
 
+
 def test_a_timed_out_request_whose_app_returns_before_the_kill_is_counted_once(admin, workdir):
     """Issue 25: with timeout = 2 and a 2.8 s request the app returns after
     the master's 504 but before the kill: one timeout, and no 5xx, no
