@@ -487,8 +487,6 @@ public final class Arbiter {
             case let .captureClient(pid):
                 metrics.timeouts += 1
                 captureClient(pid)
-            case let .answerTimeout(pid):
-                answerTimeout(pid)
             case let .dumpStack(pid):
                 requestDump(pid, purpose: .timeout)
             case let .log(level, message):
@@ -584,10 +582,6 @@ public final class Arbiter {
         _ = response.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }
         Sys.shutdownWrite(fd)
     }
-
-    /// The timed-out worker is gone: its client was answered when the
-    /// timeout was decided (captureClient), so nothing is left to close.
-    func answerTimeout(_ pid: Int32) {}
 
     // MARK: systemd status
 

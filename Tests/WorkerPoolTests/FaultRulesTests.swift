@@ -23,7 +23,7 @@ fileprivate let ok = ExitStatus(code: 0)
         #expect(!a.text.contains("right after boot"))
         #expect(!a.text.contains("next spawn in"))
         #expect(sim.sup.requestCrashes == 1)
-        #expect(sim.sup.crashes[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func aFloodOfRequestCrashesNeverBacksOff() {
@@ -37,7 +37,7 @@ fileprivate let ok = ExitStatus(code: 0)
             #expect(!a.text.contains("next spawn in"), "crash \(i + 1)")
         }
         #expect(sim.sup.requestCrashes == 50)
-        #expect(sim.sup.pending.values.allSatisfy { $0 <= sim.now })
+        #expect(!sim.sup.slots.values.contains { $0.respawn.waits(after: sim.now) }, "no backoff")
     }
 
     @Test func aFloodOfRequestCrashesIsLoggedOncePerSecond() {
@@ -68,12 +68,12 @@ fileprivate let ok = ExitStatus(code: 0)
             sim.exit(sim.pid(0), abrt)
             for _ in 0..<10 { sim.advance(100 * msec) }
         }
-        #expect(sim.sup.crashes[0] == 3)
+        #expect(sim.sup.slots[0]?.bootCrashes == 3)
         sim.bootAll()
         sim.advance(100 * msec)
         let a = sim.exit(sim.pid(0), abrt, request: "GET /crash")
         #expect(a.spawns == [0])
-        #expect(sim.sup.crashes[0] ?? 0 == 0, "the app booted and served: its boot is fine")
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0, "the app booted and served: its boot is fine")
     }
 
     @Test func idleCrashInsideTheCrashWindowIsABootCrash() {
@@ -97,7 +97,7 @@ fileprivate let ok = ExitStatus(code: 0)
         let a = sim.exit(sim.pid(1), ExitStatus(code: nil, signal: Signals.segv))
         #expect(a.spawns == [1])
         #expect(!a.text.contains("next spawn in"))
-        #expect(sim.sup.crashes[1] ?? 0 == 0)
+        #expect((sim.sup.slots[1]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func spawnFailureRetriesWithBackoffAndSaysSo() {
@@ -119,7 +119,7 @@ fileprivate let ok = ExitStatus(code: 0)
         #expect(sim.advance(100 * msec).spawns == [0])
         // a worker that boots clears the count
         sim.bootAll()
-        #expect(sim.sup.spawnFailures[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.spawnFailures ?? 0) == 0)
     }
 
     @Test func spawnForAGenerationThatIsGoneIsRefused() {
