@@ -22,9 +22,10 @@ extension Supervisor {
 
     func departure(of w: Worker, status: ExitStatus, request: String?, now: UInt64) -> Departure {
         if w.expectedExit { return .expected(clean: status.isClean) }
-        if status.isClean && w.hasBooted { return .cleanUnannounced }
-        if let request, w.hasBooted { return .requestCrash(request: request) }
-        if !w.hasBooted || now &- w.bootedAt < settings.crashWindow { return .bootCrash }
+        guard let bootedAt = w.bootedAt else { return .bootCrash }
+        if status.isClean { return .cleanUnannounced }
+        if let request { return .requestCrash(request: request) }
+        if now &- bootedAt < settings.crashWindow { return .bootCrash }
         return .crash
     }
 

@@ -45,9 +45,8 @@ public struct Supervisor {
         public let generation: UInt32
         public var state: WorkerState
         public let spawnedAt: UInt64
-        public var bootedAt: UInt64 = 0
-        /// Set by the booted message (bootedAt may be 0 on a test clock).
-        public var hasBooted = false
+        /// Set by the booted message; nil until then (0 is a time on a test clock).
+        public var bootedAt: UInt64?
         public var lastHeartbeat: UInt64
         public var requests: UInt64 = 0
         public var ussKB: UInt64 = 0
@@ -169,7 +168,6 @@ public struct Supervisor {
         guard var w = workers[pid] else { return [] }
         if w.state == .booting { w.state = .ready }
         w.bootedAt = now
-        w.hasBooted = true
         w.lastHeartbeat = now
         w.appName = appName
         workers[pid] = w
