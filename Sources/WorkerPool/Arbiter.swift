@@ -522,6 +522,9 @@ public final class Arbiter {
                 admin?.answerReloadWaiters(.json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(line))}"))
                 generations[generation] = nil
                 settleGenerations(keep: supervisor.generation)
+                // The log settings were the new generation's from the start
+                // of the reload: back to the serving one's, as everything else.
+                applyLogSettings(config)
                 SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(reason)")
             case let .halt(code, reason):
                 logger.critical("gatewayd halted: \(reason)")

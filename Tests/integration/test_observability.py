@@ -781,3 +781,26 @@ def test_admin_allow_limits_tcp_admin_clients_to_its_networks(admin):
 def test_admin_allow_lets_a_listed_network_in(admin):
     s, tcp, unix, sock = admin(workers=1, admin_allow=["127.0.0.0/8"])
     assert get(tcp(), "GET", "/readyz")[0] == 200
+
+
+def test_an_abandoned_reload_leaves_the_master_on_the_serving_generations_logs(gatewayd, workdir):
+    """Issue 25 (the design): a reload whose app cannot load named new log
+    files; the master went on writing to them after the reload was
+    abandoned, while its config (the serving generation's) named the old."""
+    old_log = os.path.join(workdir, "gatewayd.log")  # the harness reads it: the server starts writing there
+    new_log = os.path.join(workdir, "new-error.log")
+    s = gatewayd(workers=1, error_log=old_log)
+    s.write_config(settings={**s.settings, "error_log": new_log, "app": app_path("broken-nosymbol")})
+    s.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "abandoned" not in open(old_log).read() + (open(new_log).read() if os.path.exists(new_log) else ""):
+        time.sleep(0.1)
+    s.signal(signal.SIGUSR1)  # reopen: a line from the master after the abandon
+    time.sleep(1)
+    s.signal(signal.SIGTTIN)
+    s.wait_workers(2)
+    time.sleep(0.5)
+    after = open(old_log).read()
+    assert "scaling workers from 1 to 2" in after, after[-1500:]
+    if os.path.exists(new_log):
+        assert "scaling workers" not in open(new_log).read()
