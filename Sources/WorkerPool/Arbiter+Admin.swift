@@ -42,19 +42,19 @@ extension Arbiter {
     func answer(control r: AdminRequest) -> AdminReply {
         switch r.path {
         case "/reload":
-            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
+            guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
             logger.info("admin: reload requested")
-            if let failure = reload() { return .json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(failure))}") }
+            if let failure = reload() { return .outcome(500, "abandoned", reason: failure) }
             return .awaitReload
         case "/scale":
             guard let text = r.query["workers"], let n = Int(text), n >= 1, n <= 1024 else {
-                return .json(400, "{\"result\":\"refused\",\"reason\":\"scale needs ?workers=N (1 to 1024)\"}")
+                return .outcome(400, "refused", reason: "scale needs ?workers=N (1 to 1024)")
             }
-            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
-            guard supervisor.reload == nil else { return .json(409, "{\"result\":\"refused\",\"reason\":\"a reload is in progress\"}") }
+            guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
+            guard supervisor.reload == nil else { return .outcome(409, "refused", reason: "a reload is in progress") }
             logger.info("admin: scale to \(n) workers")
             scaleBase(to: n, now: Self.now)
-            return .json(200, "{\"result\":\"done\",\"workers\":\(supervisor.settings.workers),\"base\":\(baseWorkers)}")
+            return .outcome(200, "done", [("workers", .int(Int64(supervisor.settings.workers))), ("base", .int(Int64(baseWorkers)))])
         case "/stop":
             let fast = r.query["fast"] != nil
             if fast {
@@ -63,12 +63,12 @@ extension Arbiter {
             } else {
                 stopGracefully("admin: stop")
             }
-            return .json(200, "{\"result\":\"stopping\",\"fast\":\(fast)}")
+            return .outcome(200, "stopping", [("fast", .bool(fast))])
         case "/dump":
             return answerDump(r)
         default:
-            if let failure = reopenLogs() { return .json(500, "{\"result\":\"failed\",\"reason\":\(JSON.quote(failure))}") }
-            return .json(200, "{\"result\":\"done\"}")
+            if let failure = reopenLogs() { return .outcome(500, "failed", reason: failure) }
+            return .outcome(200, "done")
         }
     }
 

@@ -227,7 +227,7 @@ public final class Arbiter {
 
     func stop(graceful: Bool) {
         if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
-        admin?.answerReloadWaiters(.json(503, "{\"result\":\"abandoned\",\"reason\":\"the server is stopping\"}"))
+        admin?.answerReloadWaiters(.outcome(503, "abandoned", reason: "the server is stopping"))
         if pool.handedOff { admin?.releaseListeners() }  // the new master binds them
         execute(supervisor.stop(graceful: graceful, now: Self.now))
     }
@@ -510,7 +510,7 @@ public final class Arbiter {
                 pool.closeAll()
             case let .promoted(generation):
                 metrics.reloads["promoted", default: 0] += 1
-                admin?.answerReloadWaiters(.json(200, "{\"result\":\"promoted\",\"generation\":\(generation)}"))
+                admin?.answerReloadWaiters(.outcome(200, "promoted", [("generation", .int(Int64(generation)))]))
                 settleGenerations(keep: generation)
                 // The new generation started at its config's workers: that is
                 // the base from now on (max_workers re-read too); demand grows it again.
@@ -519,7 +519,7 @@ public final class Arbiter {
             case let .reloadAbandoned(generation, reason):
                 metrics.reloads["abandoned", default: 0] += 1
                 let line = "reload to generation \(generation) abandoned: \(reason); generation \(supervisor.generation) keeps serving"
-                admin?.answerReloadWaiters(.json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(line))}"))
+                admin?.answerReloadWaiters(.outcome(500, "abandoned", reason: line))
                 generations[generation] = nil
                 settleGenerations(keep: supervisor.generation)
                 // The log settings were the new generation's from the start

@@ -1,3 +1,4 @@
+import ServerCore
 import Testing
 @testable import WorkerPool
 
@@ -29,6 +30,17 @@ import Testing
         #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid("Transfer-Encoding is not accepted here"))
         #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid("body over 4096 bytes"))
         #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid("request head over 8192 bytes"))
+    }
+
+    /// Issue 25 (the design): control replies are built with the JSON type,
+    /// not escaped by hand; the status line's phrase is the server's table.
+    @Test func outcomesAreJSONObjects() {
+        #expect(AdminReply.outcome(409, "refused", reason: "not \"running\"\n") ==
+                .respond(status: 409, contentType: "application/json", body: "{\"result\":\"refused\",\"reason\":\"not \\\"running\\\"\\n\"}\n"))
+        #expect(AdminReply.outcome(200, "done", [("workers", .int(3)), ("fast", .bool(false))]) ==
+                .respond(status: 200, contentType: "application/json", body: "{\"result\":\"done\",\"workers\":3,\"fast\":false}\n"))
+        let b = String(decoding: AdminReply.bytes(status: 413, contentType: "text/plain", body: ""), as: UTF8.self)
+        #expect(b.hasPrefix("HTTP/1.1 413 \(StatusPhrase.text(413))\r\n"))
     }
 
     @Test func responseBytes() {

@@ -127,7 +127,7 @@ final class AdminServer {
             }
             if connections[c.fd] != nil && now > c.deadline {
                 if c.waitingForReload {
-                    respond(c, .json(500, "{\"result\":\"unknown\",\"reason\":\"the reload did not settle in time\"}"))
+                    respond(c, .outcome(500, "unknown", reason: "the reload did not settle in time"))
                 } else {
                     drop(c)
                 }
