@@ -10,7 +10,11 @@ import ServerCore
 /// read signals (one switch), read health messages, reap, tick the
 /// Supervisor, execute its actions.
 public final class Arbiter {
-    var config: Config
+    /// The configuration the master started with: generation 1's.
+    let startConfig: Config
+    /// The serving generation's configuration, read from its record (no
+    /// copy to keep in step with reloads).
+    var config: Config { generations[supervisor.generation]?.config ?? startConfig }
     let configPath: String
     let overrides: (inout Config) -> Void
     var logger: Logger
@@ -59,7 +63,7 @@ public final class Arbiter {
 
     public init(config: Config, configPath: String, overrides: @escaping (inout Config) -> Void,
                 errorLog: LogFile, accessLog: LogFile) {
-        self.config = config
+        startConfig = config
         self.configPath = configPath
         self.overrides = overrides
         self.errorLog = errorLog
@@ -301,10 +305,7 @@ public final class Arbiter {
         var keepListeners = serving?.listeners ?? []
         if let r = supervisor.reload, let next = generations[r.generation] { keepListeners += next.listeners }
         pool.retain(keepListeners, logger: logger)
-        if let c = serving?.config {
-            config = c
-            privileges = serving?.privileges
-        }
+        if let serving { privileges = serving.privileges }
     }
 
     /// SIGUSR2: exec a new master on the same listening sockets.
