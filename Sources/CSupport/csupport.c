@@ -154,11 +154,20 @@ static const char *wday[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 void gw_http_date(char out[30]) {
-    time_t t = time(NULL);
+    char full[30];
+    gw_http_date_at((long)time(NULL), full);
+    full[29] = 0;
+    memcpy(out, full, 30);
+}
+
+void gw_http_date_at(long seconds, char *out) {
+    time_t t = (time_t)seconds;
     struct tm tm;
+    char full[30];
     gmtime_r(&t, &tm);
-    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday], tm.tm_mday,
+    snprintf(full, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday], tm.tm_mday,
              mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(out, full, 29);   /* no NUL: fills a 29-byte field */
 }
 
 void gw_clf_date(char out[32]) {
@@ -212,6 +221,11 @@ void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int
     s->requests++;
     s->bytes_in += in;
     s->bytes_out += out;
+    s->heartbeat_ns = now;
+    __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
+}
+
+void gw_score_release(gw_score_slot *s, uint64_t now) {
     s->heartbeat_ns = now;
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
 }

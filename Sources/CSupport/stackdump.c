@@ -50,6 +50,9 @@ static void learn_utc_offset(void) {
     utc_offset_known = 1;
 }
 static char exe_path[512];
+/* The worker's metadata (gen), as its Swift logger writes it: set before
+ * the handler can run, read only there. */
+static char field_key[32], field_value[32];
 
 int gw_stack_signal(void) { return SIGRTMIN + 4; }
 
@@ -254,10 +257,19 @@ static void log_stack_line(const char *s, size_t n, int reason) {
     out_buf m = {msg, 0, sizeof msg};
     puts_(&m, "stack: ");
     put(&m, s, n);
-    char line[MAX_LINE * 2];
+    int json = dump_log_mode & GW_LOG_JSON;
+    /* text: " key=value" after the message, as LogRecord writes its fields */
+    if (field_key[0] && !json) { putc_(&m, ' '); puts_(&m, field_key); putc_(&m, '='); puts_(&m, field_value); }
+    char line[MAX_LINE * 2 + 80];
     int error = reason == GW_DUMP_TIMEOUT;
-    size_t len = gw_log_line(line, sizeof line, dump_log_mode, error ? 3 : 6, error ? "error" : "info",
+    size_t len = gw_log_line(line, MAX_LINE * 2, dump_log_mode, error ? 3 : 6, error ? "error" : "info",
                              "worker", (int)syscall(SYS_getpid), msg, m.n);
+    /* JSON: a key of its own before the closing brace */
+    if (field_key[0] && json && len >= 2 && line[len - 2] == '}') {
+        out_buf tail = {line, len - 2, sizeof line};
+        puts_(&tail, ",\""); puts_(&tail, field_key); puts_(&tail, "\":\""); puts_(&tail, field_value); puts_(&tail, "\"}\n");
+        len = tail.n;
+    }
     /* one write: O_APPEND keeps it whole beside other workers' lines */
     ssize_t w;
     do { w = write(fd, line, len); } while (w < 0 && errno == EINTR);
@@ -333,6 +345,15 @@ static void on_dump_signal(int sig) {
     gw_stack_dump(reason);
     if (dump_slot) __atomic_add_fetch(&dump_slot->dump_serial, 1, __ATOMIC_RELEASE);
     errno = saved;
+}
+
+void gw_stack_set_field(const char *key, const char *value) {
+    field_key[0] = 0;
+    if (key == NULL || value == NULL) return;
+    size_t k = strlen(key), v = strlen(value);
+    if (k >= sizeof field_key || v >= sizeof field_value) return;
+    memcpy(field_value, value, v + 1);
+    memcpy(field_key, key, k + 1);
 }
 
 void gw_stack_set_log(int log_fd, int log_mode) {

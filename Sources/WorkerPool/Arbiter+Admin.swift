@@ -42,19 +42,19 @@ extension Arbiter {
     func answer(control r: AdminRequest) -> AdminReply {
         switch r.path {
         case "/reload":
-            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
+            guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
             logger.info("admin: reload requested")
-            if let failure = reload() { return .json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(failure))}") }
+            if let failure = reload() { return .outcome(500, "abandoned", reason: failure) }
             return .awaitReload
         case "/scale":
             guard let text = r.query["workers"], let n = Int(text), n >= 1, n <= 1024 else {
-                return .json(400, "{\"result\":\"refused\",\"reason\":\"scale needs ?workers=N (1 to 1024)\"}")
+                return .outcome(400, "refused", reason: "scale needs ?workers=N (1 to 1024)")
             }
-            guard case .running = supervisor.phase else { return .json(409, "{\"result\":\"refused\",\"reason\":\"not running (\(phaseName))\"}") }
-            guard supervisor.reload == nil else { return .json(409, "{\"result\":\"refused\",\"reason\":\"a reload is in progress\"}") }
+            guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
+            guard supervisor.reload == nil else { return .outcome(409, "refused", reason: "a reload is in progress") }
             logger.info("admin: scale to \(n) workers")
             scaleBase(to: n, now: Self.now)
-            return .json(200, "{\"result\":\"done\",\"workers\":\(supervisor.settings.workers),\"base\":\(baseWorkers)}")
+            return .outcome(200, "done", [("workers", .int(Int64(supervisor.settings.workers))), ("base", .int(Int64(baseWorkers)))])
         case "/stop":
             let fast = r.query["fast"] != nil
             if fast {
@@ -63,12 +63,12 @@ extension Arbiter {
             } else {
                 stopGracefully("admin: stop")
             }
-            return .json(200, "{\"result\":\"stopping\",\"fast\":\(fast)}")
+            return .outcome(200, "stopping", [("fast", .bool(fast))])
         case "/dump":
             return answerDump(r)
         default:
-            if let failure = reopenLogs() { return .json(500, "{\"result\":\"failed\",\"reason\":\(JSON.quote(failure))}") }
-            return .json(200, "{\"result\":\"done\"}")
+            if let failure = reopenLogs() { return .outcome(500, "failed", reason: failure) }
+            return .outcome(200, "done")
         }
     }
 
@@ -100,10 +100,21 @@ extension Arbiter {
     /// Counts a worker's exit by reason (before the Supervisor forgets it).
     func noteDeparture(_ pid: Int32, _ status: ExitStatus) {
         guard let w = supervisor.workers[pid] else { return }
-        lastExit[w.slot] = "\(status)"
+        if case .timingOut = w.state {
+            lastExit[w.slot] = Self.lastExitText(status, timedOut: true)
+        } else {
+            lastExit[w.slot] = Self.lastExitText(status, timedOut: false)
+        }
         if case .stopping = supervisor.phase { return }
         if supervisor.phase == .halted { return }
         metrics.restarts[restartReason(w, announced: records[pid]?.announced ?? .none).rawValue, default: 0] += 1
+    }
+
+    /// A timed-out worker is stopped by the master (SIGINT), so it often
+    /// exits 0: that is not what an operator should read.
+    static func lastExitText(_ status: ExitStatus, timedOut: Bool) -> String {
+        guard timedOut else { return "\(status)" }
+        return status.code != nil ? "timed out: stopped by the master" : "timed out: \(status)"
     }
 
     func restartReason(_ w: Supervisor.Worker, announced: HealthMessage.ExitReason) -> RestartReason {
@@ -142,9 +153,12 @@ extension Arbiter {
         var m = metrics
         m.generation = supervisor.generation
         m.queues = listenQueues()
+        m.queueHighWater = pressure.highWater
+        m.maxChildrenReached = pressure.maxChildrenReached
+        m.connections = connectionStates()
         for w in supervisor.sortedWorkers {
             m.workers[workerState(w), default: 0] += 1
-            m.memory.append(.init(pid: w.pid, ussBytes: w.ussKB * 1024, pssBytes: w.pssKB * 1024))
+            if let u = memory(of: w) { m.memory.append(.init(pid: w.pid, ussBytes: u.ussKB * 1024, pssBytes: u.pssKB * 1024)) }
         }
         m.inFlight = m.workers["busy"] ?? 0
         m.workersTarget = supervisor.settings.workers
@@ -153,12 +167,46 @@ extension Arbiter {
         return m
     }
 
+    /// From the worker's heartbeat; before its first one (a new worker)
+    /// read by the master now; nil when unknown (a live process always has
+    /// private pages, so 0 means not measured).
+    func memory(of w: Supervisor.Worker) -> MemoryUsage? {
+        if w.ussKB > 0 { return MemoryUsage(ussKB: w.ussKB, pssKB: w.pssKB) }
+        guard let read = MemoryUsage.read(pid: w.pid), read.ussKB > 0 else { return nil }
+        return read
+    }
+
+    /// Once a pass: the queues' high-water marks, max children reached,
+    /// and a rate-limited warning when a listen queue is full.
+    func watchPressure() {
+        let serving = supervisor.workers.values.filter { $0.generation == supervisor.generation && !$0.isLeaving }
+        let allBusy = !serving.isEmpty && serving.allSatisfy { w in
+            records[w.pid].map { scoreboard[$0.score].state == Int32(GW_SCORE_BUSY) } ?? false
+        }
+        for line in pressure.observe(listenQueues(), allBusy: allBusy, atCeiling: supervisor.settings.workers >= maxWorkers, now: Self.now) {
+            logger.warning("\(line)")
+        }
+    }
+
+    /// The live workers' connections by state; a request in the app is writing.
+    func connectionStates() -> [String: UInt64] {
+        var c: [String: UInt64] = ["reading": 0, "writing": 0, "waiting": 0]
+        for r in records.values {
+            let s = scoreboard[r.score]
+            c["reading"]! += UInt64(s.conn_reading)
+            c["writing"]! += UInt64(s.conn_writing) + (s.state == Int32(GW_SCORE_BUSY) ? 1 : 0)
+            c["waiting"]! += UInt64(s.conn_waiting)
+        }
+        return c
+    }
+
     // MARK: /status
 
     func statusJSON() -> JSON {
         let now = Self.now
         foldScores()
         let queues = listenQueues()
+        let states = connectionStates()
         var reload = JSON.null
         if let r = supervisor.reload {
             reload = .object([("generation", .int(Int64(r.generation))), ("rolling", .bool(r.rolling)),
@@ -175,17 +223,20 @@ extension Arbiter {
                                    ("seconds", .double(Self.seconds(now &- s.busy_since_ns)))])
             }
             let served = records[w.pid].map { scoreboard[$0.score].requests } ?? w.requests
+            let memory = memory(of: w)
             return .object([
                 ("pid", .int(Int64(w.pid))), ("slot", .int(Int64(w.slot))), ("generation", .int(Int64(w.generation))),
                 ("state", .string(workerState(w))), ("requests", .int(Int64(served))), ("request", request),
-                ("uss_bytes", .int(Int64(w.ussKB * 1024))), ("pss_bytes", .int(Int64(w.pssKB * 1024))),
+                ("uss_bytes", memory.map { .int(Int64($0.ussKB * 1024)) } ?? .null),
+                ("pss_bytes", memory.map { .int(Int64($0.pssKB * 1024)) } ?? .null),
                 ("age_seconds", .double(Self.seconds(now &- w.spawnedAt))),
                 ("last_exit", lastExit[w.slot].map { .string($0) } ?? .null),
             ])
         }
         let listeners: [JSON] = queues.map { q in
             .object([("address", .string(q.listener)), ("protocol", .string(q.proto.description)),
-                     ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max)))])
+                     ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max))),
+                     ("queue_max_reached", .int(Int64(pressure.highWater[q.listener] ?? q.length)))])
         }
         return .object([
             ("pid", .int(Int64(pid))), ("version", .string(GatewaydVersion.string)),
@@ -196,6 +247,8 @@ extension Arbiter {
             ("workers_base", .int(Int64(baseWorkers))), ("workers_max", .int(Int64(maxWorkers))),
             ("draining", .bool(drain.isDraining)),
             ("requests_total", .int(Int64(metrics.totals.requests))),
+            ("max_children_reached", .int(Int64(pressure.maxChildrenReached))),
+            ("connections", .object(["reading", "writing", "waiting"].map { ($0, .int(Int64(states[$0] ?? 0))) })),
             ("listeners", .array(listeners)),
             ("workers", .array(workers)),
         ])

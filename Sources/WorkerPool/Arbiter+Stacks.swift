@@ -60,15 +60,15 @@ extension Arbiter {
     /// `POST /dump?worker=PID`.
     func answerDump(_ r: AdminRequest) -> AdminReply {
         guard let text = r.query["worker"], let pid = Int32(text), pid > 0 else {
-            return .json(400, "{\"result\":\"refused\",\"reason\":\"dump needs ?worker=PID\"}")
+            return .outcome(400, "refused", reason: "dump needs ?worker=PID")
         }
         guard records[pid] != nil, supervisor.workers[pid] != nil else {
-            return .json(404, "{\"result\":\"refused\",\"reason\":\"no worker \(pid)\"}")
+            return .outcome(404, "refused", reason: "no worker \(pid)")
         }
         let doing = busyRequest(pid).map { "busy on \($0)" } ?? "idle"
         logger.info("admin: stack dump of worker \(pid) (\(doing))")
         guard requestDump(pid, purpose: .admin) else {
-            return .json(409, "{\"result\":\"refused\",\"reason\":\"worker \(pid) cannot dump its stack (not booted, or stack dumps are off in it)\"}")
+            return .outcome(409, "refused", reason: "worker \(pid) cannot dump its stack (not booted, or stack dumps are off in it)")
         }
         return .awaitDump(pid: pid)
     }

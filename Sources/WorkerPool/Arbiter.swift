@@ -10,7 +10,11 @@ import ServerCore
 /// read signals (one switch), read health messages, reap, tick the
 /// Supervisor, execute its actions.
 public final class Arbiter {
-    var config: Config
+    /// The configuration the master started with: generation 1's.
+    let startConfig: Config
+    /// The serving generation's configuration, read from its record (no
+    /// copy to keep in step with reloads).
+    var config: Config { generations[supervisor.generation]?.config ?? startConfig }
     let configPath: String
     let overrides: (inout Config) -> Void
     var logger: Logger
@@ -39,6 +43,8 @@ public final class Arbiter {
     var dumps = StackDumps()
     /// Per slot: why its last worker left (for /status).
     var lastExit: [Int: String] = [:]
+    /// max listen queue, max children reached, the queue-full warning.
+    var pressure = PoolPressure()
     let startedAt = Sys.monotonicNanos()
     var privileges: Privileges?
     /// reload = true: the app's files, watched (development).
@@ -57,7 +63,7 @@ public final class Arbiter {
 
     public init(config: Config, configPath: String, overrides: @escaping (inout Config) -> Void,
                 errorLog: LogFile, accessLog: LogFile) {
-        self.config = config
+        startConfig = config
         self.configPath = configPath
         self.overrides = overrides
         self.errorLog = errorLog
@@ -104,6 +110,7 @@ public final class Arbiter {
             reloadChangedCode()
             reapWorkers()
             followDemand()
+            watchPressure()
             finishDrain()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))
@@ -224,7 +231,7 @@ public final class Arbiter {
 
     func stop(graceful: Bool) {
         if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
-        admin?.answerReloadWaiters(.json(503, "{\"result\":\"abandoned\",\"reason\":\"the server is stopping\"}"))
+        admin?.answerReloadWaiters(.outcome(503, "abandoned", reason: "the server is stopping"))
         if pool.handedOff { admin?.releaseListeners() }  // the new master binds them
         execute(supervisor.stop(graceful: graceful, now: Self.now))
     }
@@ -298,10 +305,7 @@ public final class Arbiter {
         var keepListeners = serving?.listeners ?? []
         if let r = supervisor.reload, let next = generations[r.generation] { keepListeners += next.listeners }
         pool.retain(keepListeners, logger: logger)
-        if let c = serving?.config {
-            config = c
-            privileges = serving?.privileges
-        }
+        if let serving { privileges = serving.privileges }
     }
 
     /// SIGUSR2: exec a new master on the same listening sockets.
@@ -462,7 +466,8 @@ public final class Arbiter {
                 ?? GenerationRecord(config: config, listeners: generations[supervisor.generation]?.listeners ?? [], privileges: privileges)
             WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
                           channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
-                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid).run()
+                          privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid,
+                          quietBoot: supervisor.foldsBootLines(generation: generation, now: Self.now)).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
@@ -483,8 +488,6 @@ public final class Arbiter {
             case let .captureClient(pid):
                 metrics.timeouts += 1
                 captureClient(pid)
-            case let .answerTimeout(pid):
-                answerTimeout(pid)
             case let .dumpStack(pid):
                 requestDump(pid, purpose: .timeout)
             case let .log(level, message):
@@ -508,7 +511,7 @@ public final class Arbiter {
                 pool.closeAll()
             case let .promoted(generation):
                 metrics.reloads["promoted", default: 0] += 1
-                admin?.answerReloadWaiters(.json(200, "{\"result\":\"promoted\",\"generation\":\(generation)}"))
+                admin?.answerReloadWaiters(.outcome(200, "promoted", [("generation", .int(Int64(generation)))]))
                 settleGenerations(keep: generation)
                 // The new generation started at its config's workers: that is
                 // the base from now on (max_workers re-read too); demand grows it again.
@@ -517,9 +520,12 @@ public final class Arbiter {
             case let .reloadAbandoned(generation, reason):
                 metrics.reloads["abandoned", default: 0] += 1
                 let line = "reload to generation \(generation) abandoned: \(reason); generation \(supervisor.generation) keeps serving"
-                admin?.answerReloadWaiters(.json(500, "{\"result\":\"abandoned\",\"reason\":\(JSON.quote(line))}"))
+                admin?.answerReloadWaiters(.outcome(500, "abandoned", reason: line))
                 generations[generation] = nil
                 settleGenerations(keep: supervisor.generation)
+                // The log settings were the new generation's from the start
+                // of the reload: back to the serving one's, as everything else.
+                applyLogSettings(config)
                 SystemdNotifier.notify("READY=1\nSTATUS=reload failed: \(reason)")
             case let .halt(code, reason):
                 logger.critical("gatewayd halted: \(reason)")
@@ -580,10 +586,6 @@ public final class Arbiter {
         _ = response.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }
         Sys.shutdownWrite(fd)
     }
-
-    /// The timed-out worker is gone: its client was answered when the
-    /// timeout was decided (captureClient), so nothing is left to close.
-    func answerTimeout(_ pid: Int32) {}
 
     // MARK: systemd status
 

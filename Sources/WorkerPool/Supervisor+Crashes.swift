@@ -22,9 +22,10 @@ extension Supervisor {
 
     func departure(of w: Worker, status: ExitStatus, request: String?, now: UInt64) -> Departure {
         if w.expectedExit { return .expected(clean: status.isClean) }
-        if status.isClean && w.hasBooted { return .cleanUnannounced }
-        if let request, w.hasBooted { return .requestCrash(request: request) }
-        if !w.hasBooted || now &- w.bootedAt < settings.crashWindow { return .bootCrash }
+        guard let bootedAt = w.bootedAt else { return .bootCrash }
+        if status.isClean { return .cleanUnannounced }
+        if let request { return .requestCrash(request: request) }
+        if now &- bootedAt < settings.crashWindow { return .bootCrash }
         return .crash
     }
 
@@ -33,7 +34,6 @@ extension Supervisor {
     public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64, request: String? = nil) -> [Action] {
         guard let w = workers.removeValue(forKey: pid) else { return [] }
         var actions: [Action] = []
-        if case .timingOut = w.state { actions.append(.answerTimeout(pid: pid)) }
         if case .stopping = phase {
             if workers.isEmpty { actions.append(.exit(code: 0)) }
             return actions
@@ -58,7 +58,7 @@ extension Supervisor {
         switch departure {
         case .expected(let clean):
             // killed by us (timeout, memory) is no crash of the app's boot either
-            if clean { crashes[w.slot] = 0 }
+            if clean { slots[w.slot, default: Slot()].bootCrashes = 0 }
         case .cleanUnannounced:
             actions.append(.log(level: .info, message: "worker \(pid) (slot \(w.slot)) exited with code 0 without announcing it"))
         case .requestCrash(let request):
@@ -66,7 +66,7 @@ extension Supervisor {
             // client sees its connection closed); the slot is refilled at
             // once, so a flood of them costs a fork each, never a backoff.
             requestCrashes += 1
-            crashes[w.slot] = 0
+            slots[w.slot, default: Slot()].bootCrashes = 0
             let line = "worker \(pid) (slot \(w.slot)) \(status) while serving \(request)"
             actions += requestCrashSummary(now: now)
             if requestCrashLog.admit(line, now: now) {
@@ -79,7 +79,7 @@ extension Supervisor {
             actions.append(.log(level: .error, message: "worker \(pid) (slot \(w.slot)) \(status)"))
         }
         if w.generation != generation || w.slot >= settings.workers { return actions }
-        if live(slot: w.slot) != nil || pending[w.slot] != nil { return actions }
+        if live(slot: w.slot) != nil || isRespawning(w.slot) { return actions }
         return actions + scheduleRespawn(slot: w.slot, now: now, cause: cause, log: nil)
     }
 
@@ -89,27 +89,33 @@ extension Supervisor {
         var actions: [Action] = []
         if let log { actions.append(.log(level: .error, message: log)) }
         guard let cause else {
-            crashes[slot] = 0
-            pending[slot] = now
+            slots[slot, default: Slot()].bootCrashes = 0
+            slots[slot]!.respawn = .due(at: now)
             return actions + [.spawn(slot: slot, generation: generation)]
         }
         let count: Int
         let text: String
         switch cause {
         case .bootCrash:
-            count = (crashes[slot] ?? 0) + 1
-            crashes[slot] = count
+            count = (slots[slot]?.bootCrashes ?? 0) + 1
+            slots[slot, default: Slot()].bootCrashes = count
             text = "worker slot \(slot) crashed \(count) time\(count == 1 ? "" : "s") in a row right after boot: next spawn in"
         case .spawnFailed:
-            count = (spawnFailures[slot] ?? 0) + 1
-            spawnFailures[slot] = count
+            count = (slots[slot]?.spawnFailures ?? 0) + 1
+            slots[slot, default: Slot()].spawnFailures = count
             text = "worker slot \(slot): spawn failed \(count) time\(count == 1 ? "" : "s") in a row: next try in"
         }
         let delay = backoff(count)
-        pending[slot] = now + delay
+        slots[slot]!.respawn = .due(at: now + delay)
         actions.append(.log(level: .warning, message: "\(text) \(Self.seconds(delay))"))
         if delay == 0 { actions.append(.spawn(slot: slot, generation: generation)) }
         return actions
+    }
+
+    /// A worker spawned now replaces a crash the log is folding: its boot
+    /// lines are folded too (the master's own `booted` line is, in `booted`).
+    public func foldsBootLines(generation: UInt32, now: UInt64) -> Bool {
+        generation == self.generation && requestCrashLog.isFolding(now: now)
     }
 
     /// The line for the request crashes folded in a second that is over.

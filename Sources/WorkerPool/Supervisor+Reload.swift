@@ -67,9 +67,7 @@ extension Supervisor {
         let old = generation
         generation = r.generation
         settings = r.settings
-        pending.removeAll()
-        crashes.removeAll()
-        spawnFailures.removeAll()
+        slots.removeAll()
         let ms = (now &- r.startedAt) / 1_000_000
         actions.append(.log(level: .info, message: "reload: generation \(r.generation) serving (\(r.settings.workers) workers, booted in \(ms) ms); generation \(old) retiring"))
         actions.append(.promoted(generation: r.generation))
@@ -94,7 +92,7 @@ extension Supervisor {
         }
         // Rolling: slots already handed to the new generation get the old one back.
         for slot in r.switched.sorted() where slot < settings.workers && live(slot: slot) == nil {
-            pending[slot] = now
+            slots[slot, default: Slot()].respawn = .due(at: now)
             actions.append(.spawn(slot: slot, generation: generation))
         }
         actions.append(.reloadAbandoned(generation: r.generation, reason: reason))

@@ -45,9 +45,8 @@ public struct Supervisor {
         public let generation: UInt32
         public var state: WorkerState
         public let spawnedAt: UInt64
-        public var bootedAt: UInt64 = 0
-        /// Set by the booted message (bootedAt may be 0 on a test clock).
-        public var hasBooted = false
+        /// Set by the booted message; nil until then (0 is a time on a test clock).
+        public var bootedAt: UInt64?
         public var lastHeartbeat: UInt64
         public var requests: UInt64 = 0
         public var ussKB: UInt64 = 0
@@ -69,10 +68,9 @@ public struct Supervisor {
     public enum Action: Equatable {
         case spawn(slot: Int, generation: UInt32)
         case signal(pid: Int32, signal: Int32)
-        /// Take a dup of the client connection of a timed-out worker (for the 504).
+        /// Take a dup of the client connection of a timed-out worker and
+        /// answer it 504 at once (nothing is left to do when it dies).
         case captureClient(pid: Int32)
-        /// The worker is dead: answer its captured client with 504 if nothing was sent.
-        case answerTimeout(pid: Int32)
         /// Signal the worker for a dump of its stack to the error log.
         case dumpStack(pid: Int32)
         case log(level: LogLevel, message: String)
@@ -107,12 +105,9 @@ public struct Supervisor {
     public internal(set) var generation: UInt32 = 1
     public internal(set) var reload: Reload?
     var nextGeneration: UInt32 = 2
-    /// Slots waiting for a spawn, with the earliest time it may happen.
-    public internal(set) var pending: [Int: UInt64] = [:]
-    /// Consecutive boot crashes per slot.
-    public internal(set) var crashes: [Int: Int] = [:]
-    /// Consecutive failed spawns (socketpair, fork) per slot.
-    public internal(set) var spawnFailures: [Int: Int] = [:]
+    /// One record per slot of the serving generation: its respawn and the
+    /// failures in a row that set its backoff. Cleared as one.
+    public internal(set) var slots: [Int: Slot] = [:]
     /// Workers that died while serving a request, since start (the metric of
     /// poisonous requests: each kills one worker and is never retried).
     public internal(set) var requestCrashes: UInt64 = 0
@@ -129,6 +124,9 @@ public struct Supervisor {
         workers.values.first { $0.slot == slot && $0.generation == generation && !$0.isLeaving }
     }
 
+    /// A spawn for `slot` is due or issued.
+    func isRespawning(_ slot: Int) -> Bool { (slots[slot]?.respawn ?? .none) != .none }
+
     public var liveCount: Int { workers.values.filter { !$0.isLeaving }.count }
 
     public var sortedWorkers: [Worker] { workers.values.sorted { ($0.slot, $0.pid) < ($1.slot, $1.pid) } }
@@ -141,7 +139,7 @@ public struct Supervisor {
     }
 
     public mutating func spawned(slot: Int, generation: UInt32, pid: Int32, now: UInt64) {
-        pending[slot] = nil
+        slots[slot]?.respawn = .none
         workers[pid] = Worker(pid: pid, slot: slot, generation: generation, state: .booting, spawnedAt: now, lastHeartbeat: now)
     }
 
@@ -170,11 +168,10 @@ public struct Supervisor {
         guard var w = workers[pid] else { return [] }
         if w.state == .booting { w.state = .ready }
         w.bootedAt = now
-        w.hasBooted = true
         w.lastHeartbeat = now
         w.appName = appName
         workers[pid] = w
-        spawnFailures[w.slot] = nil
+        slots[w.slot]?.spawnFailures = 0
         var actions: [Action] = []
         // during a flood of request crashes, the replacements' boots are part of its summary
         if !(requestCrashLog.isFolding(now: now) && w.generation == generation) {
@@ -241,9 +238,9 @@ public struct Supervisor {
     /// Spawns a replacement for `w`'s slot unless one exists or is pending.
     mutating func replace(_ w: Worker, now: UInt64) -> [Action] {
         guard case .running = phase, w.generation == generation, w.slot < settings.workers,
-              live(slot: w.slot) == nil, pending[w.slot] == nil else { return [] }
+              live(slot: w.slot) == nil, !isRespawning(w.slot) else { return [] }
         if let r = reload, r.rolling, r.switched.contains(w.slot) { return [] }
-        pending[w.slot] = now
+        slots[w.slot, default: Slot()].respawn = .due(at: now)
         return [.spawn(slot: w.slot, generation: generation)]
     }
 
@@ -263,10 +260,10 @@ public struct Supervisor {
         }
         if phase == .halted { return [] }
         actions += requestCrashSummary(now: now)
-        for (slot, at) in pending.sorted(by: { $0.key < $1.key }) where at <= now && at != 0 {
+        for (slot, record) in slots.sorted(by: { $0.key < $1.key }) {
+            guard case let .due(at) = record.respawn, at <= now else { continue }
             if live(slot: slot) == nil && (phase == .running || phase == .starting) {
-                // a zero marks a spawn already issued
-                pending[slot] = 0
+                slots[slot]!.respawn = .issued
                 actions.append(.spawn(slot: slot, generation: generation))
             }
         }
@@ -342,7 +339,7 @@ public struct Supervisor {
         }
         let window = graceful ? UInt64(settings.gracefulTimeout) * 1_000_000_000 : 2_000_000_000
         phase = .stopping(deadline: now + window, fast: !graceful)
-        pending.removeAll()
+        for slot in slots.keys { slots[slot]!.respawn = .none }
         reload = nil
         var actions: [Action] = [
             .log(level: .info, message: graceful ? "graceful shutdown: finishing in-flight requests (graceful_timeout \(settings.gracefulTimeout)s)" : "fast shutdown"),
@@ -373,14 +370,12 @@ public struct Supervisor {
         var actions: [Action] = [.log(level: .info, message: message)]
         if target > settings.workers {
             for slot in settings.workers..<target {
-                pending[slot] = now
+                slots[slot, default: Slot()].respawn = .due(at: now)
                 actions.append(.spawn(slot: slot, generation: generation))
             }
         } else {
             for slot in target..<settings.workers {
-                pending[slot] = nil
-                crashes[slot] = nil
-                spawnFailures[slot] = nil
+                slots[slot] = nil
                 if let w = live(slot: slot) {
                     workers[w.pid]!.state = retiringState(now: now)
                     workers[w.pid]!.expectedExit = true

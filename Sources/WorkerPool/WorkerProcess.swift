@@ -21,6 +21,10 @@ public struct WorkerProcess {
     /// The master's pid: when it dies, this worker closes its listeners at
     /// once and exits within `timeout` (it is no longer supervised).
     public let master: pid_t
+    /// Spawned in a crash flood the master is folding: the app's info and
+    /// debug lines during boot are left out, as the master leaves out its
+    /// own `booted` line then (its crash summary stands for them).
+    public var quietBoot = false
 
     public func run() -> Never {
         let pid = Sys.getpid()
@@ -45,7 +49,10 @@ public struct WorkerProcess {
         }
         scoreboard?.pointee.pid = pid
         scoreboard?.pointee.state = Int32(GW_SCORE_BOOTING)
-        GatewayAPI.processLog = { level, message in logger.log(level: RequestLoop.level(level), "\(message)") }
+        let processLog = { (level: Int32, message: String) in logger.log(level: RequestLoop.level(level), "\(message)") }
+        GatewayAPI.processLog = !quietBoot ? processLog : { level, message in
+            if RequestLoop.level(level) > .info { processLog(level, message) }
+        }
         do {
             for (name, value) in config.env { try Sys.setenv(name, value) }
             captureOutput()
@@ -64,6 +71,7 @@ public struct WorkerProcess {
         if gw_stack_install(config.app, errorLog.fd, errorLog.mode, scoreboard) != 0 {
             logger.warning("stack dumps are off in this worker: memfd_create() or sigaction() failed: \(String(cString: strerror(errno)))")
         }
+        gw_stack_set_field("gen", "\(generation)")
         let loop: RequestLoop
         do {
             let access = accessLog.isEnabled
@@ -78,6 +86,7 @@ public struct WorkerProcess {
         }
         loop.maxRequests = maxRequests(pid: pid)
         loop.maxQueueWait = config.maxQueueWait
+        GatewayAPI.processLog = processLog
         var booted = HealthMessage(kind: .booted)
         booted.pid = pid
         booted.abiVersion = app.descriptor.pointee.abi_version

@@ -23,7 +23,18 @@ struct Gatewayctl: ParsableCommand {
             let before = args[..<v]
             args = [args[v]] + Array(before) + Array(args[(v + 1)...])
         }
-        main(args)
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch {
+            // A usage error is a refusal (exit 1): ArgumentParser's own 64
+            // is outside the documented 0/1/2.
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
     }
 }
 

@@ -16,7 +16,12 @@ enum StatusTable {
         }
         for l in json["listeners"] as? [[String: Any]] ?? [] {
             let proto = l["protocol"] as? String ?? "http"
-            out += "listener \(proto == "http" ? "" : proto + ":")\(l["address"] as? String ?? "?")  queue \(num(l["queue_length"]))/\(num(l["queue_max"]))\n"
+            out += "listener \(proto == "http" ? "" : proto + ":")\(l["address"] as? String ?? "?")  queue \(num(l["queue_length"]))/\(num(l["queue_max"]))"
+            out += " (max reached \(num(l["queue_max_reached"])))\n"
+        }
+        if let c = json["connections"] as? [String: Any] {
+            out += "connections: reading \(num(c["reading"])), writing \(num(c["writing"])), waiting \(num(c["waiting"]))"
+            out += "; max children reached \(num(json["max_children_reached"]))\n"
         }
         out += "\n" + pad(["PID", "SLOT", "GEN", "STATE", "REQS", "USS", "AGE", "REQUEST"]) + "\n"
         for w in json["workers"] as? [[String: Any]] ?? [] {

@@ -25,7 +25,7 @@ struct Gatewayd: ParsableCommand {
     @Argument(help: "module:callable (WSGI) or the path of an app .so.")
     var appSpec: String?
 
-    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML). Default: /etc/gatewayd.conf when no APP is given.")
+    @Option(name: [.short, .customLong("config")], help: "The configuration file (TOML). Default: /etc/gatewayd.conf when neither APP nor --app is given.")
     var config: String?
 
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and load the app in a throwaway process, then exit: 0 if both are fine, 1 if not.")
@@ -207,11 +207,12 @@ struct Gatewayd: ParsableCommand {
     }
 
     /// The config file: -c (on the command line, else in GATEWAYD_CMD_ARGS),
-    /// or /etc/gatewayd.conf when no APP is given; none (the defaults) for a
-    /// bare `gatewayd myapp:app`.
+    /// or /etc/gatewayd.conf when no app is given; none (the defaults) for a
+    /// bare `gatewayd myapp:app` or `gatewayd --app X`.
     func configPath(_ fromEnvironment: Gatewayd?) -> String? {
         if let config = config ?? fromEnvironment?.config { return config }
-        return appSpec == nil ? "/etc/gatewayd.conf" : nil
+        let noApp = appSpec == nil && app == nil && fromEnvironment?.appSpec == nil && fromEnvironment?.app == nil
+        return noApp ? "/etc/gatewayd.conf" : nil
     }
 
     func run() throws {

@@ -71,6 +71,15 @@ import Testing
 
     /// Every `key = value` line of the shipped file parses on its own, and the
     /// file shows every key the loader knows.
+    /// Issue 25: admin_allow takes addresses and networks only.
+    @Test func adminAllowTakesNetworks() throws {
+        let c = try parse("app = \"x.so\"\nadmin_allow = [\"10.0.0.0/8\", \"::1\", \"127.0.0.1\"]\n")
+        #expect(c.adminAllow == ["10.0.0.0/8", "::1", "127.0.0.1"])
+        #expect(throws: (any Error).self) { try parse("app = \"x.so\"\nadmin_allow = [\"example.org\"]\n") }
+        #expect(throws: (any Error).self) { try parse("app = \"x.so\"\nlimit_request_head = 100\n") }
+        #expect(try parse("app = \"x.so\"\n").limitRequestHead == 32768)
+    }
+
     @Test func everyShippedKeyParses() throws {
         let text = try FileReader.readText(Self.shippedConfig)
         var keys: [String] = []
@@ -93,7 +102,8 @@ import Testing
                      "body_buffer_size", "response_buffer_size",
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
-                     "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay"]
+                     "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay",
+                     "limit_request_head", "admin_allow"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))

@@ -49,8 +49,7 @@ struct Harness {
         encoder = ResponseEncoder(output: output)
         let box = logBox
         encoder.setLog { _, message in box.lines.append(message) }
-        let date = Array("Tue, 01 Dec 2026 09:00:00 GMT".utf8)
-        date.withUnsafeBufferPointer { encoder.setDate($0) }
+        encoder.clock = { 1_796_115_600 }  // Tue, 01 Dec 2026 09:00:00 GMT
         encoder.begin(request)
     }
 
@@ -83,6 +82,19 @@ struct Harness {
 }
 
 @Suite struct ResponseFramingTests {
+    /// Issue 25: the Date is read when the head is written, not up to a
+    /// tick (or an app call) earlier.
+    @Test func theDateIsReadWhenTheHeadIsWritten() {
+        let h = Harness()
+        var now = 1_796_115_600
+        h.encoder.clock = { now }
+        now += 3  // a long app call
+        #expect(h.start("200 OK") == GATEWAY_OK)
+        #expect(h.write("x", last: true) == GATEWAY_OK)
+        h.finish()
+        #expect(h.header("Date") == ["Tue, 01 Dec 2026 09:00:03 GMT"])
+    }
+
     @Test func writeLastSetsTheLength() {
         let h = Harness()
         #expect(h.start("200 OK", [("Content-Type", "text/plain")]) == GATEWAY_OK)

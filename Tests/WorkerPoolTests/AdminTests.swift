@@ -1,3 +1,4 @@
+import ServerCore
 import Testing
 @testable import WorkerPool
 
@@ -29,6 +30,17 @@ import Testing
         #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid("Transfer-Encoding is not accepted here"))
         #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid("body over 4096 bytes"))
         #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid("request head over 8192 bytes"))
+    }
+
+    /// Issue 25 (the design): control replies are built with the JSON type,
+    /// not escaped by hand; the status line's phrase is the server's table.
+    @Test func outcomesAreJSONObjects() {
+        #expect(AdminReply.outcome(409, "refused", reason: "not \"running\"\n") ==
+                .respond(status: 409, contentType: "application/json", body: "{\"result\":\"refused\",\"reason\":\"not \\\"running\\\"\\n\"}\n"))
+        #expect(AdminReply.outcome(200, "done", [("workers", .int(3)), ("fast", .bool(false))]) ==
+                .respond(status: 200, contentType: "application/json", body: "{\"result\":\"done\",\"workers\":3,\"fast\":false}\n"))
+        let b = String(decoding: AdminReply.bytes(status: 413, contentType: "text/plain", body: ""), as: UTF8.self)
+        #expect(b.hasPrefix("HTTP/1.1 413 \(StatusPhrase.text(413))\r\n"))
     }
 
     @Test func responseBytes() {
@@ -92,6 +104,23 @@ import Testing
         #expect(t.hasSuffix("# EOF\n"))
         #expect(MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"))
         #expect(!MetricsExposition.wantsOpenMetrics(accept: "text/plain"))
+    }
+
+    /// RFC 9110 12.4.2: q=0 means not acceptable; the higher weight wins.
+    @Test func openMetricsIsNotSentWhenItsWeightIsZeroOrLower() {
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "text/plain, application/openmetrics-text;q=0"))
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text; q=0.0"))
+        #expect(!MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;q=0.2, text/plain;q=0.9"))
+        #expect(MetricsExposition.wantsOpenMetrics(accept: "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"))
+        #expect(MetricsExposition.wantsOpenMetrics(accept: "Application/OpenMetrics-Text"))
+    }
+
+    /// Issue 25: a timed-out worker stopped by the master exits 0; its
+    /// last_exit says it timed out, not "exited with code 0".
+    @Test func lastExitOfATimedOutWorkerSaysSo() {
+        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: true) == "timed out: stopped by the master")
+        #expect(Arbiter.lastExitText(ExitStatus(code: nil, signal: Signals.kill), timedOut: true) == "timed out: was killed by SIGKILL")
+        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: false) == "exited with code 0")
     }
 
     @Test func labelEscaping() {

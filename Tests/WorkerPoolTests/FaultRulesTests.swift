@@ -23,7 +23,7 @@ fileprivate let ok = ExitStatus(code: 0)
         #expect(!a.text.contains("right after boot"))
         #expect(!a.text.contains("next spawn in"))
         #expect(sim.sup.requestCrashes == 1)
-        #expect(sim.sup.crashes[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func aFloodOfRequestCrashesNeverBacksOff() {
@@ -37,7 +37,7 @@ fileprivate let ok = ExitStatus(code: 0)
             #expect(!a.text.contains("next spawn in"), "crash \(i + 1)")
         }
         #expect(sim.sup.requestCrashes == 50)
-        #expect(sim.sup.pending.values.allSatisfy { $0 <= sim.now })
+        #expect(!sim.sup.slots.values.contains { $0.respawn.waits(after: sim.now) }, "no backoff")
     }
 
     @Test func aFloodOfRequestCrashesIsLoggedOncePerSecond() {
@@ -68,12 +68,12 @@ fileprivate let ok = ExitStatus(code: 0)
             sim.exit(sim.pid(0), abrt)
             for _ in 0..<10 { sim.advance(100 * msec) }
         }
-        #expect(sim.sup.crashes[0] == 3)
+        #expect(sim.sup.slots[0]?.bootCrashes == 3)
         sim.bootAll()
         sim.advance(100 * msec)
         let a = sim.exit(sim.pid(0), abrt, request: "GET /crash")
         #expect(a.spawns == [0])
-        #expect(sim.sup.crashes[0] ?? 0 == 0, "the app booted and served: its boot is fine")
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0, "the app booted and served: its boot is fine")
     }
 
     @Test func idleCrashInsideTheCrashWindowIsABootCrash() {
@@ -97,29 +97,26 @@ fileprivate let ok = ExitStatus(code: 0)
         let a = sim.exit(sim.pid(1), ExitStatus(code: nil, signal: Signals.segv))
         #expect(a.spawns == [1])
         #expect(!a.text.contains("next spawn in"))
-        #expect(sim.sup.crashes[1] ?? 0 == 0)
+        #expect((sim.sup.slots[1]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func spawnFailureRetriesWithBackoffAndSaysSo() {
         var sim = Sim(workers: 2)
         sim.running()
         sim.now += 60 * sec
-        sim.exit(sim.pid(0), sigkill)            // its respawn (pid 1002) ... fails instead:
-        sim.sup.workers[sim.pid(0)] = nil
-        let reason = "socketpair() failed: Too many open files (errno 24)"
-        let a = sim.run(sim.sup.spawnFailed(slot: 0, generation: 1, reason: reason, now: sim.now))
+        sim.failSpawns = [0, 0]                  // the respawn fails, and its first retry
+        let a = sim.exit(sim.pid(0), sigkill)
         #expect(a.errors.contains { $0.contains("cannot spawn worker 0") && $0.contains("socketpair") })
         #expect(!a.text.contains("crashed"))
-        #expect(a.spawns == [0], "the first retry is immediate")
-        sim.sup.workers = sim.sup.workers.filter { $0.value.slot != 0 }
-        let b = sim.run(sim.sup.spawnFailed(slot: 0, generation: 1, reason: reason, now: sim.now))
-        #expect(b.text.contains("spawn failed 2 times in a row: next try in 0.100s"))
-        #expect(!b.text.contains("right after boot"))
-        #expect(b.spawns.isEmpty)
-        #expect(sim.advance(100 * msec).spawns == [0])
+        #expect(a.spawns == [0, 0], "the respawn, then the first retry at once")
+        #expect(a.text.contains("spawn failed 2 times in a row: next try in 0.100s"))
+        #expect(!a.text.contains("right after boot"))
+        #expect(sim.sup.live(slot: 0) == nil)
+        #expect(sim.advance(99 * msec).spawns.isEmpty)
+        #expect(sim.advance(1 * msec).spawns == [0])
         // a worker that boots clears the count
         sim.bootAll()
-        #expect(sim.sup.spawnFailures[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.spawnFailures ?? 0) == 0)
     }
 
     @Test func spawnForAGenerationThatIsGoneIsRefused() {
@@ -141,24 +138,27 @@ fileprivate let ok = ExitStatus(code: 0)
     }
 
     @Test func spawnFailureDuringAReloadAbandonsItAtOnce() {
-        var sim = reloading()
-        let old = sim.sup.sortedWorkers.filter { $0.generation == 1 }.map(\.pid)
-        let booting = sim.sup.sortedWorkers.filter { $0.generation == 2 }.map(\.pid)
-        sim.sup.workers[booting[1]] = nil         // slot 1's spawn failed instead
-        let a = sim.run(sim.sup.spawnFailed(slot: 1, generation: 2, reason: "socketpair() failed: Too many open files (errno 24)", now: sim.now))
+        var sim = Sim(workers: 2, bootTimeout: 5, graceful: 3)
+        sim.running()
+        let old = sim.sup.sortedWorkers.map(\.pid)
+        let booting = sim.nextPid                 // the new generation's slot 0 spawns,
+        sim.failSpawns = [1]                      // its slot 1 cannot be spawned
+        let a = sim.run(sim.sup.beginReload(settings: sim.sup.settings, rolling: false, now: sim.now))
         #expect(sim.sup.reload == nil)
         #expect(a.contains { if case .reloadAbandoned(2, let r) = $0 { return r.contains("socketpair") }; return false })
         #expect(a.errors.contains { $0.contains("abandoned") && $0.contains("cannot spawn worker 1") })
-        #expect(a.signalled(Signals.kill) == [booting[0]])
-        #expect(a.spawns.isEmpty, "the serving generation is untouched")
+        #expect(a.signalled(Signals.kill) == [booting])
+        #expect(!a.contains { if case .spawn(_, 1) = $0 { return true }; return false }, "the serving generation is untouched")
         #expect(sim.sup.generation == 1)
         #expect(sim.sup.sortedWorkers.filter { !$0.isLeaving }.map(\.pid) == old)
     }
 
     @Test func noProgressWithinBootTimeoutAbandonsTheReload() {
-        var sim = reloading(bootTimeout: 5)
-        // both spawns failed silently (no worker to time out): the reload itself does
-        for w in sim.sup.sortedWorkers where w.generation == 2 { sim.sup.workers[w.pid] = nil }
+        var sim = Sim(workers: 2, bootTimeout: 5, graceful: 3)
+        sim.running()
+        // both spawns vanish (no worker to time out): the reload itself does
+        sim.dropSpawns = [0, 1]
+        sim.run(sim.sup.beginReload(settings: sim.sup.settings, rolling: false, now: sim.now))
         #expect(sim.advance(4900 * msec).errors.isEmpty)
         let a = sim.advance(200 * msec)
         #expect(sim.sup.reload == nil)

@@ -18,6 +18,14 @@ struct Sim {
     var sup: Supervisor
     var now: UInt64 = 1_000 * sec
     var nextPid: Int32 = 1000
+    /// The fake kernel: the next spawns of these slots fail as a refused
+    /// socketpair or fork does (the Arbiter reports spawnFailed), one entry
+    /// per failure, in order.
+    var failSpawns: [Int] = []
+    /// The next spawns of these slots vanish without a word, as one the
+    /// Arbiter drops when its scoreboard is full (neither spawned nor failed).
+    var dropSpawns: [Int] = []
+    static let spawnError = "socketpair() failed: Too many open files (errno 24)"
 
     init(workers: Int = 2, timeout: Int = 30, bootTimeout: Int = 30, graceful: Int = 30,
          configure: (inout Supervisor.Settings) -> Void = { _ in }) {
@@ -28,13 +36,20 @@ struct Sim {
 
     @discardableResult
     mutating func run(_ actions: [Action]) -> [Action] {
+        var all = actions
         for a in actions {
-            if case let .spawn(slot, generation) = a {
+            guard case let .spawn(slot, generation) = a else { continue }
+            if let i = dropSpawns.firstIndex(of: slot) {
+                dropSpawns.remove(at: i)
+            } else if let i = failSpawns.firstIndex(of: slot) {
+                failSpawns.remove(at: i)
+                all += run(sup.spawnFailed(slot: slot, generation: generation, reason: Self.spawnError, now: now))
+            } else {
                 sup.spawned(slot: slot, generation: generation, pid: nextPid, now: now)
                 nextPid += 1
             }
         }
-        return actions
+        return all
     }
 
     @discardableResult

@@ -121,7 +121,7 @@ import Testing
         let b = sim.exit(stuck, killed)
         // never booted: a boot crash (counted, logged with the backoff), not a reset
         #expect(b.text.contains("next spawn in"))
-        #expect(sim.sup.crashes[0] == 1)
+        #expect(sim.sup.slots[0]?.bootCrashes == 1)
         #expect(b.spawns == [0])
     }
 }
@@ -184,7 +184,7 @@ import Testing
             #expect(a.errors.contains(where: { $0.contains("SIGABRT") }), "crash \(i + 1)")
             #expect(a.text.contains("crashed \(i + 1) time"), "crash \(i + 1): \(a.text)")
             #expect(a.text.contains("next spawn in \(texts[i])"), "crash \(i + 1): \(a.text)")
-            #expect(sim.sup.crashes[0] == i + 1)
+            #expect(sim.sup.slots[0]?.bootCrashes == i + 1)
             if delay == 0 {
                 #expect(a.spawns == [0])
                 continue
@@ -219,12 +219,12 @@ import Testing
         let b = sim.exit(p, ExitStatus(code: 3))
         #expect(b.halt == nil)
         #expect(sim.sup.phase == .running)
-        #expect(sim.sup.crashes[0] == 1)
+        #expect(sim.sup.slots[0]?.bootCrashes == 1)
         #expect(b.spawns == [0])
         // and again: now it waits
         let c = sim.exit(sim.pid(0), ExitStatus(code: 3))
         #expect(c.halt == nil)
-        #expect(sim.sup.crashes[0] == 2)
+        #expect(sim.sup.slots[0]?.bootCrashes == 2)
         #expect(c.spawns.isEmpty)
         #expect(sim.advance(100 * msec).spawns == [0])
     }
@@ -238,14 +238,14 @@ import Testing
             sim.exit(sim.pid(0), abrtCore)
             for _ in 0..<20 { sim.advance(100 * msec) }
         }
-        #expect(sim.sup.crashes[0] == 4)
+        #expect(sim.sup.slots[0]?.bootCrashes == 4)
         // this one lives longer than the crash window
         sim.bootAll()
         for _ in 0..<6 { sim.advance(sec) }
         let a = sim.exit(sim.pid(0), abrtCore)
         #expect(a.spawns == [0], "a crash of a stable worker is replaced at once")
         #expect(!a.text.contains("next spawn in"))
-        #expect(sim.sup.crashes[0] == 0)
+        #expect(sim.sup.slots[0]?.bootCrashes == 0)
         // so the next boot crash starts the backoff from the beginning
         sim.bootAll()
         sim.advance(200 * msec)
@@ -266,7 +266,7 @@ import Testing
         #expect(a.errors.isEmpty, "exit code 0 is no crash: \(a.errors)")
         #expect(!a.text.contains("crashed"))
         #expect(a.spawns == [0], "replaced at once")
-        #expect(sim.sup.crashes[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func cleanExitBeforeBootingIsABootCrash() {
@@ -276,7 +276,7 @@ import Testing
         sim.exit(sim.pid(0), abrtCore)
         let a = sim.exit(sim.pid(0), clean)       // the replacement never booted
         #expect(a.errors.first?.contains("exited with code 0") == true)
-        #expect(sim.sup.crashes[0] == 1)
+        #expect(sim.sup.slots[0]?.bootCrashes == 1)
         #expect(a.text.contains("next spawn in"))
     }
 
@@ -289,12 +289,12 @@ import Testing
         sim.advance(200 * msec)
         sim.exit(sim.pid(0), abrtCore)
         sim.advance(100 * msec)
-        #expect(sim.sup.crashes[0] == 2)
+        #expect(sim.sup.slots[0]?.bootCrashes == 2)
         sim.bootAll()
         let old = sim.pid(0)
         sim.run(sim.sup.exiting(pid: old, reason: .maxRequests, now: sim.now))
         sim.exit(old, clean)
-        #expect(sim.sup.crashes[0] == 0)
+        #expect(sim.sup.slots[0]?.bootCrashes == 0)
     }
 }
 
@@ -332,9 +332,9 @@ import Testing
         #expect(sim.advance(sec, busy: busy).signals.isEmpty, "KILL is sent once")
         // reaped: the captured client is answered; no crash log, no second spawn
         let d = sim.exit(pid, killed)
-        #expect(d == [Action.answerTimeout(pid: pid)])
+        #expect(d.isEmpty, "the client was answered when the timeout was decided (captureClient)")
         #expect(sim.pid(0) == replacement)
-        #expect(sim.sup.crashes[0] ?? 0 == 0)
+        #expect((sim.sup.slots[0]?.bootCrashes ?? 0) == 0)
     }
 
     @Test func timedOutWorkerExitingBeforeTheKillIsStillAnswered() {
@@ -345,7 +345,7 @@ import Testing
         let a = sim.advance(4 * sec, busy: busy)
         #expect(a.errors.first?.contains("timed out after 4s on POST /upload") == true)
         let b = sim.exit(pid, clean)
-        #expect(b == [Action.answerTimeout(pid: pid)])
+        #expect(b.isEmpty)
         #expect(sim.advance(2 * sec).signals.isEmpty)
     }
 

@@ -29,7 +29,7 @@ def config_text(docs):
 
 def test_every_manifest_parses_and_kustomization_lists_them():
     docs = manifests()
-    assert set(docs) == {"ConfigMap", "Deployment", "Service", "ServiceMonitor", "Kustomization"}
+    assert set(docs) == {"ConfigMap", "Deployment", "Service", "ServiceMonitor", "Kustomization", "NetworkPolicy"}
     listed = docs["Kustomization"]["resources"]
     assert sorted(listed) == sorted(n for n in os.listdir(DIR) if n.endswith(".yaml") and n != "kustomization.yaml")
 
@@ -69,3 +69,21 @@ def test_gatewayd_accepts_the_configmaps_config(tmp_path):
     conf.write_text(text)
     r = subprocess.run([GATEWAYD, "--check-config", "-c", str(conf)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_network_policy_opens_the_admin_port_to_the_kubelet_and_prometheus_only():
+    """Issue 25: whoever reached 0.0.0.0:9000 could fail every probe."""
+    docs = manifests()
+    policy = docs["NetworkPolicy"]["spec"]
+    labels = docs["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    admin = [r for r in policy["ingress"] if any(p["port"] == "admin" for p in r["ports"])]
+    assert len(admin) == 1 and admin[0]["from"], "the admin port is never open to all"
+    sources = admin[0]["from"]
+    assert any("ipBlock" in s for s in sources), "the kubelet (the nodes' addresses)"
+    assert any("namespaceSelector" in s and "podSelector" in s for s in sources), "Prometheus"
+    http = [r for r in policy["ingress"] if any(p["port"] == "http" for p in r["ports"])]
+    assert http and "from" not in http[0]
+    ports = {p["name"] for p in docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert {"http", "admin"} <= ports

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, app_path, free_port, http as raw_http
+from conftest import ROOT, app_path, free_port, http as raw_http, read_all
 
 GATEWAYCTL = os.path.join(ROOT, "build", "bin", "gatewayctl")
 
@@ -439,3 +439,368 @@ def test_gatewayctl_dump_of_a_python_worker(admin):
         reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply
     assert s.workers() == [worker]
+
+
+class AdminFlood:
+    """Holds `n` connections to an admin address, each trickling a request
+    head a byte every `every` seconds and reconnecting when the server
+    closes it: what one client with access to the admin port can do."""
+
+    def __init__(self, connect, n=16, every=0.25):
+        import threading
+        self.connect, self.n, self.every = connect, n, every
+        self.stopping = threading.Event()
+        self.reconnects = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(1.0)  # all n connected and trickling
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(5)
+
+    def open(self):
+        try:
+            c = self.connect()
+            c.setblocking(False)
+            return c
+        except OSError:
+            return None
+
+    def run(self):
+        head = b"GET /status HTTP/1.1\r\nHost: flood\r\nX-Slow: " + b"a" * 4000
+        conns = [[self.open(), 0] for _ in range(self.n)]
+        while not self.stopping.is_set():
+            for slot in conns:
+                c, sent = slot
+                try:
+                    if c is None:
+                        raise OSError
+                    c.send(head[sent % len(head):sent % len(head) + 1])
+                    slot[1] = sent + 1
+                except OSError:
+                    if c is not None:
+                        c.close()
+                    self.reconnects += 1
+                    slot[0], slot[1] = self.open(), 0
+            self.stopping.wait(self.every)
+        for c, _ in conns:
+            if c is not None:
+                c.close()
+
+
+def probe_ms(fn):
+    t = time.monotonic()
+    result = fn()
+    return (time.monotonic() - t) * 1000, result
+
+
+def test_idle_admin_connections_do_not_starve_probes_or_operators(admin):
+    """Issue 25: 16 trickling connections on each admin address; /readyz
+    over TCP and gatewayctl status over the unix socket keep answering
+    within 200 ms (separate budgets per listener, a short head deadline,
+    and a full listener evicts its oldest idle connection)."""
+    s, tcp, unix, sock = admin(workers=1)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+
+    def tcp_conn():
+        return socket.create_connection(("127.0.0.1", aport), timeout=1)
+
+    def unix_conn():
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(1)
+        c.connect(sock)
+        return c
+
+    def readyz():
+        conn = http.client.HTTPConnection("127.0.0.1", aport, timeout=1)
+        try:
+            return get(conn, "GET", "/readyz")[0]
+        except OSError as e:
+            return repr(e)
+
+    readyz_ms, ctl_ms = [], []
+    with AdminFlood(tcp_conn) as tflood, AdminFlood(unix_conn) as uflood:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            ms, status = probe_ms(readyz)
+            assert status == 200, status
+            readyz_ms.append(ms)
+            ms, r = probe_ms(lambda: ctl("--socket", "unix:" + sock, "status", "--json", timeout=5))
+            assert r.returncode == 0, r.stderr
+            ctl_ms.append(ms)
+            time.sleep(0.2)
+        # the flood was served too: its connections were cut and came back
+        assert tflood.reconnects > 0 and uflood.reconnects > 0
+    print(f"readyz max {max(readyz_ms):.1f} ms, gatewayctl status max {max(ctl_ms):.1f} ms "
+          f"over {len(readyz_ms)} probes")
+    assert max(readyz_ms) < 200, readyz_ms
+    assert max(ctl_ms) < 200, ctl_ms
+
+
+def half_closed(connect, request):
+    """Sends `request`, shuts the write side (what `printf ... | socat -`
+    does), reads the answer to the end."""
+    c = connect()
+    c.settimeout(5)
+    c.sendall(request)
+    c.shutdown(socket.SHUT_WR)
+    data = b""
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        pass
+    c.close()
+    return data
+
+
+def test_a_half_closed_admin_request_is_answered(admin):
+    """RFC 9112 9.6: a request followed by shutdown(SHUT_WR) still gets its response."""
+    s, tcp, unix, sock = admin(workers=1)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+
+    def unix_conn():
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        return c
+
+    for _ in range(10):
+        for connect in (unix_conn, lambda: socket.create_connection(("127.0.0.1", aport))):
+            reply = half_closed(connect, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok\n"), reply
+    reply = half_closed(unix_conn, b"POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200") and b"promoted" in reply, reply
+    s.wait_log("generation 2")
+
+
+def test_a_half_closed_request_to_the_main_listener_is_answered(gatewayd):
+    s = gatewayd(workers=1)
+    for _ in range(10):
+        reply = half_closed(lambda: socket.create_connection(("127.0.0.1", s.port)),
+                            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+
+
+def test_a_timed_out_request_whose_app_returns_before_the_kill_is_counted_once(admin, workdir):
+    """Issue 25: with timeout = 2 and a 2.8 s request the app returns after
+    the master's 504 but before the kill: one timeout, and no 5xx, no
+    histogram sample and no access log line besides."""
+    access = os.path.join(workdir, "access.log")
+    s, tcp, unix, sock = admin(workers=1, timeout=2, access_log=access)
+    data = raw_http(s.port, b"GET /sleep?seconds=2.8 HTTP/1.1\r\nHost: t\r\n\r\n", timeout=15)
+    assert data.startswith(b"HTTP/1.1 504"), data
+    time.sleep(1.5)  # the app returned (2.8 s), the kill not yet due for a while
+    s.wait_log("timed out")
+    m = metrics_of(tcp)
+    assert total(m, "gatewayd_timeouts_total") == 1
+    assert total(m, "gatewayd_requests_total", status_class="5xx") == 0, m
+    assert total(m, "gatewayd_request_duration_seconds_count") == 0, m
+    log = open(access).read() if os.path.exists(access) else ""
+    assert " 504 " not in log, log
+
+
+def test_a_new_workers_memory_is_never_reported_as_zero(admin):
+    """Issue 25: before its first heartbeat a new worker's gauges read 0."""
+    s, tcp, unix, sock = admin(workers=1)
+    for _ in range(2):
+        s.signal(signal.SIGTTIN)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            m = metrics_of(tcp)
+            zero = [k for k, v in m.items() if k.startswith("gatewayd_worker_memory_bytes") and v == 0]
+            assert not zero, zero
+            st = json.loads(get(unix(), "GET", "/status")[2])
+            assert all(w["uss_bytes"] != 0 for w in st["workers"]), st["workers"]
+        s.wait_workers(3 if _ else 2)
+
+
+def test_gatewayctl_usage_errors_exit_within_the_documented_codes():
+    """Issue 25: exit 0 done, 1 refused or failed, 2 unreachable; a usage
+    error is a refusal (ArgumentParser's own 64 is not documented)."""
+    for args in (["scale", "abc"], ["dump", "x"], ["nosuchverb"], ["status", "--nosuchflag"]):
+        r = ctl("--socket", "unix:/nonexistent/admin.sock", *args)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert "Error:" in r.stderr or "error" in r.stderr.lower(), r.stderr
+    assert ctl("--help").returncode == 0
+    assert ctl("--socket", "unix:/nonexistent/admin.sock", "status").returncode == 2
+
+
+def test_a_crash_flood_folds_each_new_workers_boot_line(gatewayd):
+    """Issue 25: a /crash flood logged every new worker's boot line
+    (11,000 lines in 10 s); they are folded as the master's crash lines
+    are: a few a second, whatever the rate of crashes."""
+    s = gatewayd(workers=2)
+    before = len(s.log())
+    crashes, end = 0, time.monotonic() + 4
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=2) as c:
+                c.sendall(b"GET /crash HTTP/1.1\r\nHost: t\r\n\r\n")
+                c.recv(100)
+            crashes += 1
+        except OSError:
+            pass
+    time.sleep(1.5)
+    log = s.log()[before:]
+    boots = log.count("testapp: booted worker")
+    print(f"\ncrash flood: {crashes} /crash in 4 s, {boots} app boot lines, {len(log.encode())} log bytes")
+    assert crashes > 40, crashes
+    assert boots <= 2 * 6 + 4, boots  # a first line or two per second and slot, not one per crash
+
+
+def test_the_app_flag_without_a_config_file_runs_with_the_defaults(workdir):
+    """Issue 25: `gatewayd --app X -b ...` without -c read /etc/gatewayd.conf
+    (and failed where there is none); the positional APP form does not."""
+    from conftest import GATEWAYD
+    port = free_port()
+    p = subprocess.Popen([GATEWAYD, "--app", app_path("testapp"), "-b", f"127.0.0.1:{port}", "-w", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        reply = b""
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                reply = raw_http(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=2)
+                if reply:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert p.poll() is None, p.stdout.read().decode()
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+        p.wait(10)
+
+
+def test_server_made_body_refusals_are_logged_with_the_client_and_the_request_line(gatewayd):
+    """Issue 25: the 413 for a chunked body past max_body_size and the 408
+    for a stalled Content-Length body named only the method and path;
+    docs/http.md promises the client's address and the request line."""
+    s = gatewayd(workers=1, body_timeout=1, body_buffer_size=0, max_body_size=100)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /echo-whole HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + b"z" * 10)
+        assert read_all(c, 5).startswith(b"HTTP/1.1 408")
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /echo-whole HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"c8\r\n" + b"y" * 200 + b"\r\n0\r\n\r\n")
+        assert read_all(c, 5).startswith(b"HTTP/1.1 413")
+    s.wait_log("408 Request Timeout")
+    s.wait_log("413 ")
+    lines = [l for l in s.log().splitlines() if "408 Request Timeout" in l or "413 " in l]
+    assert lines and all("(client 127.0.0.1: POST /echo-whole HTTP/1.1)" in l for l in lines), lines
+
+
+def test_a_head_refused_after_its_request_line_parsed_logs_its_host_and_user_agent(gatewayd, workdir):
+    """Issue 25: a head refused for its Host or a control byte was logged
+    with host and user_agent null though its request line parsed."""
+    access = os.path.join(workdir, "access.log")
+    s = gatewayd(workers=1, access_log=access, log_format="json")
+    for raw in (b"GET /a HTTP/1.1\r\nUser-Agent: probe/1\r\nHost: one.example\r\nHost: two.example\r\n\r\n",
+                b"GET /b HTTP/1.1\r\nHost: h.example\r\nUser-Agent: probe/2\r\nX-Bad: a\x01b\r\n\r\n"):
+        assert raw_http(s.port, raw).startswith(b"HTTP/1.1 400")
+    deadline = time.monotonic() + 5
+    lines = []
+    while time.monotonic() < deadline and len(lines) < 2:
+        lines = [json.loads(l) for l in open(access).read().splitlines()] if os.path.exists(access) else []
+        time.sleep(0.1)
+    assert [l["user_agent"] for l in lines] == ["probe/1", "probe/2"], lines
+    assert lines[1]["host"] == "h.example", lines
+    assert lines[0]["host"] in ("one.example", "two.example"), lines
+
+
+def test_operators_pressure_metrics_in_metrics_status_and_gatewayctl(admin, workdir):
+    """Issue 25: PHP-FPM's max listen queue and max children reached, nginx's
+    connections per state, uWSGI's listen-queue-full alarm as a log line."""
+    s, tcp, unix, sock = admin(workers=1, backlog=2, timeout=30)
+    aport = int(s.settings["admin_bind"][0].rsplit(":", 1)[1])
+    # connections per state: two idle keep-alive, one with half a head
+    idle = []
+    for _ in range(2):
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.recv(4096)
+        idle.append(c)
+    partial = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    partial.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(2.5)  # the worker publishes its counts once a second
+    m = metrics_of(tcp)
+    assert m['gatewayd_connections{state="waiting"}'] == 2, m
+    assert m['gatewayd_connections{state="reading"}'] == 1, m
+    st = json.loads(get(unix(), "GET", "/status")[2])
+    assert st["connections"] == {"reading": 1, "writing": 0, "waiting": 2}, st["connections"]
+    for c in idle + [partial]:
+        c.close()
+    # the only worker busy, connections queued past the backlog: the queue
+    # fills, max children is reached, the high-water mark stays after
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.sendall(b"GET /sleep?seconds=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(0.3)
+    queued = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", s.port))
+        except BlockingIOError:
+            pass
+        queued.append(c)
+    time.sleep(1.0)
+    s.wait_log("listen queue of 127.0.0.1:%d full" % s.port, timeout=5)
+    time.sleep(3)
+    for c in queued + [slow]:
+        c.close()
+    m = metrics_of(tcp)
+    assert m[f'gatewayd_listen_queue_max_reached{{listener="127.0.0.1:{s.port}"}}'] >= 2, m
+    assert m[f'gatewayd_listen_queue_length{{listener="127.0.0.1:{s.port}"}}'] == 0
+    assert m["gatewayd_max_children_reached_total"] >= 1
+    assert s.log().count(f"listen queue of 127.0.0.1:{s.port} full") == 1, "rate-limited"
+    st = json.loads(get(unix(), "GET", "/status")[2])
+    assert st["max_children_reached"] >= 1
+    assert [l["queue_max_reached"] for l in st["listeners"] if l["address"] == f"127.0.0.1:{s.port}"][0] >= 2
+    r = ctl("--socket", "unix:" + sock, "status")
+    assert r.returncode == 0 and "max reached" in r.stdout and "max children reached" in r.stdout, r.stdout
+    assert "connections: reading" in r.stdout, r.stdout
+
+
+def test_admin_allow_limits_tcp_admin_clients_to_its_networks(admin):
+    s, tcp, unix, sock = admin(workers=1, admin_allow=["10.0.0.0/8", "::1"])
+    status, _, body = get(tcp(), "GET", "/readyz")
+    assert status == 403 and "admin_allow" in body, (status, body)
+    assert get(unix(), "GET", "/readyz")[0] == 200, "unix sockets: the file mode is their access control"
+    assert "not in admin_allow" in s.log()
+
+
+def test_admin_allow_lets_a_listed_network_in(admin):
+    s, tcp, unix, sock = admin(workers=1, admin_allow=["127.0.0.0/8"])
+    assert get(tcp(), "GET", "/readyz")[0] == 200
+
+
+def test_an_abandoned_reload_leaves_the_master_on_the_serving_generations_logs(gatewayd, workdir):
+    """Issue 25 (the design): a reload whose app cannot load named new log
+    files; the master went on writing to them after the reload was
+    abandoned, while its config (the serving generation's) named the old."""
+    old_log = os.path.join(workdir, "gatewayd.log")  # the harness reads it: the server starts writing there
+    new_log = os.path.join(workdir, "new-error.log")
+    s = gatewayd(workers=1, error_log=old_log)
+    s.write_config(settings={**s.settings, "error_log": new_log, "app": app_path("broken-nosymbol")})
+    s.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "abandoned" not in open(old_log).read() + (open(new_log).read() if os.path.exists(new_log) else ""):
+        time.sleep(0.1)
+    s.signal(signal.SIGUSR1)  # reopen: a line from the master after the abandon
+    time.sleep(1)
+    s.signal(signal.SIGTTIN)
+    s.wait_workers(2)
+    time.sleep(0.5)
+    after = open(old_log).read()
+    assert "scaling workers from 1 to 2" in after, after[-1500:]
+    if os.path.exists(new_log):
+        assert "scaling workers" not in open(new_log).read()

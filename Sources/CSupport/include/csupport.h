@@ -62,6 +62,8 @@ long long gw_regular_file_size(int fd);
 uint64_t gw_monotonic_ns(void);
 /* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes) for now. */
 void gw_http_date(char out[30]);
+/* The IMF-fixdate of `seconds` since the epoch: 29 bytes, no NUL. */
+void gw_http_date_at(long seconds, char *out);
 /* Writes "[10/Oct/2000:13:55:36 +0000]" style time (26 bytes + NUL) for the access log. */
 void gw_clf_date(char out[32]);
 
@@ -110,6 +112,13 @@ typedef struct gw_score_slot {
     volatile int32_t dump_fd;
     volatile int32_t dump_reason;
     volatile uint64_t dump_serial;
+    /* The worker's connections by state, as nginx's stub_status counts them,
+     * published once a second between requests (worker only): reading a
+     * head or a held body, writing (a held response, a lingering close),
+     * waiting (idle keep-alive). */
+    volatile uint32_t conn_reading;
+    volatile uint32_t conn_writing;
+    volatile uint32_t conn_waiting;
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);
@@ -124,6 +133,8 @@ enum { GW_OWNER_NONE = 0, GW_OWNER_WORKER = 1, GW_OWNER_MASTER = 2 };
 /* The worker, before the first byte of a response: 1 when the response is
  * the worker's to send, 0 when the master took it (a timeout). */
 int gw_score_claim_worker(gw_score_slot *s);
+/* The request is over but not counted (the master answered it: a timeout). */
+void gw_score_release(gw_score_slot *s, uint64_t now);
 /* The master, deciding a timeout of request `serial`: 1 when the 504 is
  * the master's to send, 0 when the worker started its response first or
  * moved on to another request. */
@@ -146,6 +157,9 @@ int gw_stack_signal(void);
 int gw_stack_install(const char *app_path, int log_fd, int log_mode, gw_score_slot *slot);
 /* After a log reopen: the descriptor and form the handler writes with. */
 void gw_stack_set_log(int log_fd, int log_mode);
+/* One metadata key of the worker's lines (gen) for the dump's lines too:
+ * " key=value" in text, "key":"value" in JSON. Plain ASCII, under 32 bytes. */
+void gw_stack_set_field(const char *key, const char *value);
 /* The dump itself, as the handler does it (for tests and the handler). */
 void gw_stack_dump(int reason);
 /* Now as the logs write it: "25/Nov/2026:10:00:00 +0000" (text) or

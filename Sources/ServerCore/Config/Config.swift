@@ -10,6 +10,9 @@ public struct Config: Equatable, Sendable {
     public var adminBind: [String] = []
     /// File mode of admin unix sockets: the access control of the control verbs.
     public var adminSocketMode: Int = 0o600
+    /// Networks whose clients may use a TCP admin address ("10.0.0.0/8",
+    /// "::1"); empty: every client. Unix sockets: their file mode.
+    public var adminAllow: [String] = []
     public var workers: Int = 2
     /// Path of the app shared object.
     public var app: String = ""
@@ -42,6 +45,9 @@ public struct Config: Equatable, Sendable {
     public var limitRequestLine: Int = 8190
     public var limitRequestFields: Int = 100
     public var limitRequestFieldSize: Int = 8190
+    /// The whole head (request line, fields, blank line): what an unfinished
+    /// head may cost a connection. nginx: large_client_header_buffers 4 8k.
+    public var limitRequestHead: Int = 32768
     public var maxBodySize: Int = 0
     /// A request body up to this many bytes is read by the event loop before
     /// the app is called (0: off), so a client that trickles it pins no app.

@@ -171,6 +171,7 @@ public struct ConfigLoader {
         case "limit_request_line": return IntegerRule(\.limitRequestLine, min: 64, max: 1 << 20)
         case "limit_request_fields": return IntegerRule(\.limitRequestFields, min: 1, max: 32768)
         case "limit_request_field_size": return IntegerRule(\.limitRequestFieldSize, min: 64, max: 1 << 20)
+        case "limit_request_head": return IntegerRule(\.limitRequestHead, min: 1024, max: 1 << 24)
         case "max_body_size": return IntegerRule(\.maxBodySize, min: 0)
         case "body_buffer_size": return IntegerRule(\.bodyBufferSize, min: 0, max: Config.maxBufferSize)
         case "response_buffer_size": return IntegerRule(\.responseBufferSize, min: 0, max: Config.maxBufferSize)
@@ -189,6 +190,7 @@ public struct ConfigLoader {
         case "bind": c.bind = try strings(key, value)
         case "admin_bind": c.adminBind = try strings(key, value)
         case "admin_socket_mode": c.adminSocketMode = try mode(key, value)
+        case "admin_allow": c.adminAllow = try strings(key, value)
         case "app": c.app = try string(key, value)
         case "app_args": c.appArgs = try appArgs(key, value)
         case "pidfile": c.pidfile = try string(key, value)
@@ -246,6 +248,9 @@ public struct ConfigLoader {
                 throw fail("admin_bind", e.description)
             }
             if address.hasPrefix("fd:") { throw fail("admin_bind", "\"\(address)\": the admin listener binds its own sockets") }
+        }
+        for entry in c.adminAllow where IPNetwork(entry) == nil {
+            throw fail("admin_allow", "\"\(entry)\" is not an IP address or network (ADDRESS/PREFIX)")
         }
         // An entry that is no address would never match a peer: refuse it
         // rather than leave a proxy silently untrusted. Networks are taken

@@ -65,13 +65,6 @@ public final class RequestContext {
         request.pointee.server = Unmanaged.passUnretained(self).toOpaque()
         framedOutput.responseComplete = { [unowned self] in fastcgiResponseComplete }
         body.fastcgiCapacity = fastcgiCapacity
-        refreshDate()
-    }
-
-    func refreshDate() {
-        var d = [CChar](repeating: 0, count: 30)
-        gw_http_date(&d)
-        d.withUnsafeBytes { response.setDate(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 29)) }
     }
 
     /// Prepares for a request whose head was parsed into `head`.
@@ -98,10 +91,12 @@ public final class RequestContext {
     /// A request the parser refused (400, 413, 414, 431, ...): the error
     /// response, and the connection closes (lingering: the rest is unread).
     /// `line`: the request line as received, for the logs.
-    func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError) {
+    /// `keepFields`: the parser refused a head whose request line it read;
+    /// the fields before the refusal stay for the access log (host, user_agent).
+    func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError, keepFields: Bool = false) {
         self.connection = connection
         self.listener = listener
-        head.reset()
+        if !keepFields { head.reset() }
         head.methodLength = 0
         rejectedLine = line
         output.fd = connection.fd

@@ -22,6 +22,8 @@ public final class RequestLoop {
         /// body_buffer_size, response_buffer_size (RequestLoop+Held.swift).
         public var bodyBufferSize: Int
         public var responseBufferSize: Int
+        /// limit_request_head: the most an HTTP head may take of a connection's buffer.
+        public var headLimit = 32768
         public var initialBuffer = 8192
         /// What FastCGI's GET_VALUES answers: workers (max_workers when
         /// demand scaling is on) times worker_connections.
@@ -39,6 +41,7 @@ public final class RequestLoop {
             bodyBufferSize = c.bodyBufferSize
             responseBufferSize = c.responseBufferSize
             fastcgiCapacity = .init(workers: max(c.workers, c.maxWorkers), connectionsPerWorker: c.workerConnections)
+            headLimit = c.limitRequestHead
         }
     }
 
@@ -109,6 +112,14 @@ public final class RequestLoop {
                 text += " (client \(client): \(String(decoding: line.prefix(200), as: UTF8.self)))"
             }
             log.log(level: RequestLoop.level(level), "\(text)")
+        }
+        // A response the server made (a 408, a 413 after the head parsed):
+        // who sent the request, and its line as received (docs/http.md).
+        context.response.logRefusal = { [unowned context] level, message in
+            guard context.connection != nil, context.head.methodLength > 0 else { return context.errorLog(level, message) }
+            let client = context.connection.peerAddress?.host ?? "unix"
+            let line = context.connection.firstLine(from: context.head.method, limit: 200)
+            log.log(level: RequestLoop.level(level), "\(message) (client \(client): \(String(decoding: line, as: UTF8.self)))")
         }
     }
 
@@ -264,9 +275,26 @@ public final class RequestLoop {
     }
 
     func tick(_ now: UInt64) {
-        context.refreshDate()
         sweep(now)
+        publishConnectionStates()
         onTick?(self)
+    }
+
+    /// The counts /metrics shows per state (nginx's stub_status).
+    func publishConnectionStates() {
+        guard let slot = context.scoreboard else { return }
+        var reading: UInt32 = 0, writing: UInt32 = 0, waiting: UInt32 = 0
+        for case let c? in connections {
+            switch c.phase {
+            case .open: if c.headSince != 0 || c.buffered > 0 { reading += 1 } else { waiting += 1 }
+            case .bufferingBody: reading += 1
+            case .sendingResponse, .lingering: writing += 1
+            case .closed: break
+            }
+        }
+        slot.pointee.conn_reading = reading
+        slot.pointee.conn_writing = writing
+        slot.pointee.conn_waiting = waiting
     }
 
     /// Closes connections idle past keepalive_timeout and heads slower than
@@ -442,7 +470,10 @@ public final class RequestLoop {
         }
         if c.end == c.capacity {
             c.compact()
-            if c.end == c.capacity && !c.grow(limit: limits.maxHead) {
+            // An unfinished head costs at most limit_request_head (HTTP; the
+            // proxied protocols' packets are bounded by their own limits).
+            let limit = c.proto == .http ? min(limits.maxHead, settings.headLimit) : limits.maxHead
+            if c.end == c.capacity && !c.grow(limit: limit) {
                 reject(c, HTTPError(431, "request head too large"))
                 return
             }
@@ -480,7 +511,7 @@ public final class RequestLoop {
             case .complete(let end):
                 let headStart = c.scanner.headStart
                 if let e = HeadParser.parse(UnsafePointer(c.buffer), start: headStart, end: end, limits: limits, into: &context.head) {
-                    reject(c, e)
+                    reject(c, e, keepFields: true)
                     return
                 }
                 c.start = end
@@ -510,8 +541,9 @@ public final class RequestLoop {
         return true
     }
 
-    func reject(_ c: Connection, _ e: HTTPError) {
-        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e)
+    func reject(_ c: Connection, _ e: HTTPError, keepFields: Bool = false) {
+        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e,
+                       keepFields: keepFields)
         accessLog?.write(context, durationNs: 0)
         // The rest of what the client sent is unknown: linger.
         finish(c, context.response.end, unread: true)
@@ -551,13 +583,17 @@ public final class RequestLoop {
         requestsServed += 1
         bytesIn += ctx.bytesIn
         bytesOut += ctx.bytesOut
-        if let slot = ctx.scoreboard { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) }
+        // A timeout the master answered is its count (timeouts_total), not a request's.
+        let counted = !ctx.response.takenByMaster
+        if let slot = ctx.scoreboard {
+            if counted { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) } else { gw_score_release(slot, ended) }
+        }
         let deferred = ctx.output.deferred
         let unread = !ctx.body.isDone || c.buffered > 0
         if deferred > 0 {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
             holdResponse(c, end: end, unread: unread, started: started)
-        } else if let log = accessLog {
+        } else if let log = accessLog, counted {
             log.write(ctx, durationNs: ended &- started)
         }
         onRequestDone?(self)

@@ -1,3 +1,5 @@
+import ServerCore
+
 /// One request to the admin listener: a request line and a few headers,
 /// no body kept (control verbs take their arguments in the query).
 struct AdminRequest: Equatable {
@@ -85,26 +87,17 @@ enum AdminReply: Equatable {
         .respond(status: status, contentType: "text/plain; charset=utf-8", body: body + "\n")
     }
 
-    static func reasonPhrase(_ status: Int) -> String {
-        switch status {
-        case 200: return "OK"
-        case 400: return "Bad Request"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 409: return "Conflict"
-        case 410: return "Gone"
-        case 504: return "Gateway Timeout"
-        case 413: return "Payload Too Large"
-        case 500: return "Internal Server Error"
-        case 503: return "Service Unavailable"
-        default: return "Status"
-        }
+    /// A control verb's outcome, `{"result":...,"reason":...}` and more
+    /// fields, built with the JSON type (nothing escaped by hand).
+    static func outcome(_ status: Int, _ result: String, reason: String? = nil, _ more: [(String, JSON)] = []) -> AdminReply {
+        var fields: [(String, JSON)] = [("result", .string(result))]
+        if let reason { fields.append(("reason", .string(reason))) }
+        return .json(status, JSON.object(fields + more).text)
     }
 
     static func bytes(status: Int, contentType: String, body: String, head: Bool = false) -> [UInt8] {
         let b = Array(body.utf8)
-        let header = "HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: \(contentType)\r\nContent-Length: \(b.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        let header = "HTTP/1.1 \(status) \(StatusPhrase.text(status))\r\nContent-Type: \(contentType)\r\nContent-Length: \(b.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         return Array(header.utf8) + (head ? [] : b)
     }
 }

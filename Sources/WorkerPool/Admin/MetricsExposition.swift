@@ -12,8 +12,19 @@ struct MetricsExposition {
     init(openMetrics: Bool) { self.openMetrics = openMetrics }
 
     /// Whether an Accept header asks for OpenMetrics.
+    /// OpenMetrics when the client weighs it above zero and no lower than
+    /// the text format (RFC 9110 12.4.2: q=0 means not acceptable).
     static func wantsOpenMetrics(accept: String) -> Bool {
-        accept.lowercased().contains("application/openmetrics-text")
+        var om = 0.0, text = 0.0
+        for element in accept.lowercased().split(separator: ",") {
+            let params = element.split(separator: ";").map { String($0).trimmingCharacters() }
+            guard let type = params.first else { continue }
+            var q = 1.0
+            for p in params.dropFirst() where p.hasPrefix("q=") { q = Double(p.dropFirst(2)) ?? 0 }
+            if type == "application/openmetrics-text" { om = max(om, q) }
+            if type == "text/plain" || type == "text/*" || type == "*/*" { text = max(text, q) }
+        }
+        return om > 0 && om >= text
     }
 
     static func render(_ m: MetricsSnapshot, openMetrics: Bool) -> String {
@@ -60,6 +71,11 @@ struct MetricsExposition {
         for q in m.queues { sample("gatewayd_listen_queue_length", [("listener", q.listener)], UInt64(q.length)) }
         family("gatewayd_listen_queue_max", "gauge", "The accept queue's limit (backlog).")
         for q in m.queues { sample("gatewayd_listen_queue_max", [("listener", q.listener)], UInt64(q.max)) }
+        family("gatewayd_listen_queue_max_reached", "gauge", "The accept queue's high-water mark since the master started (PHP-FPM's max listen queue).")
+        for q in m.queues { sample("gatewayd_listen_queue_max_reached", [("listener", q.listener)], UInt64(m.queueHighWater[q.listener] ?? q.length)) }
+        counter("gatewayd_max_children_reached_total", "Times every worker was busy, connections waited and the pool was at max_workers (workers when 0).", m.maxChildrenReached)
+        family("gatewayd_connections", "gauge", "Client connections held by the workers: reading a request, writing a response (the app's included), waiting (idle keep-alive).")
+        for state in ["reading", "writing", "waiting"] { sample("gatewayd_connections", [("state", state)], m.connections[state] ?? 0) }
         family("gatewayd_worker_memory_bytes", "gauge", "Worker memory from its last heartbeat: unique (uss) and proportional (pss) set size.")
         for w in m.memory {
             sample("gatewayd_worker_memory_bytes", [("worker", "\(w.pid)"), ("kind", "uss")], w.ussBytes)

@@ -20,6 +20,12 @@ struct MetricsSnapshot {
     var reloads: [String: UInt64] = ["promoted": 0, "abandoned": 0]
     var generation: UInt32 = 1
     var queues: [Queue] = []
+    /// Each listener's accept-queue high-water mark since start (max listen queue).
+    var queueHighWater: [String: UInt32] = [:]
+    /// How often every worker was busy, connections waited and the pool was at max_workers.
+    var maxChildrenReached: UInt64 = 0
+    /// reading, writing, waiting (nginx's stub_status).
+    var connections: [String: UInt64] = ["reading": 0, "writing": 0, "waiting": 0]
     var memory: [Memory] = []
     var startTime: Double = 0
     var version = ""

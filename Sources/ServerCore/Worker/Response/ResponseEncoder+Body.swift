@@ -198,9 +198,10 @@ extension ResponseEncoder {
         self.status = status
         endAtLeast(end)
         closeIfBodyStaysUnread()
-        log(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(StatusPhrase.text(status)): \(reason)")
+        (logRefusal ?? log)(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(StatusPhrase.text(status)): \(reason)")
         let connection: ServerResponse.Connection =
             self.end != .keepOpen ? .close : (request.http10 && !request.recordFramed ? .keepAliveHTTP10 : .keepAlive)
+        freshDate()
         let bytes = ServerResponse.bytes(status: status, date: date, connection: connection, bodyless: request.isHead,
                                         cgi: request.cgi, serverHeaders: !request.proxied)
         phase = .finished

@@ -13,6 +13,7 @@ extension ResponseEncoder {
         o = put("\r\n", at: o)
         if !appSetsServer && !request.proxied { o = put("Server: gatewayd\r\n", at: o) }
         if !appSetsDate && !request.proxied {
+            freshDate()
             o = put("Date: ", at: o)
             date.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: 29) }
             o = put("\r\n", at: o + 29)

@@ -67,6 +67,9 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     public internal(set) var end = ConnectionEnd.keepOpen
     /// The reason of the last refused call (api->last_error).
     public internal(set) var failure = GatewayFailure.none
+    /// The master claimed the response (a timeout) and answered 504: it
+    /// counts the request, once, as a timeout; the worker counts nothing.
+    public internal(set) var takenByMaster = false
     public internal(set) var status = 0
     /// Body bytes put on the wire (HEAD: 0), for the access log.
     public internal(set) var bodySent = 0
@@ -113,15 +116,30 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     }
 
     public func setLog(_ log: @escaping (Int32, String) -> Void) { self.log = log }
+    /// The line of an error response the server makes itself (sendError):
+    /// the error log names the client and the request line for those.
+    var logRefusal: ((Int32, String) -> Void)?
 
-    /// Today's IMF-fixdate, refreshed by the worker once a second.
-    public func setDate(_ bytes: UnsafeBufferPointer<UInt8>) {
-        for i in 0..<min(29, bytes.count) { date[i] = bytes[i] }
+    /// Reads the clock when a head is written (the Date is never older
+    /// than the second it is sent in); a seam for tests.
+    var clock: () -> Int = { Int(Sys.wallClockSeconds()) }
+    /// The second `date` was formatted for.
+    var dateSecond = Int.min
+
+    @inline(__always)
+    func freshDate() {
+        let now = clock()
+        guard now != dateSecond else { return }
+        dateSecond = now
+        date.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 29) { gw_http_date_at(now, $0) }
+        }
     }
 
     @inline(__always)
     public func begin(_ request: Request) {
         self.request = request
+        takenByMaster = false
         phase = .pending
         framing = .none
         end = request.close ? .close : .keepOpen
@@ -187,6 +205,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         // The master decided a timeout and answers 504 itself: the client
         // gets exactly that, nothing from the app.
         phase = .aborted
+        takenByMaster = true
         failure = .timeout
         status = 504
         bodySent = request.isHead ? 0 : ServerResponse.bodyLength(504)
