@@ -34,8 +34,17 @@ let package = Package(
         // libsystemd (sd_notify, sd_listen_fds), found with pkg-config.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        // The bytes on the wire, on their own: the HTTP/1.1 head parser and
+        // chunked decoder, the uwsgi/SCGI/FastCGI decoders and records, the
+        // status phrases, the server's own responses and the response
+        // encoder. Depends on the interface header alone; used by the
+        // worker (ServerCore), GatewayTesting and the fuzz targets.
+        .target(name: "GatewayWire", dependencies: ["CGateway"], swiftSettings: [
+            // Single-threaded per request, state not shared: see ServerCore.
+            .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+        ]),
         .target(name: "ServerCore", dependencies: [
-            "CGateway", "CSupport",
+            "CGateway", "CSupport", "GatewayWire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -61,7 +70,7 @@ let package = Package(
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.
         .target(name: "Gateway", dependencies: ["CGateway"]),
-        .target(name: "GatewayTesting", dependencies: ["Gateway"]),
+        .target(name: "GatewayTesting", dependencies: ["Gateway", "GatewayWire"]),
         .target(name: "GatewayJSON", dependencies: ["Gateway"]),
         .target(name: "GatewayLogging", dependencies: [
             "Gateway", .product(name: "Logging", package: "swift-log"),
@@ -71,6 +80,7 @@ let package = Package(
         .target(name: "TodoApp", dependencies: ["Gateway", "GatewayJSON", "GatewayLogging"],
                 path: "Examples/todo/Sources/TodoApp"),
 
+        .testTarget(name: "GatewayWireTests", dependencies: ["GatewayWire", "CSupport"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),
