@@ -41,7 +41,11 @@ let package = Package(
         // worker (ServerCore), GatewayTesting and the fuzz targets.
         .target(name: "GatewayWire", dependencies: ["CGateway"], swiftSettings: [
             // Single-threaded per request, state not shared: see ServerCore.
-            .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            // Cross-module optimization: the worker specializes the encoder
+            // for its output and inlines the parser's helpers, as it did when
+            // they were in its own module (bench/callgrind.sh).
+            .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"],
+                         .when(configuration: .release)),
         ]),
         .target(name: "ServerCore", dependencies: [
             "CGateway", "CSupport", "GatewayWire",
