@@ -73,7 +73,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.
-        .target(name: "Gateway", dependencies: ["CGateway"]),
+        .target(name: "Gateway", dependencies: ["CGateway", "GatewayWire"]),
         .target(name: "GatewayTesting", dependencies: ["Gateway", "GatewayWire"]),
         .target(name: "GatewayJSON", dependencies: ["Gateway"]),
         .target(name: "GatewayLogging", dependencies: [
