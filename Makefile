@@ -113,25 +113,25 @@ clean:
 
 FORCE:
 
-# libFuzzer on the HTTP parser: `make fuzz FUZZ_SECONDS=600`. The target is
-# built from the parser's sources alone with ASan; new inputs go to
-# build/fuzz-corpus (the seed corpus in Fuzz/corpus stays as committed).
+# libFuzzer on the wire: `make fuzz FUZZ_SECONDS=600`. Each target is the
+# GatewayWire target's sources (the parser, the decoders, the encoder: a
+# target that depends on nothing but gateway.h) and one driver, built with
+# ASan; new inputs go to build/fuzz-corpus (the seed corpus in Fuzz/corpus
+# stays as committed).
 FUZZ_SECONDS ?= 60
-FUZZ_SOURCES := $(wildcard Sources/ServerCore/HTTP/*.swift) Sources/ServerCore/Config/Config.swift \
-                Sources/ServerCore/Logging/AccessLogFormat.swift Fuzz/ParserFuzz.swift
-$(BUILD)/fuzz-parser: $(FUZZ_SOURCES)
-	@mkdir -p $(BUILD)
-	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzParser $(FUZZ_SOURCES) -o $@
+WIRE_SOURCES := $(wildcard Sources/GatewayWire/*/*.swift)
+# gateway.h as the module CGateway, for swiftc without SwiftPM.
+FUZZ_MODULES := $(BUILD)/fuzz-modules/module.modulemap
+$(FUZZ_MODULES): Sources/CGateway/include/gateway.h
+	@mkdir -p $(dir $@)
+	printf 'module CGateway {\n    header "%s"\n    export *\n}\n' "$(abspath $<)" > $@
+FUZZ_FLAGS := -sanitize=fuzzer,address -parse-as-library -O -package-name gatewayd -I $(BUILD)/fuzz-modules
+$(BUILD)/fuzz-parser: $(WIRE_SOURCES) Fuzz/ParserFuzz.swift $(FUZZ_MODULES)
+	swiftc $(FUZZ_FLAGS) -module-name FuzzParser $(WIRE_SOURCES) Fuzz/ParserFuzz.swift -o $@
 
 # The uwsgi, SCGI and FastCGI decoders: a target of their own, the same rules.
-PROTO_FUZZ_SOURCES := $(wildcard Sources/ServerCore/Protocols/*.swift) Sources/ServerCore/HTTP/HTTPLimits.swift \
-                      Sources/ServerCore/HTTP/HeadScanner.swift Sources/ServerCore/HTTP/CharClass.swift \
-                      Sources/ServerCore/Net/ListenAddress.swift Sources/ServerCore/Net/IPAddress.swift \
-                      Sources/ServerCore/Config/Config.swift \
-                      Sources/ServerCore/Logging/AccessLogFormat.swift Fuzz/ProtocolFuzz.swift
-$(BUILD)/fuzz-protocols: $(PROTO_FUZZ_SOURCES)
-	@mkdir -p $(BUILD)
-	swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzProtocols $(PROTO_FUZZ_SOURCES) -o $@
+$(BUILD)/fuzz-protocols: $(WIRE_SOURCES) Fuzz/ProtocolFuzz.swift $(FUZZ_MODULES)
+	swiftc $(FUZZ_FLAGS) -module-name FuzzProtocols $(WIRE_SOURCES) Fuzz/ProtocolFuzz.swift -o $@
 
 # CI: a short run that fails on any crash or split-dependent parse.
 fuzz-smoke:

@@ -37,8 +37,21 @@ let package = Package(
         // libsystemd (sd_notify, sd_listen_fds), loaded with dlopen when the
         // environment asks for it: not linked (the wheels' manylinux tag).
         .target(name: "CSystemd"),
+        // The bytes on the wire, on their own: the HTTP/1.1 head parser and
+        // chunked decoder, the uwsgi/SCGI/FastCGI decoders and records, the
+        // status phrases, the server's own responses and the response
+        // encoder. Depends on the interface header alone; used by the
+        // worker (ServerCore), GatewayTesting and the fuzz targets.
+        .target(name: "GatewayWire", dependencies: ["CGateway"], swiftSettings: [
+            // Single-threaded per request, state not shared: see ServerCore.
+            // Cross-module optimization: the worker specializes the encoder
+            // for its output and inlines the parser's helpers, as it did when
+            // they were in its own module (bench/callgrind.sh).
+            .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"],
+                         .when(configuration: .release)),
+        ]),
         .target(name: "ServerCore", dependencies: [
-            "CGateway", "CSupport",
+            "CGateway", "CSupport", "GatewayWire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -63,13 +76,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The Swift SDK: write an app as a Swift type, export it in one line.
-        .target(name: "Gateway", dependencies: ["CGateway"]),
-        .target(name: "GatewayTesting", dependencies: ["Gateway"]),
+        .target(name: "Gateway", dependencies: ["CGateway", "GatewayWire"]),
+        .target(name: "GatewayTesting", dependencies: ["Gateway", "GatewayWire"]),
         .target(name: "GatewayJSON", dependencies: ["Gateway"]),
         .target(name: "GatewayLogging", dependencies: [
             "Gateway", .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .testTarget(name: "GatewayWireTests", dependencies: ["GatewayWire", "CSupport"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore"]),
         .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayTesting"]),

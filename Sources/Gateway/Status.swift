@@ -1,3 +1,5 @@
+import GatewayWire
+
 /// An HTTP status line as gateway.h wants it: three digits, a space, a
 /// reason phrase ("200 OK").
 ///
@@ -72,58 +74,10 @@ public struct Status: Hashable, Sendable, CustomStringConvertible,
     public static var serviceUnavailable: Status { "503 Service Unavailable" }
     public static var gatewayTimeout: Status { "504 Gateway Timeout" }
 
-    /// The standard reason phrase for `code` (RFC 9110), "Unknown" otherwise.
+    /// The standard reason phrase for `code` (RFC 9110), "Unknown" otherwise:
+    /// the server's own table (GatewayWire's StatusPhrase), so that an app
+    /// and the server never name a status differently.
     public static func reasonPhrase(for code: Int) -> String {
-        switch code {
-        case 100: return "Continue"
-        case 101: return "Switching Protocols"
-        case 200: return "OK"
-        case 201: return "Created"
-        case 202: return "Accepted"
-        case 203: return "Non-Authoritative Information"
-        case 204: return "No Content"
-        case 205: return "Reset Content"
-        case 206: return "Partial Content"
-        case 300: return "Multiple Choices"
-        case 301: return "Moved Permanently"
-        case 302: return "Found"
-        case 303: return "See Other"
-        case 304: return "Not Modified"
-        case 307: return "Temporary Redirect"
-        case 308: return "Permanent Redirect"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 402: return "Payment Required"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 406: return "Not Acceptable"
-        case 408: return "Request Timeout"
-        case 409: return "Conflict"
-        case 410: return "Gone"
-        case 411: return "Length Required"
-        case 412: return "Precondition Failed"
-        case 413: return "Content Too Large"
-        case 414: return "URI Too Long"
-        case 415: return "Unsupported Media Type"
-        case 416: return "Range Not Satisfiable"
-        case 417: return "Expectation Failed"
-        case 418: return "I'm a teapot"
-        case 421: return "Misdirected Request"
-        case 422: return "Unprocessable Content"
-        case 425: return "Too Early"
-        case 426: return "Upgrade Required"
-        case 428: return "Precondition Required"
-        case 429: return "Too Many Requests"
-        case 431: return "Request Header Fields Too Large"
-        case 451: return "Unavailable For Legal Reasons"
-        case 500: return "Internal Server Error"
-        case 501: return "Not Implemented"
-        case 502: return "Bad Gateway"
-        case 503: return "Service Unavailable"
-        case 504: return "Gateway Timeout"
-        case 505: return "HTTP Version Not Supported"
-        default: return "Unknown"
-        }
+        StatusPhrase.phrase(code).map { "\($0)" } ?? "Unknown"
     }
 }

@@ -16,14 +16,32 @@
 /// One server serves one request at a time, as a worker does; separate
 /// servers are independent (tests may run in parallel).
 public final class TestServer {
-    private let host: AppHost
+    /// What answers: a Swift responder, or a native app's shared library.
+    private enum Backend {
+        case swift(AppHost)
+        case native(NativeApp)
+    }
+    private let backend: Backend
     /// gatewayd's max_body_size: a longer body is refused with 413 (nil: no limit).
     public var maxBodySize: Int?
     public let workerID: Int
 
     /// Serves `responder` (an app already made, or an app in middleware).
     public init(_ responder: some Responder, workerID: Int = 0) {
-        host = AppHost(responder)
+        backend = .swift(AppHost(responder))
+        self.workerID = workerID
+    }
+
+    /// Loads the app in the shared library at `path` (any app built against
+    /// gateway.h: C, C++, a Swift app's .so) as a worker does, and boots it
+    /// with `arguments` (app_args); a load or init failure is thrown with
+    /// the reason a worker would log.
+    ///
+    ///     let server = try TestServer(library: "build/apps/hello-c.so")
+    ///     #expect(server.execute("GET", "/").text == "Hello, World!")
+    public init(library path: String, arguments: [String: String] = [:], workerID: Int = 0) throws {
+        let pairs = arguments.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { ($0.key, $0.value) }
+        backend = .native(try NativeApp(path: path, arguments: pairs, workerID: workerID))
         self.workerID = workerID
     }
 
@@ -34,12 +52,22 @@ public final class TestServer {
         self.init(try A(arguments: Arguments(pairs, workerID: workerID)), workerID: workerID)
     }
 
-    deinit { host.shutdown() }
+    deinit {
+        switch backend {
+        case .swift(let host): host.shutdown()
+        case .native(let app): app.shutdown()
+        }
+    }
 
     /// Sends `request`; returns what the client got.
     public func execute(_ request: TestRequest) -> TestResponse {
         let exchange = InMemoryExchange(request, maxBodySize: maxBodySize, workerID: workerID, appData: nil)
-        let result = withExtendedLifetime(exchange) { host.call(exchange.raw) }
+        let result = withExtendedLifetime(exchange) {
+            switch backend {
+            case .swift(let host): return host.call(exchange.raw)
+            case .native(let app): return app.call(exchange.raw)
+            }
+        }
         return exchange.response(callResult: result)
     }
 

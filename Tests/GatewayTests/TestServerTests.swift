@@ -85,7 +85,13 @@ import Testing
         let hop = server.execute("GET", "/hop")
         // The refused head is answered with a 500 the SDK writes itself.
         #expect(hop.status == .internalServerError)
-        #expect(hop.logs.first?.message == "app error: start_response refused the status or a header")
+        // What a worker logs: the server's reason, its refusal of the SDK's
+        // own 500 (a refused start_response stays refused), the SDK's line,
+        // and the server's 500.
+        #expect(hop.logs.map(\.message) == ["start_response(): hop-by-hop header Connection is the server's to set",
+                                            "start_response() after a refused start_response(): the client gets a 500",
+                                            "app error: start_response refused the status or a header",
+                                            "500 Internal Server Error: the app returned an error"])
         let past = server.execute("GET", "/past")
         #expect(past.framing == .aborted && past.callResult == GATEWAY_ERROR && past.text == "ab")
         let complete = server.execute("GET", "/complete")

@@ -16,7 +16,7 @@ import Glibc
         let raw = Array(("GET \(target) HTTP/1.1\r\nHost: a\r\n" + fields.map { $0 + "\r\n" }.joined() + "\r\n").utf8)
         var head = RequestHead(fieldCapacity: 100)
         return raw.withUnsafeBufferPointer { p in
-            let e = HeadParser.parse(p.baseAddress!, start: 0, end: raw.count, limits: .standard, into: &head)
+            let e = HeadParser.parse(p.baseAddress!, start: 0, end: raw.count, limits: HTTPLimits(), into: &head)
             precondition(e == nil, "\(String(describing: e))")
             return ask(ForwardedHeaders(head: head, buffer: p.baseAddress!, policy: policy, peer: peer))
         }

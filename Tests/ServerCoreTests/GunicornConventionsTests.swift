@@ -98,7 +98,7 @@ import Testing
         let raw = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9, 10.1.1.1, 10.2.2.2\r\n\r\n".utf8)
         var head = RequestHead(fieldCapacity: 100)
         let client: String? = raw.withUnsafeBufferPointer { p in
-            let e = HeadParser.parse(p.baseAddress!, start: 0, end: raw.count, limits: .standard, into: &head)
+            let e = HeadParser.parse(p.baseAddress!, start: 0, end: raw.count, limits: HTTPLimits(), into: &head)
             precondition(e == nil)
             return ForwardedHeaders(head: head, buffer: p.baseAddress!, policy: policy, peer: .ip(IPAddress("10.3.3.3")!)).clientAddress
         }

@@ -31,7 +31,7 @@ public final class RequestContext {
     let framedOutput: ConnectionOutput
     let response: ResponseEncoder<ConnectionOutput>
     public var scoreboard: UnsafeMutablePointer<gw_score_slot>? {
-        didSet { response.scoreboard = scoreboard }
+        didSet { framedOutput.scoreboard = scoreboard }
     }
 
     var environ = Environ(capacity: 64, arenaCapacity: 16384)
@@ -109,10 +109,9 @@ public final class RequestContext {
         // No request is on the scoreboard (the head did not parse), so there
         // is nothing the master could have claimed: answer without a claim
         // (the slot may still hold the master's claim of an earlier timeout).
-        let slot = response.scoreboard
-        response.scoreboard = nil
+        framedOutput.scoreboard = nil
         response.sendError(e.status, reason: "\(e.reason)", end: .close)
-        response.scoreboard = slot
+        framedOutput.scoreboard = scoreboard
         // The connection closes next: what the socket would not take yet goes now.
         if output.deferred > 0 { _ = output.sendKept(wait: true) }
     }

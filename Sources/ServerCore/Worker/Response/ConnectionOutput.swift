@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSupport
 
 /// The response output of a worker's connection: its socket as it is
 /// (HTTP, uwsgi, SCGI) or, for FastCGI, the same socket with every byte
@@ -26,6 +27,20 @@ final class ConnectionOutput: ResponseOutput {
     let iov: UnsafeMutablePointer<iovec>
 
     static let recordsPerSend = 16
+
+    /// The worker's scoreboard slot: the response is claimed there before
+    /// its first byte, so that a timeout's 504 and the app never both
+    /// answer. nil while the server answers a head it refused (nothing of
+    /// that request is on the scoreboard for the master to claim).
+    var scoreboard: UnsafeMutablePointer<gw_score_slot>?
+
+    @inline(__always)
+    func claimResponse() -> Bool {
+        guard let slot = scoreboard else { return true }
+        return gw_score_claim_worker(slot) != 0
+    }
+
+    func regularFileSize(_ fd: Int32) -> Int? { Sys.regularFileSize(fd) }
 
     init(socket: SocketOutput) {
         self.socket = socket

@@ -13,6 +13,22 @@ public protocol ResponseOutput: AnyObject {
     /// Sends `count` bytes of the open file `fd` from `offset`; the result
     /// and how many bytes went out.
     func sendFile(_ fd: Int32, offset: off_t, count: Int) -> (SendFileResult, sent: Int)
+    /// Called before the first byte of a response: false when someone else
+    /// answers it (in a worker: the master took the request for a timeout
+    /// and sends its 504; the scoreboard decides).
+    func claimResponse() -> Bool
+    /// The size of `fd` when it is an open regular file (sendfile's check).
+    func regularFileSize(_ fd: Int32) -> Int?
+}
+
+extension ResponseOutput {
+    public func claimResponse() -> Bool { true }
+
+    public func regularFileSize(_ fd: Int32) -> Int? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(st.st_size)
+    }
 }
 
 public enum SendFileResult: Equatable {

@@ -1,5 +1,5 @@
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 /// A chunked body (the bytes after the head) and what decoding it must give.
 struct ChunkedCase: Sendable, CustomTestStringConvertible {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 /// Every case of `FastCGICases` through FastCGIDecoder (heads) and
 /// FastCGIStdinDecoder (bodies): whole, split at every byte, byte by byte,
@@ -156,12 +156,5 @@ import Testing
         // 65528 + 4472: two STDOUT records, the empty one, END_REQUEST.
         #expect(wrapped.count == 8 + 65528 + 8 + 4472 + 0 + 8 + 16)
         #expect(Array(wrapped[0..<8]) == [1, 6, 0, 3, 0xFF, 0xF8, 0, 0])
-    }
-
-    @Test func bindPrefix() throws {
-        #expect(try ListenProtocol.parse("fastcgi:127.0.0.1:9000") == (.fastcgi, .tcp(host: "127.0.0.1", port: 9000)))
-        #expect(try ListenProtocol.parse("fastcgi:unix:/run/gatewayd/fcgi.sock") == (.fastcgi, .unix(path: "/run/gatewayd/fcgi.sock")))
-        #expect(try ListenProtocol.parse("fastcgi:fd:web") == (.fastcgi, .inherited(name: "web")))
-        #expect(throws: ListenAddress.ParseError.self) { try ListenProtocol.parse("fastcgi:nothing") }
     }
 }

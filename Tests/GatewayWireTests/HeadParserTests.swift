@@ -1,5 +1,5 @@
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 /// Runs every case of `HTTPCases` through HeadScanner, HeadParser and
 /// ChunkedDecoder, whole and in pieces, and requires the expected outcome

@@ -1,8 +1,11 @@
 /// The one table of reason phrases (RFC 9110 §15): for the server's own
-/// responses, and for an app status given without a phrase ("200").
+/// responses, for an app status given without a phrase ("200"), for the
+/// admin listener's replies and for the Swift SDK's `Status(code:)`.
 public enum StatusPhrase {
     public static func phrase(_ status: Int) -> StaticString? {
         switch status {
+        case 100: return "Continue"
+        case 101: return "Switching Protocols"
         case 200: return "OK"
         case 201: return "Created"
         case 202: return "Accepted"
@@ -35,8 +38,10 @@ public enum StatusPhrase {
         case 415: return "Unsupported Media Type"
         case 416: return "Range Not Satisfiable"
         case 417: return "Expectation Failed"
+        case 418: return "I'm a teapot"
         case 421: return "Misdirected Request"
         case 422: return "Unprocessable Content"
+        case 425: return "Too Early"
         case 426: return "Upgrade Required"
         case 428: return "Precondition Required"
         case 429: return "Too Many Requests"

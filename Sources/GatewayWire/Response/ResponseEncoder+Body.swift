@@ -83,7 +83,7 @@ extension ResponseEncoder {
         if let refused = admit(count, "sendfile()") { return refused }
         // Checked before the head goes out: a bad descriptor or a short file
         // is refused with nothing sent (the client then gets a 500).
-        guard offset >= 0, let size = Sys.regularFileSize(fd) else {
+        guard offset >= 0, let size = output.regularFileSize(fd) else {
             return refuse(.file, "sendfile(): descriptor \(fd) is not an open regular file: refused")
         }
         guard Int(offset) + count <= size else {

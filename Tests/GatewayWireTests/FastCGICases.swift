@@ -1,4 +1,4 @@
-@testable import ServerCore
+@testable import GatewayWire
 
 /// FastCGI request heads (records up to the empty PARAMS) and STDIN
 /// streams, with what the decoders must make of them.

@@ -1,5 +1,5 @@
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 /// Every case of `ProtocolCases` through UWSGIDecoder or SCGIDecoder: whole,
 /// split at every byte, byte by byte, and after other bytes in the buffer.
@@ -95,14 +95,5 @@ import Testing
             guard case let .vars(_, end) = c.expected, end > 0 else { continue }
             #expect(run(c, ends: [end - 1]) == .needMore, "\(c.name): a truncated head must ask for more")
         }
-    }
-
-    @Test func bindPrefixes() throws {
-        #expect(try ListenProtocol.parse("uwsgi:127.0.0.1:3031") == (.uwsgi, .tcp(host: "127.0.0.1", port: 3031)))
-        #expect(try ListenProtocol.parse("scgi:[::1]:4000") == (.scgi, .tcp(host: "::1", port: 4000)))
-        #expect(try ListenProtocol.parse("scgi:unix:/run/g.sock") == (.scgi, .unix(path: "/run/g.sock")))
-        #expect(try ListenProtocol.parse("uwsgi:fd:web") == (.uwsgi, .inherited(name: "web")))
-        #expect(try ListenProtocol.parse("127.0.0.1:80") == (.http, .tcp(host: "127.0.0.1", port: 80)))
-        #expect(throws: ListenAddress.ParseError.self) { try ListenProtocol.parse("uwsgi:nothing") }
     }
 }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CGateway
-import CSupport
 
 /// The response of one request, from the app's start_response to the last
 /// byte: its phase, its framing, and the bytes it puts on the output. One
@@ -69,10 +68,10 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     public internal(set) var failure = GatewayFailure.none
     /// The master claimed the response (a timeout) and answered 504: it
     /// counts the request, once, as a timeout; the worker counts nothing.
-    public internal(set) var takenByMaster = false
-    public internal(set) var status = 0
+    public package(set) var takenByMaster = false
+    public package(set) var status = 0
     /// Body bytes put on the wire (HEAD: 0), for the access log.
-    public internal(set) var bodySent = 0
+    public package(set) var bodySent = 0
     /// Bytes handed to the output, head included: 0 means the client has
     /// seen nothing yet and an error response can still replace this one.
     public internal(set) var wireBytes = 0
@@ -95,9 +94,6 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     var date = [UInt8](repeating: 0x20, count: 29)
 
     let output: Output
-    /// The worker's scoreboard slot: the response is claimed there before
-    /// its first byte, so that a timeout's 504 and the app never both answer.
-    public var scoreboard: UnsafeMutablePointer<gw_score_slot>?
     var log: (Int32, String) -> Void = { _, _ in }
     /// The rest of the request body will not be read (more than the drain
     /// budget left, chunked, or 100 Continue still owed): the head must say
@@ -118,11 +114,11 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     public func setLog(_ log: @escaping (Int32, String) -> Void) { self.log = log }
     /// The line of an error response the server makes itself (sendError):
     /// the error log names the client and the request line for those.
-    var logRefusal: ((Int32, String) -> Void)?
+    package var logRefusal: ((Int32, String) -> Void)?
 
     /// Reads the clock when a head is written (the Date is never older
     /// than the second it is sent in); a seam for tests.
-    var clock: () -> Int = { Int(Sys.wallClockSeconds()) }
+    package var clock: () -> Int = { HTTPDate.now() }
     /// The second `date` was formatted for.
     var dateSecond = Int.min
 
@@ -131,9 +127,7 @@ public final class ResponseEncoder<Output: ResponseOutput> {
         let now = clock()
         guard now != dateSecond else { return }
         dateSecond = now
-        date.withUnsafeMutableBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 29) { gw_http_date_at(now, $0) }
-        }
+        date.withUnsafeMutableBufferPointer { HTTPDate.format(now, into: $0.baseAddress!) }
     }
 
     @inline(__always)
@@ -158,11 +152,11 @@ public final class ResponseEncoder<Output: ResponseOutput> {
 
     /// The connection ends at least this abruptly.
     @inline(__always)
-    func endAtLeast(_ e: ConnectionEnd) { if end < e { end = e } }
+    package func endAtLeast(_ e: ConnectionEnd) { if end < e { end = e } }
 
     /// A refused call: its reason for last_error, and one log line.
     @discardableResult
-    func refuse(_ reason: GatewayFailure, _ message: String) -> Int32 {
+    package func refuse(_ reason: GatewayFailure, _ message: String) -> Int32 {
         failure = reason
         // A gone client or a timeout was logged once when it happened.
         if reason != .clientGone && reason != .timeout { log(GATEWAY_LOG_ERROR, message) }
@@ -170,11 +164,11 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     }
 
     /// A refused call outside the response (a body read): its reason.
-    func note(_ reason: GatewayFailure) { failure = reason }
+    package func note(_ reason: GatewayFailure) { failure = reason }
 
     /// The server refused the request body: its error response is the
     /// answer, and the app's response calls are refused from now on.
-    public internal(set) var bodyRefused: HTTPError?
+    public package(set) var bodyRefused: HTTPError?
 
     // MARK: sending
 
@@ -200,8 +194,8 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     @inline(__always)
     func claim() -> Bool {
         if phase == .aborted { return false }
-        guard wireBytes == 0, let slot = scoreboard else { return true }
-        if gw_score_claim_worker(slot) != 0 { return true }
+        guard wireBytes == 0 else { return true }
+        if output.claimResponse() { return true }
         // The master decided a timeout and answers 504 itself: the client
         // gets exactly that, nothing from the app.
         phase = .aborted

@@ -1,4 +1,5 @@
-/// The request limits of the config, in the form the parser wants.
+/// The request limits, in the form the parser wants (ServerCore makes
+/// them from the config: HTTPLimits+Config.swift).
 public struct HTTPLimits: Sendable {
     public var requestLine: Int
     public var fields: Int
@@ -11,11 +12,6 @@ public struct HTTPLimits: Sendable {
         self.fields = fields
         self.fieldSize = fieldSize
         self.maxBody = maxBody
-    }
-
-    public init(_ c: Config) {
-        self.init(requestLine: c.limitRequestLine, fields: c.limitRequestFields,
-                  fieldSize: c.limitRequestFieldSize, maxBody: c.maxBodySize)
     }
 
     /// The largest head the limits allow, for sizing connection buffers.

@@ -1,4 +1,4 @@
-@testable import ServerCore
+@testable import GatewayWire
 
 /// One uwsgi or SCGI request head with what the decoder must make of it.
 struct ProtocolCase: CustomStringConvertible, Sendable {

@@ -16,7 +16,7 @@ public enum GatewayFailure: Int32, Equatable {
     case argument = 10
 
     /// The reason a refused body read gives, from the status the server answers.
-    static func body(_ e: HTTPError) -> GatewayFailure {
+    package static func body(_ e: HTTPError) -> GatewayFailure {
         switch e.status {
         case 413: return .bodyTooLarge
         case 408: return .bodyTimeout

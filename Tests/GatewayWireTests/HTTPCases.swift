@@ -1,5 +1,5 @@
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 // A data-driven table of raw HTTP/1.x requests and the outcome gatewayd must
 // reach for each: an error status, or the parsed head (and, for a few, the

@@ -5,7 +5,7 @@ import CGateway
 import Foundation
 import CSupport
 import Testing
-@testable import ServerCore
+@testable import GatewayWire
 
 /// The response output as plain bytes: what a client would read.
 final class BufferOutput: ResponseOutput {
@@ -34,6 +34,11 @@ final class BufferOutput: ResponseOutput {
     }
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// A worker's scoreboard slot: the encoder claims the response there.
+    var scoreboard: UnsafeMutablePointer<gw_score_slot>?
+
+    func claimResponse() -> Bool { scoreboard.map { gw_score_claim_worker($0) != 0 } ?? true }
 }
 
 /// An encoder on a BufferOutput, with Swift-string helpers for the C calls.
@@ -543,7 +548,7 @@ struct Harness {
         defer { slot.deallocate() }
         gw_score_begin(slot, 7, "GET", 3, "/", 1, 0)
         let h = Harness()
-        h.encoder.scoreboard = slot
+        h.output.scoreboard = slot
         h.start("200 OK")
         #expect(gw_score_claim_master(slot, slot.pointee.request_serial) == 1)
         #expect(h.write("late", last: true) == GATEWAY_ERROR)
@@ -560,7 +565,7 @@ struct Harness {
         gw_score_begin(slot, 7, "GET", 3, "/", 1, 0)
         let serial = slot.pointee.request_serial
         let h = Harness()
-        h.encoder.scoreboard = slot
+        h.output.scoreboard = slot
         h.start("200 OK")
         #expect(h.write("first") == GATEWAY_OK)
         #expect(gw_score_claim_master(slot, serial) == 0)

@@ -191,7 +191,7 @@ public enum HeadParser {
 
     /// PATH_INFO is a C string: a path that decodes to NUL is refused, on
     /// every listener (the proxied ones check REQUEST_URI with `hasEncodedNUL`).
-    static let nulInPath = HTTPError(400, "%00 in the request path")
+    package static let nulInPath = HTTPError(400, "%00 in the request path")
 
     /// "%00" at `at` (before `e`).
     @inline(__always)
@@ -200,7 +200,7 @@ public enum HeadParser {
     }
 
     /// Whether `buf[s..<e]` holds "%00".
-    static func hasEncodedNUL(_ buf: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+    package static func hasEncodedNUL(_ buf: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
         var i = s
         while i < e {
             if buf[i] == 0x25 && isEncodedNUL(buf, i, e) { return true }

@@ -78,10 +78,10 @@ public enum ProtocolDecode: Equatable {
     case complete(end: Int)
 }
 
-enum VarCheck {
+package enum VarCheck {
     /// Names are printable ASCII without '=' ; values have no NUL (C strings).
     @inline(__always)
-    static func name(_ buf: UnsafePointer<UInt8>, _ s: Int, _ n: Int) -> Bool {
+    package static func name(_ buf: UnsafePointer<UInt8>, _ s: Int, _ n: Int) -> Bool {
         if n == 0 { return false }
         var i = 0
         while i < n {
@@ -93,7 +93,7 @@ enum VarCheck {
     }
 
     @inline(__always)
-    static func value(_ buf: UnsafePointer<UInt8>, _ s: Int, _ n: Int) -> Bool {
+    package static func value(_ buf: UnsafePointer<UInt8>, _ s: Int, _ n: Int) -> Bool {
         var i = 0
         while i < n {
             if buf[s + i] == 0 { return false }
@@ -103,7 +103,7 @@ enum VarCheck {
     }
 
     /// CONTENT_LENGTH's value: empty (none) or decimal digits; nil when invalid.
-    static func contentLength(_ buf: UnsafePointer<UInt8>, _ v: ProtocolVars.Var?) -> Int? {
+    package static func contentLength(_ buf: UnsafePointer<UInt8>, _ v: ProtocolVars.Var?) -> Int? {
         guard let v, v.valueLength > 0 else { return 0 }
         guard v.valueLength <= 18 else { return nil }
         var n = 0

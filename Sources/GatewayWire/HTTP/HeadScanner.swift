@@ -5,7 +5,7 @@
 public struct HeadScanner {
     /// Next offset to look at.
     public var position = 0
-    var lineStart = 0
+    package var lineStart = 0
     var lines = 0
     /// Empty lines skipped before the request line.
     var emptyLines = 0
