@@ -65,6 +65,16 @@ int gw_signal_catch(int sig) {
     return sigaction(sig, &sa, NULL);
 }
 
+/* A process may start with signals blocked (a mask inherited from the
+ * thread that spawned it); a caught signal that stays blocked never
+ * arrives. */
+int gw_signal_unblock(int sig) {
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    return sigprocmask(SIG_UNBLOCK, &one, NULL);
+}
+
 int gw_signal_ignore(int sig) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -16,6 +16,10 @@ public final class SignalQueue {
         writeFD = p.write
         gw_signal_pipe(writeFD)
         for s in signals { _ = gw_signal_catch(s) }
+        // Caught and unblocked: a mask inherited from whoever started us
+        // (a spawn from a thread that blocks signals) must not leave the
+        // master deaf to TERM, HUP or TTIN.
+        for s in signals { _ = gw_signal_unblock(s) }
         for s in ignored { _ = gw_signal_ignore(s) }
     }
 

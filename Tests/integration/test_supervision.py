@@ -438,3 +438,23 @@ def test_pidfile_of_a_live_process_refuses_the_start(gatewayd, workdir):
     assert "workers ready" not in log
     # the other process's pidfile is left alone
     assert int(open(pidfile).read()) == me
+
+
+def test_a_master_started_with_its_signals_blocked_still_obeys_them(gatewayd):
+    """A parent may start gatewayd from a thread that blocks signals (a
+    posix_spawn from a runtime's worker thread inherits that thread's mask):
+    the master must unblock the signals it serves, or TERM, HUP and TTIN
+    would never arrive (found by the differential test, whose Foundation
+    Process left a master deaf to SIGINT)."""
+    s = gatewayd(workers=1, start=False)
+    blocked = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGQUIT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        s.start()   # the child inherits this thread's mask through fork and exec
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    before = s.workers()
+    os.kill(s.pid, signal.SIGTTIN)
+    wait_until(lambda: len(s.workers()) == len(before) + 1, timeout=10, what="a worker added by TTIN")
+    os.kill(s.pid, signal.SIGTERM)
+    assert s.proc.wait(timeout=20) == 0, s.log()

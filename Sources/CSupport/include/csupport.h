@@ -36,6 +36,8 @@ void gw_signal_pipe(int write_fd);
 /* Installs the recording handler for `sig` (SA_RESTART off). */
 int gw_signal_catch(int sig);
 int gw_signal_ignore(int sig);
+/* Unblocks `sig` in this process (the master is single-threaded). */
+int gw_signal_unblock(int sig);
 int gw_signal_default(int sig);
 
 /* --- epoll without the packed struct --- */
