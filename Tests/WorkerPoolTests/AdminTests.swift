@@ -118,9 +118,23 @@ import Testing
     /// Issue 25: a timed-out worker stopped by the master exits 0; its
     /// last_exit says it timed out, not "exited with code 0".
     @Test func lastExitOfATimedOutWorkerSaysSo() {
-        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: true) == "timed out: stopped by the master")
-        #expect(Arbiter.lastExitText(ExitStatus(code: nil, signal: Signals.kill), timedOut: true) == "timed out: was killed by SIGKILL")
-        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: false) == "exited with code 0")
+        typealias Exit = Supervisor.Slot.Exit
+        #expect(Exit(status: ExitStatus(code: 0), leave: .timeout).description == "timed out: stopped by the master")
+        #expect(Exit(status: ExitStatus(code: nil, signal: Signals.kill), leave: .timeout).description == "timed out: was killed by SIGKILL")
+        #expect(Exit(status: ExitStatus(code: 0), leave: nil).description == "exited with code 0")
+        #expect(Exit(status: ExitStatus(code: 0), leave: .reload).description == "exited with code 0")
+    }
+
+    /// gatewayd_worker_restarts_total's reason, from why the worker was asked to leave.
+    @Test func restartReasonComesFromWhyTheWorkerWasAskedToLeave() {
+        #expect(Arbiter.restartReason(nil, announced: .none) == .crash)
+        #expect(Arbiter.restartReason(.timeout, announced: .maxRequests) == .timeout)
+        #expect(Arbiter.restartReason(.recycle(.maxRequests), announced: .maxRequests) == .maxRequests)
+        #expect(Arbiter.restartReason(.recycle(.memoryLimit), announced: .memoryLimit) == .memory)
+        #expect(Arbiter.restartReason(.reload, announced: .maxRequests) == .maxRequests)
+        #expect(Arbiter.restartReason(.reload, announced: .none) == .reload)
+        #expect(Arbiter.restartReason(.scaleDown, announced: .shutdown) == .scale)
+        #expect(Arbiter.restartReason(.memory, announced: .none) == .memory)
     }
 
     @Test func labelEscaping() {
