@@ -23,13 +23,22 @@ import Testing
         #expect(r.method == "POST" && r.path == "/scale" && r.query["workers"] == "3" && n == 5)
     }
 
+    /// Refused by the server's parser (its status and reason), or by the
+    /// admin listener's own limits (no chunked body, 4 KiB of body).
     @Test func refusals() {
-        #expect(parse("GET /status\r\n\r\n") == .invalid("malformed request line"))
-        #expect(parse("GET status HTTP/1.1\r\n\r\n") == .invalid("malformed request line"))
-        #expect(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n") == .invalid("malformed header line"))
-        #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid("Transfer-Encoding is not accepted here"))
-        #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid("body over 4096 bytes"))
-        #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid("request head over 8192 bytes"))
+        #expect(parse("GET /status\r\n\r\n") == .invalid(status: 400, reason: "invalid request target"))
+        #expect(parse("GET status HTTP/1.1\r\n\r\n") == .invalid(status: 400, reason: "invalid request target"))
+        #expect(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n") == .invalid(status: 400, reason: "whitespace between a header field name and the colon"))
+        #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid(status: 400, reason: "Transfer-Encoding is not accepted here"))
+        #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid(status: 413, reason: "body over 4096 bytes"))
+        #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid(status: 414, reason: "request line too long"))
+        #expect(parse("GET / HTTP/1.1\r\n" + String(repeating: "X-A: " + String(repeating: "a", count: 1000) + "\r\n", count: 9)) == .invalid(status: 431, reason: "request head over 8192 bytes"))
+    }
+
+    /// The one rule of the server's the admin listener does not apply: it
+    /// serves only itself, so an HTTP/1.1 request typed by hand needs no Host.
+    @Test func anHTTP11RequestWithoutHostIsServed() {
+        #expect(parse("GET /livez HTTP/1.1\r\n\r\n") == .request(AdminRequest(method: "GET", path: "/livez", query: [:], accept: ""), bodyLength: 0))
     }
 
     /// Issue 25 (the design): control replies are built with the JSON type,
