@@ -100,40 +100,36 @@ extension Arbiter {
     /// Counts a worker's exit by reason (before the Supervisor forgets it).
     func noteDeparture(_ pid: Int32, _ status: ExitStatus) {
         guard let w = supervisor.workers[pid] else { return }
-        if case .timingOut = w.state {
-            lastExit[w.slot] = Self.lastExitText(status, timedOut: true)
-        } else {
-            lastExit[w.slot] = Self.lastExitText(status, timedOut: false)
-        }
         if case .stopping = supervisor.phase { return }
         if supervisor.phase == .halted { return }
-        metrics.restarts[restartReason(w, announced: records[pid]?.announced ?? .none).rawValue, default: 0] += 1
+        metrics.restarts[Self.restartReason(w.leave, announced: records[pid]?.announced ?? .none).rawValue, default: 0] += 1
     }
 
-    /// A timed-out worker is stopped by the master (SIGINT), so it often
-    /// exits 0: that is not what an operator should read.
-    static func lastExitText(_ status: ExitStatus, timedOut: Bool) -> String {
-        guard timedOut else { return "\(status)" }
-        return status.code != nil ? "timed out: stopped by the master" : "timed out: \(status)"
-    }
-
-    func restartReason(_ w: Supervisor.Worker, announced: HealthMessage.ExitReason) -> RestartReason {
-        if case .timingOut = w.state { return .timeout }
+    /// The metric's reason, from why the worker was asked to leave (nil:
+    /// it was not) and what it announced (the announcement counts even when
+    /// it was already leaving for another reason, except a timeout).
+    static func restartReason(_ leave: Supervisor.Leave?, announced: HealthMessage.ExitReason) -> RestartReason {
+        if leave == .timeout { return .timeout }
         switch announced {
         case .maxRequests: return .maxRequests
         case .memoryLimit: return .memory
         case .none, .shutdown, .masterGone: break
         }
-        guard w.expectedExit else { return .crash }
-        if w.generation != supervisor.generation || supervisor.reload != nil { return .reload }
-        if w.slot >= supervisor.settings.workers { return .scale }
-        return .memory // the only other exit the master asks for: max_worker_memory_hard
+        guard let leave else { return .crash }
+        switch leave {
+        case .timeout: return .timeout
+        case .reload: return .reload
+        case .scaleDown: return .scale
+        // The metric has no reason of their own for a silent worker's kill or
+        // an announced shutdown: counted as before, with the memory kills.
+        case .memory, .silence, .recycle: return .memory
+        }
     }
 
     func workerState(_ w: Supervisor.Worker) -> String {
         switch w.state {
         case .booting: return "booting"
-        case .retiring, .timingOut, .killed: return "stopping"
+        case .leaving, .killed: return "stopping"
         case .ready:
             guard let i = records[w.pid]?.score else { return "idle" }
             return scoreboard[i].state == Int32(GW_SCORE_BUSY) ? "busy" : "idle"
@@ -230,7 +226,7 @@ extension Arbiter {
                 ("uss_bytes", memory.map { .int(Int64($0.ussKB * 1024)) } ?? .null),
                 ("pss_bytes", memory.map { .int(Int64($0.pssKB * 1024)) } ?? .null),
                 ("age_seconds", .double(Self.seconds(now &- w.spawnedAt))),
-                ("last_exit", lastExit[w.slot].map { .string($0) } ?? .null),
+                ("last_exit", supervisor.slots[w.slot]?.lastExit.map { .string($0.description) } ?? .null),
             ])
         }
         let listeners: [JSON] = queues.map { q in

@@ -41,12 +41,11 @@ public final class Arbiter {
     var metrics = MetricsSnapshot()
     /// Stack dumps under way (Arbiter+Stacks).
     var dumps = StackDumps()
-    /// Per slot: why its last worker left (for /status).
-    var lastExit: [Int: String] = [:]
     /// max listen queue, max children reached, the queue-full warning.
     var pressure = PoolPressure()
     let startedAt = Sys.monotonicNanos()
-    var privileges: Privileges?
+    /// The serving generation's workers' user, read from its record.
+    var privileges: Privileges? { generations[supervisor.generation]?.privileges }
     /// reload = true: the app's files, watched (development).
     var codeWatcher: CodeWatcher?
     var pidfile: Pidfile?
@@ -123,10 +122,10 @@ public final class Arbiter {
 
     func setUp() throws {
         signals = try SignalQueue(catching: MasterSignal.allCases.map { $0.number })
-        privileges = try Privileges.resolve(user: config.user, group: config.group, allowRoot: config.allowRoot)
+        let privileges = try Privileges.resolve(user: config.user, group: config.group, allowRoot: config.allowRoot)
         if let p = privileges {
             logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
-            chownLogs()
+            chownLogs(to: p)
         }
         if let problem = AccessCheck.problem(config, privileges, workingDirectory: ConfigLoader.absolute(".")) {
             throw Privileges.Error(description: problem)
@@ -155,7 +154,7 @@ public final class Arbiter {
         do {
             try errorLog.retarget(new.errorLog)
             try accessLog.retarget(new.accessLog)
-            if privileges != nil { chownLogs() }
+            chownLogs(to: privileges)
         } catch {
             logger.error("reload: cannot open the new log files: \(error); keeping \(errorLog.path) and \(accessLog.path)")
         }
@@ -242,7 +241,7 @@ public final class Arbiter {
         do {
             try errorLog.reopen()
             try accessLog.reopen()
-            chownLogs()
+            chownLogs(to: privileges)
             logger.info("SIGUSR1: log files reopened")
         } catch {
             logger.error("SIGUSR1: reopening logs failed: \(error)")
@@ -253,8 +252,8 @@ public final class Arbiter {
     }
 
     /// Workers reopen the logs as their own user: give them the files.
-    func chownLogs() {
-        guard let p = privileges else { return }
+    func chownLogs(to p: Privileges?) {
+        guard let p else { return }
         for f in [errorLog, accessLog] where f.fd > 2 {
             do {
                 try Sys.fchown(f.fd, uid: p.uid, gid: p.gid)
@@ -305,7 +304,6 @@ public final class Arbiter {
         var keepListeners = serving?.listeners ?? []
         if let r = supervisor.reload, let next = generations[r.generation] { keepListeners += next.listeners }
         pool.retain(keepListeners, logger: logger)
-        if let serving { privileges = serving.privileges }
     }
 
     /// SIGUSR2: exec a new master on the same listening sockets.

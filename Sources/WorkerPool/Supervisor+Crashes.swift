@@ -21,7 +21,7 @@ extension Supervisor {
     enum FailureCause { case bootCrash, spawnFailed }
 
     func departure(of w: Worker, status: ExitStatus, request: String?, now: UInt64) -> Departure {
-        if w.expectedExit { return .expected(clean: status.isClean) }
+        if w.leave != nil { return .expected(clean: status.isClean) }
         guard let bootedAt = w.bootedAt else { return .bootCrash }
         if status.isClean { return .cleanUnannounced }
         if let request { return .requestCrash(request: request) }
@@ -33,19 +33,20 @@ extension Supervisor {
     /// request it was serving when it died, if any (from the scoreboard).
     public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64, request: String? = nil) -> [Action] {
         guard let w = workers.removeValue(forKey: pid) else { return [] }
+        slots[w.slot, default: Slot()].lastExit = Slot.Exit(status: status, leave: w.leave)
         var actions: [Action] = []
         if case .stopping = phase {
             if workers.isEmpty { actions.append(.exit(code: 0)) }
             return actions
         }
         if phase == .halted { return actions }
-        if let r = reload, w.generation == r.generation, !w.expectedExit {
+        if let r = reload, w.generation == r.generation, w.leave == nil {
             return actions + abandonReload(reason: "worker \(pid) of the new generation \(status) before it was promoted", now: now)
         }
         if let r = reload, r.rolling, w.generation == generation, r.switched.contains(w.slot) {
             return actions
         }
-        if phase == .starting && !w.expectedExit {
+        if phase == .starting && w.leave == nil {
             if status.code == WorkerExit.appLoadFailed || status.code == WorkerExit.bootFailed || w.state == .booting {
                 return actions + halt(code: WorkerExit.appLoadFailed, reason: "worker \(pid) failed to boot: \(status)")
             }

@@ -50,8 +50,7 @@ extension Supervisor {
 
     mutating func retire(_ pid: Int32, now: UInt64) -> [Action] {
         guard var w = workers[pid], !w.isLeaving else { return [] }
-        w.state = retiringState(now: now)
-        w.expectedExit = true
+        w.state = leaving(.reload, now: now)
         workers[pid] = w
         return [.signal(pid: pid, signal: Signals.term)]
     }
@@ -67,7 +66,7 @@ extension Supervisor {
         let old = generation
         generation = r.generation
         settings = r.settings
-        slots.removeAll()
+        slots = slots.compactMapValues { $0.cleared }
         let ms = (now &- r.startedAt) / 1_000_000
         actions.append(.log(level: .info, message: "reload: generation \(r.generation) serving (\(r.settings.workers) workers, booted in \(ms) ms); generation \(old) retiring"))
         actions.append(.promoted(generation: r.generation))
@@ -83,8 +82,7 @@ extension Supervisor {
         ]
         for w in workers.values.sorted(by: { $0.pid < $1.pid }) where w.generation == r.generation && !w.isLeaving {
             if w.state == .booting {
-                workers[w.pid]!.state = .killed
-                workers[w.pid]!.expectedExit = true
+                workers[w.pid]!.state = .leaving(.reload, killAt: nil)
                 actions.append(.signal(pid: w.pid, signal: Signals.kill))
             } else {
                 actions += retire(w.pid, now: now)

@@ -31,12 +31,29 @@ public struct Supervisor {
     public enum WorkerState: Equatable {
         case booting
         case ready
-        /// Told to stop (SIGTERM sent) or announced its own exit; SIGKILL
-        /// at `killAt` (graceful_timeout later) if it is still there.
-        case retiring(killAt: UInt64)
-        /// Timed out: grace signal sent, SIGKILL due at the deadline.
-        case timingOut(killAt: UInt64)
+        /// Asked to leave, or announced it: why, and when SIGKILL is due if
+        /// it is still there (nil: SIGKILL sent). Its exit is expected: no
+        /// backoff, no crash log.
+        case leaving(Leave, killAt: UInt64?)
+        /// Killed without being asked to leave (it did not boot in time):
+        /// its exit is judged like any other.
         case killed
+    }
+
+    /// Why the master asked a worker to leave (or the worker said it would).
+    public enum Leave: Equatable {
+        /// It announced its own exit (max_requests, max_worker_memory, a signal).
+        case recycle(HealthMessage.ExitReason)
+        /// Its slot was removed (SIGTTOU, /scale, demand).
+        case scaleDown
+        /// A new generation took over, or a reload's worker was stopped.
+        case reload
+        /// Its request ran past `timeout`.
+        case timeout
+        /// Above max_worker_memory_hard.
+        case memory
+        /// No heartbeat for too long.
+        case silence
     }
 
     public struct Worker: Equatable {
@@ -52,8 +69,6 @@ public struct Supervisor {
         public var ussKB: UInt64 = 0
         public var pssKB: UInt64 = 0
         public var appName = ""
-        /// Set when the master asked it to go (no backoff, no crash log).
-        public var expectedExit = false
     }
 
     /// What the Arbiter learns from the scoreboard about a busy worker.
@@ -198,7 +213,6 @@ public struct Supervisor {
             return abandonReload(reason: "worker \(pid) failed to boot: \(reason)", now: now)
         }
         if phase == .starting {
-            workers[pid]!.expectedExit = true
             return halt(code: WorkerExit.appLoadFailed, reason: reason)
         }
         return [.log(level: .error, message: "worker \(pid) (slot \(w.slot)) failed to boot: \(reason)")]
@@ -211,9 +225,8 @@ public struct Supervisor {
         w.ussKB = ussKB
         w.pssKB = pssKB
         workers[pid] = w
-        if settings.memoryHardKB > 0 && ussKB > settings.memoryHardKB && w.state != .killed {
-            w.state = .killed
-            w.expectedExit = true
+        if settings.memoryHardKB > 0 && ussKB > settings.memoryHardKB && !w.isKilled {
+            w.state = .leaving(w.leave ?? .memory, killAt: nil)
             workers[pid] = w
             return [
                 .log(level: .warning, message: "worker \(pid) uses \(ussKB / 1024) MB (USS), above max_worker_memory_hard (\(settings.memoryHardKB / 1024) MB): killed"),
@@ -227,8 +240,7 @@ public struct Supervisor {
     /// memory): its replacement starts now, before it is gone.
     public mutating func exiting(pid: Int32, reason: HealthMessage.ExitReason, now: UInt64) -> [Action] {
         guard var w = workers[pid], !w.isLeaving else { return [] }
-        w.state = retiringState(now: now)
-        w.expectedExit = true
+        w.state = leaving(.recycle(reason), now: now)
         workers[pid] = w
         var actions: [Action] = [.log(level: .info, message: "worker \(pid) (slot \(w.slot)) is \(reason == .shutdown || reason == .masterGone ? "stopping" : "recycling"): \(reason)")]
         actions += replace(w, now: now)
@@ -250,10 +262,10 @@ public struct Supervisor {
         if case let .stopping(deadline, fast) = phase {
             if now >= deadline {
                 let window = fast ? "2s after the fast stop" : "after graceful_timeout (\(settings.gracefulTimeout)s)"
-                for w in workers.values.sorted(by: { $0.pid < $1.pid }) where w.state != .killed {
+                for w in workers.values.sorted(by: { $0.pid < $1.pid }) where !w.isKilled {
                     actions.append(.log(level: .warning, message: "worker \(w.pid) still running \(window): killed"))
                     actions.append(.signal(pid: w.pid, signal: Signals.kill))
-                    workers[w.pid]!.state = .killed
+                    workers[w.pid]!.markKilled()
                 }
             }
             return actions
@@ -276,10 +288,13 @@ public struct Supervisor {
         let bootTimeout = UInt64(settings.bootTimeout) * 1_000_000_000
         for w in workers.values.sorted(by: { $0.pid < $1.pid }) {
             switch w.state {
-            case let .retiring(killAt) where now >= killAt:
+            case let .leaving(.timeout, killAt?) where now >= killAt:
+                actions.append(.signal(pid: w.pid, signal: Signals.kill))
+                workers[w.pid]!.markKilled()
+            case let .leaving(_, killAt?) where now >= killAt:
                 actions.append(.log(level: .warning, message: "worker \(w.pid) (generation \(w.generation)) still running graceful_timeout (\(settings.gracefulTimeout)s) after it was told to stop: killed"))
                 actions.append(.signal(pid: w.pid, signal: Signals.kill))
-                workers[w.pid]!.state = .killed
+                workers[w.pid]!.markKilled()
             case .booting where now &- w.spawnedAt > bootTimeout:
                 if let r = reload, w.generation == r.generation {
                     return actions + abandonReload(reason: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s)", now: now)
@@ -290,8 +305,10 @@ public struct Supervisor {
                 actions.append(.log(level: .error, message: "worker \(w.pid) did not boot within boot_timeout (\(settings.bootTimeout)s): killed"))
                 actions.append(.signal(pid: w.pid, signal: Signals.kill))
                 workers[w.pid]!.state = .killed
-            case .ready, .retiring:
-                // timeout 0 disables request timeouts, not the silence check
+            case .ready, .leaving(_, .some):
+                // a timed-out worker waits for its SIGKILL; timeout 0
+                // disables request timeouts, not the silence check
+                if w.leave == .timeout { continue }
                 if let b = busy[w.pid] {
                     // `since` may be a hair after `now` (the worker wrote it after the master read its clock).
                     guard timeout > 0, now > b.since, now - b.since > timeout else { continue }
@@ -308,19 +325,14 @@ public struct Supervisor {
                     // the dump is over would take them. KILL waits for both.
                     actions.append(.dumpStack(pid: w.pid))
                     actions.append(.signal(pid: w.pid, signal: Signals.int))
-                    workers[w.pid]!.state = .timingOut(killAt: now + settings.dumpGrace + settings.killGrace)
-                    workers[w.pid]!.expectedExit = true
+                    workers[w.pid]!.state = .leaving(.timeout, killAt: now + settings.dumpGrace + settings.killGrace)
                     actions += replace(workers[w.pid]!, now: now)
                 } else if now &- w.lastHeartbeat > max(timeout, 10_000_000_000) {
                     actions.append(.log(level: .error, message: "worker \(w.pid) sent no heartbeat for \((now &- w.lastHeartbeat) / 1_000_000_000)s: killed"))
                     actions.append(.signal(pid: w.pid, signal: Signals.kill))
-                    workers[w.pid]!.state = .killed
-                    workers[w.pid]!.expectedExit = true
+                    workers[w.pid]!.state = .leaving(w.leave ?? .silence, killAt: nil)
                     actions += replace(workers[w.pid]!, now: now)
                 }
-            case let .timingOut(killAt) where now >= killAt:
-                actions.append(.signal(pid: w.pid, signal: Signals.kill))
-                workers[w.pid]!.state = .timingOut(killAt: UInt64.max)
             default:
                 break
             }
@@ -345,8 +357,8 @@ public struct Supervisor {
             .log(level: .info, message: graceful ? "graceful shutdown: finishing in-flight requests (graceful_timeout \(settings.gracefulTimeout)s)" : "fast shutdown"),
             .closeListeners,
         ]
+        // Their exits are not judged from here on: the phase says they are expected.
         for pid in workers.keys.sorted() {
-            workers[pid]!.expectedExit = true
             actions.append(.signal(pid: pid, signal: graceful ? Signals.term : Signals.int))
         }
         if workers.isEmpty { actions.append(.exit(code: 0)) }
@@ -375,10 +387,9 @@ public struct Supervisor {
             }
         } else {
             for slot in target..<settings.workers {
-                slots[slot] = nil
+                slots[slot] = slots[slot]?.cleared
                 if let w = live(slot: slot) {
-                    workers[w.pid]!.state = retiringState(now: now)
-                    workers[w.pid]!.expectedExit = true
+                    workers[w.pid]!.state = leaving(.scaleDown, now: now)
                     actions.append(.signal(pid: w.pid, signal: Signals.term))
                 }
             }
@@ -388,8 +399,8 @@ public struct Supervisor {
     }
 
     /// A worker told to stop gets graceful_timeout, like at a graceful stop.
-    func retiringState(now: UInt64) -> WorkerState {
-        .retiring(killAt: now + UInt64(settings.gracefulTimeout) * 1_000_000_000)
+    func leaving(_ why: Leave, now: UInt64) -> WorkerState {
+        .leaving(why, killAt: now + UInt64(settings.gracefulTimeout) * 1_000_000_000)
     }
 
     mutating func halt(code: Int32, reason: String) -> [Action] {
@@ -404,8 +415,27 @@ public struct Supervisor {
 extension Supervisor.Worker {
     public var isLeaving: Bool {
         switch state {
-        case .retiring, .killed, .timingOut: return true
+        case .leaving, .killed: return true
+        case .booting, .ready: return false
+        }
+    }
+
+    /// Why it was asked to leave; nil when it was not (its exit is not expected).
+    public var leave: Supervisor.Leave? {
+        if case let .leaving(why, _) = state { return why }
+        return nil
+    }
+
+    /// SIGKILL was sent.
+    public var isKilled: Bool {
+        switch state {
+        case .killed, .leaving(_, killAt: nil): return true
         default: return false
         }
+    }
+
+    /// SIGKILL sent: a worker asked to leave keeps its reason.
+    mutating func markKilled() {
+        if case let .leaving(why, _) = state { state = .leaving(why, killAt: nil) } else { state = .killed }
     }
 }

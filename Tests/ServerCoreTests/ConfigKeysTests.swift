@@ -71,8 +71,9 @@ import Testing
         #expect(throws: ConfigError.self) { try parse("app = \"a.so\"\nno_such_key = 1\n") }
     }
 
-    /// docs/configuration.md's "Keys" table: the same keys, and each default
-    /// it documents as a TOML value is the built-in one.
+    /// docs/configuration.md's "Keys" table: the same keys; each row's type
+    /// (with its range) is the table's rule, and each default it documents
+    /// as a TOML value is the built-in one.
     @Test func theDocumentedTableIsTheTable() throws {
         let text = try String(contentsOfFile: Self.docs, encoding: .utf8)
         let section = try #require(text.components(separatedBy: "## Keys").dropFirst().first)
@@ -83,15 +84,40 @@ import Testing
             guard cells.count >= 3 else { continue }
             let names = cells[0].components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
             documented += names
+            for name in names {
+                let key = try #require(ConfigKey.all.first { $0.name == name }, "\(name) is not in ConfigKey.all")
+                #expect(cells[1] == key.type, "docs/configuration.md says \(name) is \"\(cells[1])\", the table \"\(key.type)\"")
+            }
             // "`2048`", "`[]` (off)": the value in backticks, if that is all there is
             let value = cells[2].components(separatedBy: "`")
             guard value.count >= 3, value[0].isEmpty, value.count == 3 else { continue }
             for name in names where name != "app" {
-                let key = try #require(ConfigKey.all.first { $0.name == name }, "\(name) is not in ConfigKey.all")
+                let key = try #require(ConfigKey.all.first { $0.name == name })
                 let parsed = try parse("app = \"a.so\"\n\(name) = \(value[1])\n")
                 #expect(key.same(parsed, base), "docs/configuration.md's default of \(name), \(value[1]), is not the built-in one")
             }
         }
         #expect(documented.sorted() == ConfigKey.all.map(\.name).sorted())
+    }
+
+    /// An integer key's range is its entry's: the file's value just outside
+    /// it is refused with the range's words, at the key's line.
+    @Test(arguments: ConfigKey.all.filter { $0.range != nil }.map(\.name))
+    func eachIntegerRangeIsTheTables(_ name: String) throws {
+        let key = try #require(ConfigKey.all.first { $0.name == name })
+        let range = try #require(key.range)
+        let words = range.max == Int.max ? "at least \(range.min)" : "between \(range.min) and \(range.max)"
+        var outside = [range.min - 1]
+        if range.max < Int.max { outside.append(range.max + 1) }
+        for n in outside {
+            do {
+                _ = try parse("app = \"a.so\"\n\(name) = \(n)\n")
+                Issue.record("\(name) = \(n) was taken")
+            } catch let e as ConfigError {
+                #expect(e.line == 2 && e.key == name && e.message == "must be \(words), found \(n)")
+            }
+        }
+        _ = try parse("app = \"a.so\"\n\(name) = \(range.min)\n")
+        if range.max < Int.max { _ = try parse("app = \"a.so\"\n\(name) = \(range.max)\n") }
     }
 }

@@ -126,4 +126,56 @@ import Testing
         #expect(b.server.connections.isEmpty)
         close(d)
     }
+
+    /// Issue 25: the admin listener parses heads with the server's
+    /// HeadScanner and HeadParser, so a head the server refuses is refused
+    /// here too, with the same status: a bare LF, two Content-Lengths that
+    /// disagree (request smuggling's favourites), and the rest of the list.
+    @Test(arguments: [
+        "GET /livez HTTP/1.1\nHost: x\n\n",
+        "GET /livez HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
+        "POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost : x\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        "GET /livez HTTP/2.0\r\nHost: x\r\n\r\n",
+        "G(T /livez HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost: x\r\nX: \u{01}\r\n\r\n",
+    ])
+    func aHeadTheServerRefusesIsRefusedWithItsStatus(_ request: String) throws {
+        let bytes = Array(request.utf8)
+        let limits = HTTPLimits()
+        var scanner = HeadScanner()
+        var head = RequestHead(fieldCapacity: limits.fields)
+        defer { head.fields.deallocate() }
+        let verdict: HTTPError? = bytes.withUnsafeBufferPointer { buf in
+            switch scanner.scan(buf.baseAddress!, end: buf.count, limits: limits) {
+            case .failed(let e): return e
+            case .needMore: return nil
+            case .complete(let end):
+                return HeadParser.parse(buf.baseAddress!, start: scanner.headStart, end: end, limits: limits, into: &head)
+            }
+        }
+        let refusal = try #require(verdict, "the server's parser takes \(request.debugDescription)")
+        let b = try Bench()
+        let c = try b.connect()
+        b.send(c, request)
+        b.service(now: Sys.monotonicNanos())
+        let reply = b.received(c) ?? ""
+        #expect(reply.hasPrefix("HTTP/1.1 \(refusal.status) "), "\(request.debugDescription): the server says \(refusal), the admin listener \(reply.debugDescription)")
+        close(c)
+    }
+
+    @Test func bareLFAndTwoContentLengthsAre400() throws {
+        let b = try Bench()
+        for request in ["GET /livez HTTP/1.1\nHost: x\n\n",
+                        "POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"] {
+            let c = try b.connect()
+            b.send(c, request)
+            b.service(now: Sys.monotonicNanos())
+            #expect(b.received(c)?.hasPrefix("HTTP/1.1 400 Bad Request\r\n") == true, "\(request.debugDescription)")
+            close(c)
+        }
+    }
 }

@@ -23,13 +23,22 @@ import Testing
         #expect(r.method == "POST" && r.path == "/scale" && r.query["workers"] == "3" && n == 5)
     }
 
+    /// Refused by the server's parser (its status and reason), or by the
+    /// admin listener's own limits (no chunked body, 4 KiB of body).
     @Test func refusals() {
-        #expect(parse("GET /status\r\n\r\n") == .invalid("malformed request line"))
-        #expect(parse("GET status HTTP/1.1\r\n\r\n") == .invalid("malformed request line"))
-        #expect(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n") == .invalid("malformed header line"))
-        #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid("Transfer-Encoding is not accepted here"))
-        #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid("body over 4096 bytes"))
-        #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid("request head over 8192 bytes"))
+        #expect(parse("GET /status\r\n\r\n") == .invalid(status: 400, reason: "invalid request target"))
+        #expect(parse("GET status HTTP/1.1\r\n\r\n") == .invalid(status: 400, reason: "invalid request target"))
+        #expect(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n") == .invalid(status: 400, reason: "whitespace between a header field name and the colon"))
+        #expect(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == .invalid(status: 400, reason: "Transfer-Encoding is not accepted here"))
+        #expect(parse("POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n") == .invalid(status: 413, reason: "body over 4096 bytes"))
+        #expect(parse("GET /" + String(repeating: "a", count: 9000)) == .invalid(status: 414, reason: "request line too long"))
+        #expect(parse("GET / HTTP/1.1\r\n" + String(repeating: "X-A: " + String(repeating: "a", count: 1000) + "\r\n", count: 9)) == .invalid(status: 431, reason: "request head over 8192 bytes"))
+    }
+
+    /// The one rule of the server's the admin listener does not apply: it
+    /// serves only itself, so an HTTP/1.1 request typed by hand needs no Host.
+    @Test func anHTTP11RequestWithoutHostIsServed() {
+        #expect(parse("GET /livez HTTP/1.1\r\n\r\n") == .request(AdminRequest(method: "GET", path: "/livez", query: [:], accept: ""), bodyLength: 0))
     }
 
     /// Issue 25 (the design): control replies are built with the JSON type,
@@ -118,9 +127,23 @@ import Testing
     /// Issue 25: a timed-out worker stopped by the master exits 0; its
     /// last_exit says it timed out, not "exited with code 0".
     @Test func lastExitOfATimedOutWorkerSaysSo() {
-        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: true) == "timed out: stopped by the master")
-        #expect(Arbiter.lastExitText(ExitStatus(code: nil, signal: Signals.kill), timedOut: true) == "timed out: was killed by SIGKILL")
-        #expect(Arbiter.lastExitText(ExitStatus(code: 0), timedOut: false) == "exited with code 0")
+        typealias Exit = Supervisor.Slot.Exit
+        #expect(Exit(status: ExitStatus(code: 0), leave: .timeout).description == "timed out: stopped by the master")
+        #expect(Exit(status: ExitStatus(code: nil, signal: Signals.kill), leave: .timeout).description == "timed out: was killed by SIGKILL")
+        #expect(Exit(status: ExitStatus(code: 0), leave: nil).description == "exited with code 0")
+        #expect(Exit(status: ExitStatus(code: 0), leave: .reload).description == "exited with code 0")
+    }
+
+    /// gatewayd_worker_restarts_total's reason, from why the worker was asked to leave.
+    @Test func restartReasonComesFromWhyTheWorkerWasAskedToLeave() {
+        #expect(Arbiter.restartReason(nil, announced: .none) == .crash)
+        #expect(Arbiter.restartReason(.timeout, announced: .maxRequests) == .timeout)
+        #expect(Arbiter.restartReason(.recycle(.maxRequests), announced: .maxRequests) == .maxRequests)
+        #expect(Arbiter.restartReason(.recycle(.memoryLimit), announced: .memoryLimit) == .memory)
+        #expect(Arbiter.restartReason(.reload, announced: .maxRequests) == .maxRequests)
+        #expect(Arbiter.restartReason(.reload, announced: .none) == .reload)
+        #expect(Arbiter.restartReason(.scaleDown, announced: .shutdown) == .scale)
+        #expect(Arbiter.restartReason(.memory, announced: .none) == .memory)
     }
 
     @Test func labelEscaping() {

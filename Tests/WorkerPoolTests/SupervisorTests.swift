@@ -434,7 +434,7 @@ import Testing
         #expect(a.text.contains("recycling: \(reason)"))
         let replacement = sim.pid(0)
         #expect(replacement != old)
-        #expect(sim.sup.workers[old]?.state == .retiring(killAt: sim.now + 30 * sec))
+        #expect(sim.sup.workers[old]?.state == .leaving(.recycle(reason), killAt: sim.now + 30 * sec))
         // announced twice (shutdown after max_requests): nothing more
         #expect(sim.run(sim.sup.exiting(pid: old, reason: .shutdown, now: sim.now)).isEmpty)
         sim.bootAll()
@@ -743,5 +743,78 @@ import Testing
         #expect(kill.code == nil && !kill.coreDumped)
         #expect(ExitStatus(waitStatus: Signals.segv).description == "was killed by SIGSEGV")
         #expect(ExitStatus(code: nil, signal: 63).description == "was killed by signal 63")
+    }
+}
+
+// MARK: the slot's record: why a worker was asked to leave, its last exit
+
+@Suite struct SlotRecords {
+    @Test func eachWayOfAskingAWorkerToLeaveIsInItsStateAndItsExitIsExpected() {
+        var sim = Sim(workers: 3, timeout: 2) { $0.memoryHardKB = 100 * 1024 }
+        sim.running()
+        let (timedOut, fat, silent) = (sim.pid(0), sim.pid(1), sim.pid(2))
+        sim.advance(3 * sec, busy: [timedOut: Supervisor.Busy(since: sim.now, request: "GET /sleep")])
+        #expect(sim.sup.workers[timedOut]?.leave == .timeout)
+        sim.run(sim.sup.heartbeat(pid: fat, requests: 1, ussKB: 200 * 1024, pssKB: 0, now: sim.now))
+        #expect(sim.sup.workers[fat]?.state == .leaving(.memory, killAt: nil))
+        sim.advance(11 * sec, silent: [silent])
+        #expect(sim.sup.workers[silent]?.state == .leaving(.silence, killAt: nil))
+        for (pid, status) in [(timedOut, clean), (fat, killed), (silent, killed)] {
+            let a = sim.exit(pid, status)
+            #expect(a.errors.isEmpty && a.spawns.isEmpty, "expected: no crash log, replaced already")
+        }
+        #expect((0..<3).allSatisfy { (sim.sup.slots[$0]?.bootCrashes ?? 0) == 0 })
+    }
+
+    @Test func scaleDownAndReloadAreTheReasonsOfTheirRetiredWorkers() {
+        var sim = Sim(workers: 2, graceful: 30)
+        sim.running()
+        let top = sim.pid(1)
+        sim.run(sim.sup.scale(by: -1, now: sim.now))
+        #expect(sim.sup.workers[top]?.state == .leaving(.scaleDown, killAt: sim.now + 30 * sec))
+        let old = sim.pid(0)
+        sim.run(sim.sup.beginReload(settings: sim.sup.settings, rolling: false, now: sim.now))
+        sim.bootAll()
+        #expect(sim.sup.generation == 2)
+        #expect(sim.sup.workers[old]?.leave == .reload)
+        let a = sim.exit(old, clean)
+        #expect(a.errors.isEmpty && a.spawns.isEmpty)
+        // past graceful_timeout: killed, still for its reason
+        let b = sim.advance(31 * sec)
+        #expect(b.signalled(Signals.kill) == [top])
+        #expect(sim.sup.workers[top]?.state == .leaving(.scaleDown, killAt: nil))
+    }
+
+    @Test func aBootTimeoutKillIsNotAskingToLeave() {
+        var sim = Sim(workers: 1, bootTimeout: 5)
+        sim.running()
+        sim.now += 60 * sec
+        sim.exit(sim.pid(0), abrtCore)
+        let stuck = sim.pid(0)
+        sim.advance(5 * sec + 100 * msec)
+        #expect(sim.sup.workers[stuck]?.state == .killed)
+        #expect(sim.sup.workers[stuck]?.leave == nil)
+    }
+
+    @Test func theSlotKeepsItsLastExitAcrossReloadsAndScaling() {
+        var sim = Sim(workers: 2, timeout: 2)
+        sim.running()
+        let pid = sim.pid(0)
+        sim.advance(3 * sec, busy: [pid: Supervisor.Busy(since: sim.now, request: "GET /sleep")])
+        sim.exit(pid, clean)
+        #expect(sim.sup.slots[0]?.lastExit == .init(status: clean, leave: .timeout))
+        #expect(sim.sup.slots[0]?.lastExit?.description == "timed out: stopped by the master")
+        sim.bootAll()
+        sim.exit(sim.pid(1), abrtCore)
+        #expect(sim.sup.slots[1]?.lastExit?.description == "was killed by SIGABRT (core dumped)")
+        sim.bootAll()
+        sim.run(sim.sup.beginReload(settings: sim.sup.settings, rolling: false, now: sim.now))
+        sim.bootAll()
+        #expect(sim.sup.generation == 2)
+        #expect(sim.sup.slots[0]?.lastExit?.leave == .timeout, "a new generation keeps the slots' last exits")
+        #expect(sim.sup.slots[0]?.respawn == Supervisor.Slot.Respawn.none)
+        sim.run(sim.sup.scale(by: -1, now: sim.now))
+        #expect(sim.sup.slots[1]?.lastExit?.leave == nil)
+        #expect(sim.sup.slots[1]?.lastExit?.status == abrtCore, "scaling down forgets the respawn, not the last exit")
     }
 }

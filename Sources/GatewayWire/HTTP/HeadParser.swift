@@ -79,7 +79,7 @@ public enum HeadParser {
             if head.contentLength >= 0 { return HTTPError(400, "both Transfer-Encoding and Content-Length") }
             if !head.chunked { return HTTPError(400, "Transfer-Encoding whose final coding is not chunked") }
         }
-        if head.version == .http11 && head.host < 0 { return HTTPError(400, "HTTP/1.1 request without Host") }
+        if head.version == .http11 && head.host < 0 { return missingHost }
         // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 MUST be ignored.
         if head.version == .http10 { head.expectContinue = false }
         if head.version == .http11 {
@@ -92,6 +92,11 @@ public enum HeadParser {
         }
         return nil
     }
+
+    /// RFC 9112 §3.2: an HTTP/1.1 request must have a Host field. Named, as
+    /// the last check on the fields: the admin listener (which serves only
+    /// itself) lets it pass.
+    public static let missingHost = HTTPError(400, "HTTP/1.1 request without Host")
 
     /// The line starting at `from`: its end without CR/LF, and the next line's start.
     @inline(__always)

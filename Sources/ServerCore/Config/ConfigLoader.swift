@@ -130,95 +130,10 @@ public struct ConfigLoader {
 
     // MARK: keys
 
-    /// The range of an integer key: one rule for the file's key and for the
-    /// flag that sets it (-w, -t, --max-requests, ...), so the two cannot drift.
-    struct IntegerRule {
-        let path: WritableKeyPath<Config, Int>
-        let min: Int
-        let max: Int
-
-        init(_ path: WritableKeyPath<Config, Int>, min: Int, max: Int = Int.max) {
-            self.path = path
-            self.min = min
-            self.max = max
-        }
-
-        /// Why `value` is out of range, or nil.
-        func problem(_ value: Int) -> String? {
-            guard value < min || value > max else { return nil }
-            let range = max == Int.max ? "at least \(min)" : "between \(min) and \(max)"
-            return "must be \(range), found \(value)"
-        }
-    }
-
-    static func integerRule(_ key: String) -> IntegerRule? {
-        switch key {
-        case "workers": return IntegerRule(\.workers, min: 1, max: 1024)
-        case "timeout": return IntegerRule(\.timeout, min: 0)
-        case "graceful_timeout": return IntegerRule(\.gracefulTimeout, min: 0)
-        case "keepalive_timeout": return IntegerRule(\.keepaliveTimeout, min: 0)
-        case "boot_timeout": return IntegerRule(\.bootTimeout, min: 1)
-        case "header_timeout": return IntegerRule(\.headerTimeout, min: 1)
-        case "body_timeout": return IntegerRule(\.bodyTimeout, min: 1)
-        case "lingering_time": return IntegerRule(\.lingeringTime, min: 0)
-        case "lingering_timeout": return IntegerRule(\.lingeringTimeout, min: 1)
-        case "max_requests": return IntegerRule(\.maxRequests, min: 0)
-        case "max_requests_jitter": return IntegerRule(\.maxRequestsJitter, min: 0)
-        case "max_worker_memory": return IntegerRule(\.maxWorkerMemory, min: 0)
-        case "max_worker_memory_hard": return IntegerRule(\.maxWorkerMemoryHard, min: 0)
-        case "backlog": return IntegerRule(\.backlog, min: 1, max: 65535)
-        case "worker_connections": return IntegerRule(\.workerConnections, min: 1, max: 1_000_000)
-        case "limit_request_line": return IntegerRule(\.limitRequestLine, min: 64, max: 1 << 20)
-        case "limit_request_fields": return IntegerRule(\.limitRequestFields, min: 1, max: 32768)
-        case "limit_request_field_size": return IntegerRule(\.limitRequestFieldSize, min: 64, max: 1 << 20)
-        case "limit_request_head": return IntegerRule(\.limitRequestHead, min: 1024, max: 1 << 24)
-        case "max_body_size": return IntegerRule(\.maxBodySize, min: 0)
-        case "body_buffer_size": return IntegerRule(\.bodyBufferSize, min: 0, max: Config.maxBufferSize)
-        case "response_buffer_size": return IntegerRule(\.responseBufferSize, min: 0, max: Config.maxBufferSize)
-        case "max_workers": return IntegerRule(\.maxWorkers, min: 0, max: 1024)
-        case "idle_worker_timeout": return IntegerRule(\.idleWorkerTimeout, min: 1)
-        default: return nil
-        }
-    }
-
+    /// Reads the file's `key` by its entry in ConfigKey.all (its rule).
     func apply(key: String, value: TOMLValueConvertible, to c: inout Config) throws {
-        if let rule = Self.integerRule(key) {
-            c[keyPath: rule.path] = try int(key, value, rule)
-            return
-        }
-        switch key {
-        case "bind": c.bind = try strings(key, value)
-        case "admin_bind": c.adminBind = try strings(key, value)
-        case "admin_socket_mode": c.adminSocketMode = try mode(key, value)
-        case "admin_allow": c.adminAllow = try strings(key, value)
-        case "app": c.app = try string(key, value)
-        case "app_args": c.appArgs = try appArgs(key, value)
-        case "pidfile": c.pidfile = try string(key, value)
-        case "access_log": c.accessLog = try string(key, value)
-        case "access_log_format": c.accessLogFormat = try accessFormat(key, value)
-        case "error_log": c.errorLog = try string(key, value)
-        case "log_level":
-            let s = try string(key, value)
-            guard let level = Config.LogLevel(anyCase: s) else { throw error(key, Self.logLevelProblem(s)!) }
-            c.logLevel = level
-        case "log_format": c.logFormat = LogFormat(rawValue: try oneOf(key, value, LogFormat.allCases.map(\.rawValue)))!
-        case "unix_socket_mode": c.unixSocketMode = try mode(key, value)
-        case "user": c.user = try string(key, value)
-        case "group": c.group = try string(key, value)
-        case "forwarded_allow_ips": c.forwardedAllowIPs = try strings(key, value)
-        case "secure_scheme_headers": c.secureSchemeHeaders = try headerTable(key, value)
-        case "reload_strategy":
-            c.reloadStrategy = Config.ReloadStrategy(rawValue: try oneOf(key, value, Config.ReloadStrategy.allCases.map(\.rawValue)))!
-        case "allow_root": c.allowRoot = try bool(key, value)
-        case "env": c.env = try environment(key, value)
-        case "capture_output": c.captureOutput = try bool(key, value)
-        case "reload": c.reload = try bool(key, value)
-        case "script_name": c.scriptName = try scriptName(key, value)
-        case "max_queue_wait": c.maxQueueWait = try seconds(key, value, max: 3600)
-        case "drain_delay": c.drainDelay = try seconds(key, value, max: 3600)
-        default:
-            throw error(key, "unknown key")
-        }
+        guard let entry = ConfigKey.named[key] else { throw error(key, "unknown key") }
+        try entry.read(self, key, value, &c)
     }
 
     /// The checks of the whole config, after the flags were applied: a value
@@ -226,9 +141,7 @@ public struct ConfigLoader {
     func validate(_ c: Config) throws {
         func fail(_ key: String, _ message: String) -> ConfigError { error(key, message, in: c) }
         for key in c.flags.keys.sorted() {
-            if let rule = Self.integerRule(key), let problem = rule.problem(c[keyPath: rule.path]) {
-                throw fail(key, problem)
-            }
+            if let problem = ConfigKey.named[key]?.problem(c) { throw fail(key, problem) }
         }
         if c.app.isEmpty { throw fail("app", "is required: the path of the app shared object") }
         if c.workers < 1 { throw fail("workers", "must be at least 1, found \(c.workers)") }
@@ -299,7 +212,7 @@ public struct ConfigLoader {
 
     func typeName(_ v: TOMLValueConvertible) -> String { "\(v.type)" }
 
-    func int(_ key: String, _ v: TOMLValueConvertible, _ rule: IntegerRule) throws -> Int {
+    func int(_ key: String, _ v: TOMLValueConvertible, _ rule: IntegerRange) throws -> Int {
         guard v.type == .int, let i = v.int else {
             throw error(key, "expected an integer, found \(typeName(v))")
         }

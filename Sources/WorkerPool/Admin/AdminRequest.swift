@@ -1,7 +1,10 @@
 import ServerCore
 
 /// One request to the admin listener: a request line and a few headers,
-/// no body kept (control verbs take their arguments in the query).
+/// no body kept (control verbs take their arguments in the query). The head
+/// is found and parsed by the server's own HeadScanner and HeadParser
+/// (GatewayWire), so a head the workers refuse is refused here too, with
+/// the same status.
 struct AdminRequest: Equatable {
     var method: String
     var path: String
@@ -11,7 +14,8 @@ struct AdminRequest: Equatable {
     enum Parsed: Equatable {
         /// The head is not complete yet.
         case incomplete
-        case invalid(String)
+        /// Refused: the status to answer (400, 414, 431, ...) and why.
+        case invalid(status: Int, reason: String)
         /// The request, and how many bytes of its body follow the head.
         case request(AdminRequest, bodyLength: Int)
     }
@@ -19,55 +23,70 @@ struct AdminRequest: Equatable {
     /// The limit of a request head; the admin API needs no more.
     static let maxHead = 8192
     static let maxBody = 4096
+    /// The workers' default limits (line, fields, field size), within maxHead.
+    static let limits = HTTPLimits()
 
     static func parse(_ bytes: [UInt8]) -> Parsed {
-        guard let end = headEnd(bytes) else {
-            return bytes.count > maxHead ? .invalid("request head over \(maxHead) bytes") : .incomplete
-        }
-        guard end <= maxHead else { return .invalid("request head over \(maxHead) bytes") }
-        let head = String(decoding: bytes[..<end], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
-        let parts = lines.removeFirst().split(separator: " ").map(String.init)
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), parts[1].hasPrefix("/") else {
-            return .invalid("malformed request line")
-        }
-        var accept = ""
-        var length = 0
-        for line in lines where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { return .invalid("malformed header line") }
-            let name = line[..<colon].lowercased()
-            let value = String(line[line.index(after: colon)...]).trimmingCharacters()
-            if name == "accept" { accept = value }
-            if name == "content-length" {
-                guard let n = Int(value), n >= 0 else { return .invalid("bad Content-Length") }
-                length = n
+        bytes.withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress else { return .incomplete }
+            var scanner = HeadScanner()
+            switch scanner.scan(base, end: buf.count, limits: limits) {
+            case .needMore:
+                return buf.count > maxHead ? .invalid(status: 431, reason: "request head over \(maxHead) bytes") : .incomplete
+            case .failed(let e):
+                return .invalid(status: e.status, reason: e.reason.description)
+            case .complete(let end):
+                guard end <= maxHead else { return .invalid(status: 431, reason: "request head over \(maxHead) bytes") }
+                return parse(base, start: scanner.headStart, end: end)
             }
-            if name == "transfer-encoding" { return .invalid("Transfer-Encoding is not accepted here") }
         }
-        guard length <= maxBody else { return .invalid("body over \(maxBody) bytes") }
-        let (path, query) = split(target: parts[1])
-        return .request(AdminRequest(method: parts[0], path: path, query: query, accept: accept), bodyLength: length)
     }
 
-    static func headEnd(_ b: [UInt8]) -> Int? {
-        guard b.count >= 4 else { return nil }
-        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 {
-            return i + 4
+    static func parse(_ buf: UnsafePointer<UInt8>, start: Int, end: Int) -> Parsed {
+        var head = RequestHead(fieldCapacity: limits.fields)
+        defer { head.fields.deallocate() }
+        // The one rule of the server's not kept: an admin listener serves
+        // one host, itself, and a request typed by hand (printf | socat)
+        // often has no Host.
+        if let e = HeadParser.parse(buf, start: start, end: end, limits: limits, into: &head), e != HeadParser.missingHost {
+            return .invalid(status: e.status, reason: e.reason.description)
         }
-        return nil
+        // No body is decoded here: control verbs take no body to speak of.
+        if head.chunked { return .invalid(status: 400, reason: "Transfer-Encoding is not accepted here") }
+        let length = max(head.contentLength, 0)
+        guard length <= maxBody else { return .invalid(status: 413, reason: "body over \(maxBody) bytes") }
+        func text(_ at: Int, _ count: Int) -> String { String(decoding: UnsafeBufferPointer(start: buf + at, count: count), as: UTF8.self) }
+        var accept: [String] = []
+        for f in UnsafeBufferPointer(start: head.fields, count: head.fieldCount)
+        where f.nameLength == 6 && HeadParser.equalsLower(buf, f.name, 6, "accept") {
+            accept.append(text(f.value, f.valueLength))
+        }
+        let query = head.query >= 0 ? split(query: text(head.query, head.queryLength)) : [:]
+        let request = AdminRequest(method: text(head.method, head.methodLength), path: text(head.path, head.pathLength),
+                                   query: query, accept: accept.joined(separator: ", "))
+        return .request(request, bodyLength: length)
     }
 
-    static func split(target: String) -> (String, [String: String]) {
-        guard let q = target.firstIndex(of: "?") else { return (target, [:]) }
-        var query: [String: String] = [:]
-        for pair in target[target.index(after: q)...].split(separator: "&") {
+    /// Where the head ends (just past its blank line), once it is complete.
+    static func headEnd(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress else { return nil }
+            var scanner = HeadScanner()
+            if case let .complete(end) = scanner.scan(base, end: buf.count, limits: limits) { return end }
+            return nil
+        }
+    }
+
+    static func split(query: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in query.split(separator: "&") {
             if let eq = pair.firstIndex(of: "=") {
-                query[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+                fields[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             } else {
-                query[String(pair)] = ""
+                fields[String(pair)] = ""
             }
         }
-        return (String(target[..<q]), query)
+        return fields
     }
 }
 

@@ -210,9 +210,9 @@ final class AdminServer {
         switch AdminRequest.parse(c.input) {
         case .incomplete:
             if ended { drop(c) }
-        case let .invalid(reason):
+        case let .invalid(status, reason):
             c.taken = true
-            respond(c, .text(400, reason))
+            respond(c, .text(status, reason))
         case let .request(request, bodyLength):
             guard let headEnd = AdminRequest.headEnd(c.input), c.input.count >= headEnd + bodyLength else {
                 if ended { drop(c) }
