@@ -45,7 +45,7 @@ final class InMemoryExchange {
         let http10 = request.serverProtocol == "HTTP/1.0"
         let connection = request.headers["Connection"]?.lowercased()
         let close = http10 ? connection != "keep-alive" : connection == "close"
-        encoder.begin(.init(isHead: request.method == "HEAD", http10: http10, close: close))
+        encoder.begin(.init(isHead: request.method == "HEAD", clientHTTP10: http10, close: close))
     }
 
     /// Every response's Date: one fixed second (Thu, 01 Jan 2026 00:00:00

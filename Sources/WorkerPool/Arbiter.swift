@@ -572,13 +572,11 @@ public final class Arbiter {
         var date = [CChar](repeating: 0, count: 30)
         gw_http_date(&date)
         let isHead = withUnsafeBytes(of: slot.pointee.method) { $0.starts(with: "HEAD\0".utf8) }
-        let proto = ListenProtocol(rawValue: UInt8(truncatingIfNeeded: slot.pointee.proto)) ?? .http
-        var response = ServerResponse.bytes(status: 504, date: date.prefix(29).map { UInt8(bitPattern: $0) },
-                                            connection: .close, bodyless: isHead, cgi: proto.cgiResponse,
-                                            serverHeaders: proto == .http)
-        if proto == .fastcgi {
-            response = FastCGIRecord.wrap(response, requestId: UInt16(truncatingIfNeeded: slot.pointee.request_id))
-        }
+        // The 504 in the protocol's own form (its conformance: a status line
+        // or Status:, FastCGI records).
+        let conformance = ProtocolConformance(rawValue: UInt8(truncatingIfNeeded: slot.pointee.proto)) ?? .http
+        let response = conformance.timeoutResponse(isHead: isHead, date: date.prefix(29).map { UInt8(bitPattern: $0) },
+                                                   requestId: UInt16(truncatingIfNeeded: slot.pointee.request_id))
         // Best effort and never blocking: nothing of this response was sent,
         // so the socket's buffer has room for these few bytes.
         _ = response.withUnsafeBytes { try? Sys.send(fd, $0.baseAddress!, $0.count) }

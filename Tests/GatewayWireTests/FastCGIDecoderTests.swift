@@ -52,6 +52,13 @@ import Testing
         return nil
     }
 
+    /// This table is the FastCGI conformance's: records for the head,
+    /// STDIN records for the body.
+    @Test func theConformanceDecodesRecords() {
+        #expect(ProtocolConformance.fastcgi.headDecoding == .records)
+        #expect(ProtocolConformance.fastcgi.bodyFraming == .records)
+    }
+
     @Test func tableSize() {
         #expect(FastCGICases.heads.count >= 40)
         #expect(FastCGICases.stdins.count >= 12)

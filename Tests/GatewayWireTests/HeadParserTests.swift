@@ -5,6 +5,13 @@ import Testing
 /// ChunkedDecoder, whole and in pieces, and requires the expected outcome
 /// every time.
 @Suite struct HeadParserTests {
+    /// This table is the HTTP conformance's: a request head, its body
+    /// framed by the head.
+    @Test func theConformanceDecodesAHead() {
+        #expect(ProtocolConformance.http.headDecoding == .httpHead)
+        #expect(ProtocolConformance.http.bodyFraming == .head)
+    }
+
     @Test func tableSize() {
         #expect(HTTPCases.all.count >= 170)
         var seen = Set<String>()

@@ -27,12 +27,12 @@ import Testing
         for (i, b) in c.raw.enumerated() { buf[offset + i] = b }
         var vars = ProtocolVars(capacity: 64)
         for end in ends {
-            let r: ProtocolDecode
-            switch c.proto {
-            case .uwsgi: r = UWSGIDecoder.decode(buf, start: offset, end: offset + end, limits: c.limits, into: &vars)
-            default: r = SCGIDecoder.decode(buf, start: offset, end: offset + end, limits: c.limits, into: &vars)
+            // Through the protocol's conformance, as the request loop decodes.
+            guard case .variables(let packet) = ProtocolConformance.conformance(for: c.proto).headDecoding else {
+                Issue.record("\(c.proto) does not decode a packet of variables")
+                return .needMore
             }
-            switch r {
+            switch packet.decode(buf, start: offset, end: offset + end, limits: c.limits, into: &vars) {
             case .needMore: continue
             case .failed(let e): return .error(e.status)
             case .complete(let stop):

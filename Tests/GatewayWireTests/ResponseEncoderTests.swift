@@ -140,7 +140,7 @@ struct Harness {
     }
 
     @Test func http10WithoutLengthClosesTheConnection() {
-        let h = Harness(.init(http10: true))
+        let h = Harness(.init(clientHTTP10: true))
         h.start("200 OK")
         h.write("abc")
         h.finish()
@@ -151,7 +151,7 @@ struct Harness {
     }
 
     @Test func fastcgiStreamsWithoutChunksAndKeepsTheConnection() {
-        let h = Harness(.init(http10: true, cgi: true, recordFramed: true))
+        let h = Harness(.init(dialect: FastCGIConformance.dialect))
         h.start("200 OK")
         h.write("ab")
         h.write("cd")
@@ -164,18 +164,18 @@ struct Harness {
     }
 
     @Test func fastcgiErrorsAreCGIResponsesWithoutConnection() {
-        let h = Harness(.init(http10: true, cgi: true, recordFramed: true))
+        let h = Harness(.init(dialect: FastCGIConformance.dialect))
         h.encoder.sendError(504, reason: "test", end: .keepOpen)
         #expect(h.output.text.hasPrefix("Status: 504 Gateway Timeout\r\n"))
         #expect(h.header("Connection").isEmpty)
     }
 
     @Test func behindAProxyNoServerOrDateButTheAppsPass() {
-        let h = Harness(.init(http10: true, cgi: true, recordFramed: true, proxied: true))
+        let h = Harness(.init(dialect: FastCGIConformance.dialect))
         h.start("200 OK")
         h.write("ab", last: true)
         #expect(h.header("Server").isEmpty && h.header("Date").isEmpty)
-        let own = Harness(.init(http10: true, proxied: true))
+        let own = Harness(.init(dialect: UWSGIConformance.dialect))
         own.start("200 OK", [("Server", "myapp"), ("Date", "Tue, 01 Dec 2026 08:00:00 GMT")])
         own.write("ab", last: true)
         #expect(own.header("Server") == ["myapp"] && own.header("Date").count == 1)
@@ -186,7 +186,7 @@ struct Harness {
     }
 
     @Test func behindAProxyTheServersErrorsHaveNoServerOrDate() {
-        let h = Harness(.init(http10: true, close: true, proxied: true))
+        let h = Harness(.init(close: true, dialect: UWSGIConformance.dialect))
         h.encoder.sendError(400, reason: "test", end: .close)
         #expect(h.output.text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
         #expect(h.header("Server").isEmpty && h.header("Date").isEmpty)
@@ -194,7 +194,7 @@ struct Harness {
     }
 
     @Test func http10KeepAliveWithALength() {
-        let h = Harness(.init(http10: true))
+        let h = Harness(.init(clientHTTP10: true))
         h.start("200 OK")
         h.write("abc", last: true)
         #expect(h.header("Connection") == ["keep-alive"])
@@ -391,7 +391,7 @@ struct Harness {
         // Over SCGI and FastCGI it would be a second CGI Status line, which nginx takes for the status.
         for cgi in [false, true] {
             for name in ["Status", "status", "STATUS"] {
-                let h = Harness(.init(cgi: cgi, recordFramed: cgi, proxied: cgi))
+                let h = Harness(.init(dialect: cgi ? FastCGIConformance.dialect : HTTPConformance.dialect))
                 #expect(h.start("200 OK", [(name, "302 Found")]) == GATEWAY_ERROR, "\(name)")
                 #expect(h.encoder.failure == .badResponse)
                 h.finish()

@@ -1,26 +1,16 @@
 /// The protocol a listener speaks: HTTP, or one of the protocols nginx has
 /// built in for app servers (uwsgi_pass, fastcgi_pass, scgi_pass). Chosen per bind
 /// address by a prefix ("uwsgi:127.0.0.1:3031"); decided once per
-/// connection, never per byte.
+/// connection, never per byte: its rules are its conformance's
+/// (Conformance/ProtocolConformance.swift).
 public enum ListenProtocol: UInt8, Sendable, CustomStringConvertible {
     case http = 0
     case uwsgi = 1
     case scgi = 2
     case fastcgi = 3
 
-    public var description: String {
-        switch self {
-        case .http: return "http"
-        case .uwsgi: return "uwsgi"
-        case .scgi: return "scgi"
-        case .fastcgi: return "fastcgi"
-        }
-    }
+    public var description: String { ProtocolConformance.conformance(for: self).description }
 
-    /// The response is a CGI response ("Status: 200 OK"), not an HTTP one.
-    public var cgiResponse: Bool { self == .scgi || self == .fastcgi }
-
-    /// The body is framed by the protocol's records (FastCGI STDOUT): never
-    /// chunked, and its end is not the connection's.
-    public var recordFramed: Bool { self == .fastcgi }
+    /// The prefix of a bind entry ("uwsgi:"; HTTP has none).
+    public var bindPrefix: String { ProtocolConformance.conformance(for: self).bindPrefix }
 }

@@ -200,10 +200,10 @@ extension ResponseEncoder {
         closeIfBodyStaysUnread()
         (logRefusal ?? log)(status >= 500 ? GATEWAY_LOG_ERROR : GATEWAY_LOG_INFO, "\(status) \(StatusPhrase.text(status)): \(reason)")
         let connection: ServerResponse.Connection =
-            self.end != .keepOpen ? .close : (request.http10 && !request.recordFramed ? .keepAliveHTTP10 : .keepAlive)
+            self.end != .keepOpen ? .close : (request.saysKeepAlive ? .keepAliveHTTP10 : .keepAlive)
         freshDate()
         let bytes = ServerResponse.bytes(status: status, date: date, connection: connection, bodyless: request.isHead,
-                                        cgi: request.cgi, serverHeaders: !request.proxied)
+                                        dialect: request.dialect)
         phase = .finished
         framing = .none
         bodySent = request.isHead ? 0 : ServerResponse.bodyLength(status)

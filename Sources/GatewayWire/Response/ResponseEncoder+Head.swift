@@ -7,12 +7,12 @@ extension ResponseEncoder {
     func commit(knownLength: Int?) {
         phase = .committed
         closeIfBodyStaysUnread()
-        var o = request.cgi ? put("Status: ", at: 0) : put("HTTP/1.1 ", at: 0)
+        var o = request.dialect.status == .cgi ? put("Status: ", at: 0) : put("HTTP/1.1 ", at: 0)
         statusLine.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: $0.count) }
         o += statusLine.count
         o = put("\r\n", at: o)
-        if !appSetsServer && !request.proxied { o = put("Server: gatewayd\r\n", at: o) }
-        if !appSetsDate && !request.proxied {
+        if !appSetsServer && request.dialect.serverHeaders { o = put("Server: gatewayd\r\n", at: o) }
+        if !appSetsDate && request.dialect.serverHeaders {
             freshDate()
             o = put("Date: ", at: o)
             date.withUnsafeBufferPointer { (out + o).update(from: $0.baseAddress!, count: 29) }
@@ -24,7 +24,7 @@ extension ResponseEncoder {
             o = put("\r\n", at: o)
         } else if end != .keepOpen {
             o = put("Connection: close\r\n\r\n", at: o)
-        } else if request.http10 {
+        } else if request.saysKeepAlive {
             o = put("Connection: keep-alive\r\n\r\n", at: o)
         } else {
             o = put("\r\n", at: o)
@@ -94,7 +94,7 @@ extension ResponseEncoder {
         } else if request.recordFramed {
             // FastCGI: END_REQUEST ends the body, not the connection.
             framing = .closeDelimited
-        } else if !request.http10 {
+        } else if request.chunkingAllowed {
             framing = .chunked
             o = put("Transfer-Encoding: chunked\r\n", at: o)
         } else {

@@ -34,31 +34,34 @@ public final class ResponseEncoder<Output: ResponseOutput> {
     /// What the request says about its response.
     public struct Request: Equatable {
         public var isHead: Bool
-        public var http10: Bool
+        /// The client spoke HTTP/1.0 (its version, nothing more): no
+        /// chunked coding for it, and keep-alive is said out loud.
+        public var clientHTTP10: Bool
         /// The client (or the server: stopping, max_requests) wants the connection closed.
         public var close: Bool
+        /// What the protocol allows (its conformance): the status line or
+        /// `Status:`, records, chunking, Server and Date.
+        public var dialect: ResponseDialect
 
-        /// A CGI response ("Status: 200 OK" for the status line): SCGI, FastCGI.
-        public var cgi: Bool
-        /// The protocol's records frame the body (FastCGI): no chunked
-        /// coding, no Connection header, and a body without a length does
-        /// not close the connection.
-        public var recordFramed: Bool
-        /// The response goes to a proxy that makes the client's head itself
-        /// (uwsgi, SCGI, FastCGI): no Server or Date from us. nginx passes
-        /// ours on in place of its own, and `server_tokens off` could not
-        /// hide them; PHP-FPM and uWSGI send neither.
-        public var proxied: Bool
-
-        public init(isHead: Bool = false, http10: Bool = false, close: Bool = false, cgi: Bool = false,
-                    recordFramed: Bool = false, proxied: Bool = false) {
+        @inlinable
+        public init(isHead: Bool = false, clientHTTP10: Bool = false, close: Bool = false,
+                    dialect: ResponseDialect = HTTPConformance.dialect) {
             self.isHead = isHead
-            self.http10 = http10
-            self.cgi = cgi
+            self.clientHTTP10 = clientHTTP10
             self.close = close
-            self.recordFramed = recordFramed
-            self.proxied = proxied
+            self.dialect = dialect
         }
+
+        /// A body without a length may be chunked: the protocol allows it
+        /// and the client reads it (HTTP/1.1).
+        @inlinable
+        public var chunkingAllowed: Bool { dialect.framing == .chunkedUnlessHTTP10 && !clientHTTP10 }
+        /// A kept connection is said out loud ("Connection: keep-alive"): an
+        /// HTTP/1.0 client on a connection the protocol does not frame.
+        @inlinable
+        public var saysKeepAlive: Bool { clientHTTP10 && dialect.framing != .records }
+        @inlinable
+        public var recordFramed: Bool { dialect.framing == .records }
     }
 
     public internal(set) var phase = Phase.pending

@@ -14,10 +14,11 @@ public enum ServerResponse {
     /// `bodyless` (a HEAD request) sends the head alone, with the length
     /// the body would have had.
     public static func bytes(status: Int, date: some Collection<UInt8>, connection: Connection,
-                             bodyless: Bool = false, cgi: Bool = false, serverHeaders: Bool = true) -> [UInt8] {
+                             bodyless: Bool = false, dialect: ResponseDialect = HTTPConformance.dialect) -> [UInt8] {
+        let cgi = dialect.status == .cgi, serverHeaders = dialect.serverHeaders
         let phrase = StatusPhrase.text(status)
         let body = Self.body(status)
-        // SCGI answers with a CGI response: "Status:" in place of the status line.
+        // SCGI, FastCGI: a CGI response, "Status:" in place of the status line.
         var text = cgi ? "Status: " : "HTTP/1.1 "
         text += "\(status) \(phrase)\r\n"
         // Behind uwsgi_pass, scgi_pass, fastcgi_pass the proxy makes the

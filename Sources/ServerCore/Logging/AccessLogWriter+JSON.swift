@@ -24,7 +24,7 @@ extension AccessLogWriter {
         }
         func number(_ k: StaticString, _ s: String) { key(k); line.append(contentsOf: s.utf8) }
         func header(_ k: StaticString, _ name: StaticString) {
-            if ctx.connection.proto != .http {
+            if ctx.connection.conformance.fieldSource == .variables {
                 if let v = ctx.proxiedHeader(name) { bytes(k, v.value, v.valueLength) } else { key(k); line += Array("null".utf8) }
             } else if let f = field(h, UnsafePointer(buf), name) { bytes(k, f.value, f.valueLength) } else { key(k); line += Array("null".utf8) }
         }

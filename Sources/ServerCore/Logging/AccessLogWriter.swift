@@ -30,7 +30,7 @@ public final class AccessLogWriter {
         func bytes(_ start: Int, _ n: Int) { LogEscape.access.append(UnsafeBufferPointer(start: buf + start, count: n), to: &line) }
         func text(_ s: String) { line.append(contentsOf: s.utf8) }
         func header(_ name: StaticString) {
-            if ctx.connection.proto != .http {
+            if ctx.connection.conformance.fieldSource == .variables {
                 // uwsgi, SCGI: the header as the proxy passed it, HTTP_NAME.
                 if let v = ctx.proxiedHeader(name) { bytes(v.value, v.valueLength) } else { text("-") }
             } else if let f = field(h, UnsafePointer(buf), name) { bytes(f.value, f.valueLength) } else { text("-") }

@@ -12,7 +12,7 @@ extension ListenProtocol {
     /// A bind entry: its protocol and its address.
     public static func parse(_ text: String) throws -> (ListenProtocol, ListenAddress) {
         let (proto, rest) = try split(text)
-        if proto != .http, let (again, _) = try? split(rest), again != .http {
+        if !proto.bindPrefix.isEmpty, let (again, _) = try? split(rest), !again.bindPrefix.isEmpty {
             throw ListenAddress.ParseError(description: "\"\(text)\": two protocol prefixes, one at most")
         }
         return (proto, try ListenAddress.parse(rest))

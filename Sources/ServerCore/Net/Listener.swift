@@ -20,7 +20,7 @@ public struct Listener: Sendable {
 
     /// The listener as a bind entry says it ("fastcgi:unix:/run/x.sock";
     /// HTTP has no prefix), for the error log.
-    public var label: String { proto == .http ? "\(address)" : "\(proto):\(address)" }
+    public var label: String { "\(proto.bindPrefix)\(address)" }
 
     public init(fd: Int32, address: ListenAddress, port: String, isUnix: Bool, ownsPath: Bool) {
         self.fd = fd

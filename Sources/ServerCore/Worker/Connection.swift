@@ -7,8 +7,9 @@ import Glibc
 public final class Connection {
     public internal(set) var fd: Int32
     var listener: Int
-    /// Its listener's protocol, set once at accept.
-    var proto = ListenProtocol.http
+    /// Its listener's protocol, chosen once at accept: every rule that
+    /// differs between protocols is asked of it (ProtocolConformance).
+    var conformance = ProtocolConformance.http
     /// FastCGI: the request being served and whether the connection stays.
     var fastcgi = FastCGISession()
     var buffer: UnsafeMutablePointer<UInt8>

@@ -64,7 +64,7 @@ extension RequestContext {
         environ.add(CKey.gwWorkerId, environ.copy(String(identity.id)))
         environ.add(CKey.gwGeneration, environ.copy(String(identity.generation)))
         environ.add(CKey.gwWorkerPid, environ.copy(String(identity.pid)))
-        environ.add(CKey.gwProtocol, connection.proto == .uwsgi ? CKey.uwsgi : connection.proto == .fastcgi ? CKey.fastcgi : CKey.scgi)
+        environ.add(CKey.gwProtocol, CKey.protocolNames[Int(connection.conformance.rawValue)])
     }
 
     /// The HTTP_* variable at `k` as over HTTP (Environ.swift, addHeaders):

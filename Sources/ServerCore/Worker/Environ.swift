@@ -97,7 +97,7 @@ extension RequestContext {
     func buildEnviron() {
         guard !environ.built else { return }
         environ.built = true
-        if connection.proto != .http { return buildProxiedEnviron() }
+        if connection.conformance.fieldSource == .variables { return buildProxiedEnviron() }
         let buf = UnsafePointer(connection.buffer)
         let h = head
         environ.add(CKey.requestMethod, environ.copy(buf + h.method, h.methodLength))

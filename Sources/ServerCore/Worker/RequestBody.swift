@@ -56,7 +56,7 @@ final class RequestBody {
         error = nil
         bytesIn = 0
         continuePhase = head.expectContinue ? .owed : .notExpected
-        if connection.proto == .fastcgi {
+        if connection.conformance.bodyFraming == .records {
             beginRecords(connection)
         } else if head.chunked {
             phase = .chunked

@@ -4,7 +4,7 @@
 extension RequestContext {
     /// The rest of the body is read before the response begins (when it is
     /// not in yet): RequestBody.prereadRecords says why.
-    func prepareFastCGIOutput() {
+    func prepareRecordOutput() {
         framedOutput.beforeFirstRecord = body.isDone ? nil : { [unowned body] in body.prereadRecords() }
     }
 
@@ -12,7 +12,7 @@ extension RequestContext {
     /// can follow the last STDOUT record but END_REQUEST.
     var fastcgiResponseComplete: Bool { response.phase == .finished && body.isDone }
 
-    func endFastCGIRequest() {
+    func endRecordRequest() {
         defer {
             connection.fastcgi.requestId = 0
             framedOutput.fastcgiRequest = 0

@@ -19,7 +19,7 @@ extension RequestContext {
         let buf = UnsafePointer(connection.buffer)
         // uwsgi, SCGI, FastCGI: the proxy passes the field on as the
         // HTTP_X_REQUEST_START variable; the trusted peer is the proxy, as over HTTP.
-        if connection.proto != .http {
+        if connection.conformance.fieldSource == .variables {
             guard let v = proxiedHeader("x-request-start") else { return nil }
             guard peerIsTrusted, let start = RequestStart.seconds(buf + v.value, v.valueLength) else { return nil }
             return max(0, Sys.wallClockSeconds() - start)

@@ -79,12 +79,10 @@ public final class RequestContext {
         output.bytesOut = 0
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         body.begin(head, connection: connection)
-        if connection.proto == .fastcgi { prepareFastCGIOutput() }
-        // uwsgi, SCGI, FastCGI: never chunked.
-        let proto = connection.proto
-        response.begin(.init(isHead: head.isHead, http10: head.version == .http10 || proto != .http,
-                             close: !head.keepAlive || stopping, cgi: proto.cgiResponse, recordFramed: proto.recordFramed,
-                             proxied: proto != .http))
+        let conformance = connection.conformance
+        if conformance.bodyFraming == .records { prepareRecordOutput() }
+        response.begin(.init(isHead: head.isHead, clientHTTP10: head.version == .http10,
+                             close: !head.keepAlive || stopping, dialect: conformance.dialect))
         if !body.isDone { noteBodyState() }
     }
 
@@ -104,8 +102,9 @@ public final class RequestContext {
         output.bytesOut = 0
         framedOutput.fastcgiRequest = connection.fastcgi.requestId
         let isHead = line.starts(with: "HEAD ".utf8)
-        response.begin(.init(isHead: isHead, http10: connection.proto != .http, close: true, cgi: connection.proto.cgiResponse,
-                             recordFramed: connection.proto.recordFramed, proxied: connection.proto != .http))
+        // The client's version is unknown (the head did not parse): an
+        // HTTP/1.1 response, closing.
+        response.begin(.init(isHead: isHead, close: true, dialect: connection.conformance.dialect))
         // No request is on the scoreboard (the head did not parse), so there
         // is nothing the master could have claimed: answer without a claim
         // (the slot may still hold the master's claim of an earlier timeout).
@@ -139,7 +138,7 @@ public final class RequestContext {
             && !body.drain(budget: Self.drainBudget, output: output, responseStarted: response.wireBytes > 0) {
             response.endAtLeast(body.phase == .clientGone ? .drop : .close)
         }
-        if connection.proto == .fastcgi { endFastCGIRequest() }
+        if connection.conformance.requestEnd == .endRequestRecord { endRecordRequest() }
         if response.phase == .aborted && response.framing == .closeDelimited { resetAbortedResponse() }
         return response.end
     }

@@ -15,7 +15,7 @@ extension RequestLoop {
                 if c.start == c.end { c.start = 0; c.end = 0; c.headSince = 0 }
                 return
             case .failed(let e, let id):
-                return rejectFastCGI(c, id, e)
+                return reject(c, e, requestId: id)
             case .drop(let at, let length, let reply):
                 c.dropRecord(at: at, length: length)
                 if !reply.isEmpty && !sendRaw(c, reply) { return close(c) }
@@ -26,9 +26,9 @@ extension RequestLoop {
                 c.fastcgi = FastCGISession(requestId: id, keepConn: keep)
                 if let e = FastCGIDecoder.gatherParams(c.buffer, start: c.start, end: end, limits: context.protocolLimits,
                                                        into: &context.vars) {
-                    return rejectFastCGI(c, id, e)
+                    return reject(c, e, requestId: id)
                 }
-                if let e = context.headFromVars(UnsafePointer(c.buffer), end: end) { return rejectFastCGI(c, id, e) }
+                if let e = context.headFromVars(UnsafePointer(c.buffer), end: end) { return reject(c, e, requestId: id) }
                 context.head.keepAlive = keep
                 c.start = end
                 serve(c)
@@ -37,22 +37,6 @@ extension RequestLoop {
                 if stopReason != nil && c.start == c.end { return close(c) }
             }
         }
-    }
-
-    /// A request refused before the app: its error as a CGI response in
-    /// STDOUT records and END_REQUEST; then the connection closes (what
-    /// follows is unknown). Broken framing (no request to answer) just closes.
-    func rejectFastCGI(_ c: Connection, _ id: UInt16, _ e: HTTPError) {
-        guard id != 0 else {
-            logger.info("fastcgi connection closed: \(e.status) \(e.reason)")
-            return close(c)
-        }
-        c.fastcgi = FastCGISession(requestId: id, keepConn: false)
-        context.reject(connection: c, listener: listeners[c.listener], line: Array("(fastcgi request)".utf8), e)
-        _ = context.framedOutput.endRequest(appStatus: 0)
-        c.fastcgi = FastCGISession()
-        accessLog?.write(context, durationNs: 0)
-        finish(c, context.response.end, unread: true)
     }
 
     /// Management answers and refusals go out as they are, between responses.

@@ -1,37 +1,23 @@
-/// uwsgi and SCGI connections (FastCGI: RequestLoop+FastCGI.swift): the proxy's variables instead of an HTTP
-/// head, one request per connection. The HTTP path never comes here: the
-/// connection's protocol is decided once, at accept.
+/// Connections whose head is one packet of the proxy's variables (uwsgi,
+/// SCGI: their conformance's headDecoding; FastCGI: RequestLoop+FastCGI.swift),
+/// one request per connection.
 extension RequestLoop {
-    func processProxied(_ c: Connection) {
+    func processProxied(_ c: Connection, _ packet: ProtocolConformance.VariablesPacket) {
         guard !c.closed else { return }
-        if c.proto == .fastcgi { return processFastCGI(c) }
         // One request per connection: what follows its body is not ours to read.
         guard c.requests == 0 else { return close(c) }
         let buf = UnsafePointer(c.buffer)
-        let result: ProtocolDecode
-        switch c.proto {
-        case .uwsgi: result = UWSGIDecoder.decode(buf, start: c.start, end: c.end, limits: context.protocolLimits, into: &context.vars)
-        case .scgi: result = SCGIDecoder.decode(buf, start: c.start, end: c.end, limits: context.protocolLimits, into: &context.vars)
-        case .http: return process(c)
-        case .fastcgi: return processFastCGI(c)
-        }
-        switch result {
+        switch packet.decode(buf, start: c.start, end: c.end, limits: context.protocolLimits, into: &context.vars) {
         case .needMore:
             return
         case .failed(let e):
-            rejectProxied(c, e)
+            reject(c, e)
         case .complete(let end):
-            if let e = context.headFromVars(buf, end: end) { return rejectProxied(c, e) }
+            if let e = context.headFromVars(buf, end: end) { return reject(c, e) }
             c.start = end
             serve(c)
             if c.phase == .open { close(c) }
         }
-    }
-
-    func rejectProxied(_ c: Connection, _ e: HTTPError) {
-        context.reject(connection: c, listener: listeners[c.listener], line: Array("(\(c.proto) request)".utf8), e)
-        accessLog?.write(context, durationNs: 0)
-        finish(c, context.response.end, unread: true)
     }
 }
 
@@ -96,7 +82,7 @@ extension RequestContext {
 
     /// The client as the proxy saw it (REMOTE_ADDR), for the access log.
     var proxiedClient: String? {
-        guard connection.proto != .http, let v = vars.find(UnsafePointer(connection.buffer), "REMOTE_ADDR"), v.valueLength > 0 else { return nil }
+        guard connection.conformance.fieldSource == .variables, let v = vars.find(UnsafePointer(connection.buffer), "REMOTE_ADDR"), v.valueLength > 0 else { return nil }
         return String(decoding: UnsafeBufferPointer(start: connection.buffer + v.value, count: v.valueLength), as: UTF8.self)
     }
 }

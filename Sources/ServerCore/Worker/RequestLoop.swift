@@ -381,13 +381,13 @@ public final class RequestLoop {
         }
         c.peer = addr
         c.peerLength = len
-        c.proto = l.proto
+        c.conformance = .conformance(for: l.proto)
         register(c)
         // TCP listeners defer accept until data arrived (TCP_DEFER_ACCEPT):
         // read the request now instead of waiting for another epoll round.
         // A proxy (uwsgi, FastCGI, SCGI) writes its request as soon as it
         // has connected: on a unix socket it is almost always there too.
-        if readNow && (l.defersAccept || l.proto != .http) && !c.closed { readable(c) }
+        if readNow && (l.defersAccept || c.conformance.peerWritesFirst) && !c.closed { readable(c) }
         return true
     }
 
@@ -472,7 +472,7 @@ public final class RequestLoop {
             c.compact()
             // An unfinished head costs at most limit_request_head (HTTP; the
             // proxied protocols' packets are bounded by their own limits).
-            let limit = c.proto == .http ? min(limits.maxHead, settings.headLimit) : limits.maxHead
+            let limit = c.conformance.headLimitApplies ? min(limits.maxHead, settings.headLimit) : limits.maxHead
             if c.end == c.capacity && !c.grow(limit: limit) {
                 reject(c, HTTPError(431, "request head too large"))
                 return
@@ -495,8 +495,17 @@ public final class RequestLoop {
         process(c)
     }
 
+    /// Decodes what the buffer holds as the connection's protocol says.
+    @inline(__always)
     func process(_ c: Connection) {
-        if c.proto != .http { return processProxied(c) }
+        switch c.conformance.headDecoding {
+        case .httpHead: processHTTP(c)
+        case .variables(let packet): processProxied(c, packet)
+        case .records: processFastCGI(c)
+        }
+    }
+
+    func processHTTP(_ c: Connection) {
         while !c.closed {
             switch c.scanner.scan(UnsafePointer(c.buffer), end: c.end, limits: limits) {
             case .needMore:
@@ -541,11 +550,30 @@ public final class RequestLoop {
         return true
     }
 
-    func reject(_ c: Connection, _ e: HTTPError, keepFields: Bool = false) {
-        context.reject(connection: c, listener: listeners[c.listener], line: c.firstLine(from: c.scanner.headStart), e,
-                       keepFields: keepFields)
+    /// A request refused before the app (400, 413, 431, ...), on every
+    /// protocol: the error in the protocol's dialect, then the connection
+    /// closes, lingering (the rest of what the peer sent is unknown).
+    /// `keepFields`: the parser refused a head whose request line it read;
+    /// the fields before the refusal stay for the access log.
+    /// `requestId`: the FastCGI request refused; a protocol whose requests
+    /// end with a record (FastCGI) and no request to answer (its framing
+    /// broke) just closes.
+    func reject(_ c: Connection, _ e: HTTPError, keepFields: Bool = false, requestId: UInt16 = 0) {
+        let endsWithRecord = c.conformance.requestEnd == .endRequestRecord
+        if endsWithRecord {
+            guard requestId != 0 else {
+                logger.info("\(c.conformance) connection closed: \(e.status) \(e.reason)")
+                return close(c)
+            }
+            c.fastcgi = FastCGISession(requestId: requestId, keepConn: false)
+        }
+        let line = c.conformance.rejectedLine ?? c.firstLine(from: c.scanner.headStart)
+        context.reject(connection: c, listener: listeners[c.listener], line: line, e, keepFields: keepFields)
+        if endsWithRecord {
+            _ = context.framedOutput.endRequest(appStatus: 0)
+            c.fastcgi = FastCGISession()
+        }
         accessLog?.write(context, durationNs: 0)
-        // The rest of what the client sent is unknown: linger.
         finish(c, context.response.end, unread: true)
     }
 
@@ -563,7 +591,7 @@ public final class RequestLoop {
             gw_score_begin(slot, c.fd, UnsafeRawPointer(c.buffer + h.method).assumingMemoryBound(to: CChar.self), h.methodLength,
                            UnsafeRawPointer(c.buffer + h.target).assumingMemoryBound(to: CChar.self), h.targetLength, started)
             // The master answers a timeout in the connection's own protocol.
-            slot.pointee.proto = Int32(c.proto.rawValue)
+            slot.pointee.proto = Int32(c.conformance.rawValue)
             slot.pointee.request_id = Int32(c.fastcgi.requestId)
         }
         let result: Int32

@@ -31,9 +31,8 @@ enum CKey {
     static let gwGeneration = make("gateway.generation")
     static let gwWorkerPid = make("gateway.worker_pid")
     static let gwProtocol = make("gateway.protocol")
-    static let uwsgi = make("uwsgi")
-    static let scgi = make("scgi")
-    static let fastcgi = make("fastcgi")
+    /// gateway.protocol, by ProtocolConformance.rawValue: the conformance's name.
+    static let protocolNames = (0...3).map { make(ProtocolConformance(rawValue: UInt8($0))!.description) }
 
     static let empty = make("")
     static let p80 = make("80")

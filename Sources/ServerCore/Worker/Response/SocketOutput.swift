@@ -90,7 +90,7 @@ final class SocketOutput: ResponseOutput {
     /// the response's kept bytes stay within `deferLimit`. HTTP only: a
     /// uwsgi or SCGI response goes to a proxy that buffers anyway.
     func deferRest(_ p: UnsafeRawPointer, _ n: Int) -> Bool {
-        guard deferLimit > 0, deferred + n <= deferLimit, let c = connection, c.proto == .http else { return false }
+        guard deferLimit > 0, deferred + n <= deferLimit, let c = connection, c.conformance.defersResponseWrites else { return false }
         let buffer: ResponseBuffer
         if let b = c.responseBuffer { buffer = b } else {
             buffer = ResponseBuffer(capacity: min(deferLimit, 16384))
