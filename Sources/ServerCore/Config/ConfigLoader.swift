@@ -154,7 +154,8 @@ public struct ConfigLoader {
             }
         }
         for address in c.adminBind {
-            if let (proto, _) = try? ListenProtocol.split(address), proto != .http {
+            // A prefix is there when splitting it off leaves less.
+            if let (_, rest) = try? ListenProtocol.split(address), rest != address {
                 throw fail("admin_bind", "\"\(address)\": admin_bind serves HTTP only: no protocol prefix")
             }
             do { _ = try ListenAddress.parse(address) } catch let e as ListenAddress.ParseError {
