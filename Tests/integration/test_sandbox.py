@@ -1,0 +1,121 @@
+"""The workers' sandbox (`sandbox`, docs/sandbox.md) against a hostile app
+(Examples/hostile, build/apps/hostile.so): each thing a compromised app
+would try is refused, the request still gets its answer, and the worker
+lives on; with `sandbox = false` the same app can do what its user may (so
+these tests can fail); the ways to widen it work; without Landlock the
+server says so once and keeps the rest."""
+import json
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import ROOT, get, wait_until
+
+# Refused by the system-call filter whoever the workers run as.
+BY_FILTER = ("exec", "ptrace", "raw_socket", "netlink", "mount", "setuid", "init_module", "finit_module")
+# Refused by Landlock (write) or by the user and Landlock (shadow, the master's environ).
+BY_FILES = ("shadow", "environ", "write")
+
+
+@pytest.fixture
+def outside():
+    """A directory the workers' user may write but the sandbox does not
+    allow: not the temp directory, not the app's, not the test's."""
+    d = tempfile.mkdtemp(prefix="sandbox-outside-", dir=os.path.join(ROOT, "build"))
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def attempt(s, outside, workers=None):
+    """One request to the hostile app, asked to ptrace another worker:
+    (the answer as a dict, the pid that served it)."""
+    workers = workers or s.workers()
+    for _ in range(20):
+        for sibling in workers:
+            status, body = get(s.port, f"/?sibling={sibling}&write={outside}/planted")
+            assert status == 200, body
+            r = json.loads(body)
+            if r["pid"] != sibling:
+                return r
+    raise AssertionError("every request was served by the worker named as the sibling")
+
+
+def test_every_attempt_is_refused_and_answered(gatewayd, outside):
+    s = gatewayd(app="hostile", workers=2)
+    before = s.workers()
+    r = attempt(s, outside)
+    for name in BY_FILTER:
+        assert r[name] == "EPERM", (name, r)
+    for name in BY_FILES:
+        assert r[name] in ("EACCES", "EPERM"), (name, r)
+    assert not os.path.exists(os.path.join(outside, "planted"))
+    # the same workers, still serving: a refusal is an error, never a kill
+    assert s.workers() == before
+    r2 = attempt(s, outside)
+    assert r2["exec"] == "EPERM"
+    assert s.workers() == before
+    assert "sandbox:" not in s.log()  # this kernel has Landlock: nothing to say
+
+
+def test_without_the_sandbox_the_app_can(gatewayd, outside):
+    """The control: the same app with sandbox = false runs a program, opens
+    a netlink socket and writes where its user may."""
+    s = gatewayd(app="hostile", workers=2, sandbox=False)
+    r = attempt(s, outside)
+    assert r["exec"] == "ok", r
+    assert r["netlink"] == "ok", r
+    assert r["write"] == "ok", r
+
+
+def test_allow_exec_widens_only_exec(gatewayd, outside):
+    s = gatewayd(app="hostile", workers=2, sandbox_allow_exec=True)
+    r = attempt(s, outside)
+    assert r["exec"] == "ok", r
+    for name in BY_FILTER[1:]:
+        assert r[name] == "EPERM", (name, r)
+    assert r["write"] in ("EACCES", "EPERM"), r
+
+
+def test_write_paths_widen_writes(gatewayd, outside):
+    s = gatewayd(app="hostile", workers=2, sandbox_write_paths=[outside])
+    r = attempt(s, outside)
+    assert r["write"] == "ok", r
+    assert r["exec"] == "EPERM", r
+
+
+def test_relative_write_path_is_a_config_error(gatewayd):
+    s = gatewayd(app="hostile", start=False, sandbox_write_paths=["data"])
+    s.start(wait=False)
+    assert s.wait_exit() != 0
+    assert "sandbox_write_paths" in s.log() and "absolute" in s.log()
+
+
+def test_without_landlock_one_line_and_the_filter_stays(gatewayd, outside, monkeypatch):
+    """A kernel without Landlock (simulated: GATEWAYD_LANDLOCK=off): the
+    master says so once, the workers keep no-new-privileges and the filter."""
+    monkeypatch.setenv("GATEWAYD_LANDLOCK", "off")
+    s = gatewayd(app="hostile", workers=2)
+    r = attempt(s, outside)
+    for name in BY_FILTER:
+        assert r[name] == "EPERM", (name, r)
+    assert r["write"] == "ok", r  # no filesystem rules without Landlock
+    lines = [line for line in s.log().splitlines() if "sandbox:" in line]
+    assert len(lines) == 1, s.log()
+    assert "GATEWAYD_LANDLOCK=off" in lines[0] and "system-call filter" in lines[0]
+
+
+def test_status_no_new_privs_and_seccomp(gatewayd):
+    """What the kernel says of a worker: NoNewPrivs and a seccomp filter."""
+    s = gatewayd(app="hostile", workers=1)
+    pid = s.workers()[0]
+    status = wait_until(lambda: open(f"/proc/{pid}/status").read(), what="status")
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"
+    assert int(fields.get("Seccomp_filters", "2").strip()) >= 2  # the allow list, then exec closed
+    # the master is not confined
+    master = dict(line.split(":\t", 1) for line in open(f"/proc/{s.pid}/status").read().splitlines() if ":\t" in line)
+    assert master["Seccomp"].strip() == "0"
