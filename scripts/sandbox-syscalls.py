@@ -1,5 +1,6 @@
 """Summarizes build/strace (scripts/sandbox-syscalls.sh): system calls of
-the workers after their drop to the app's user, with counts."""
+the workers from where they enter the sandbox (or drop to the app's user),
+and of their threads and children, with counts."""
 import collections
 import glob
 import os
@@ -45,8 +46,11 @@ def descend(tid):
 
 
 for tid, lines in files.items():
-    # a worker: the process that drops to the app's user (setuid), from that line on
-    drop = next((i for i, line in enumerate(lines) if line.startswith("setuid(") and line.rstrip().endswith("= 0")), None)
+    # a worker: from where it enters the sandbox (PR_SET_NO_NEW_PRIVS) or,
+    # with sandbox = false, drops to the app's user (setuid)
+    drop = next((i for i, line in enumerate(lines) if line.startswith("prctl(PR_SET_NO_NEW_PRIVS")), None)
+    if drop is None:
+        drop = next((i for i, line in enumerate(lines) if line.startswith("setuid(") and line.rstrip().endswith("= 0")), None)
     if drop is None:
         continue
     seen_workers += 1

@@ -119,3 +119,83 @@ def test_status_no_new_privs_and_seccomp(gatewayd):
     # the master is not confined
     master = dict(line.split(":\t", 1) for line in open(f"/proc/{s.pid}/status").read().splitlines() if ":\t" in line)
     assert master["Seccomp"].strip() == "0"
+
+
+# ------------------------------------------------------------ WSGI apps
+
+DJANGO_SQLITE = '''
+import os, subprocess
+from django.conf import settings
+settings.configure(DEBUG=False, SECRET_KEY="t", ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__,
+                   INSTALLED_APPS=[], MIDDLEWARE=[], USE_TZ=True, LOGGING_CONFIG=None,
+                   DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
+                                          "NAME": os.path.join(os.environ["DB_DIR"], "app.sqlite3")}})
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+
+def notes(request):
+    with connection.cursor() as c:
+        c.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT)")
+        c.execute("INSERT INTO notes (text) VALUES (%s)", [request.GET.get("text", "x")])
+        c.execute("SELECT COUNT(*) FROM notes")
+        return JsonResponse({"count": c.fetchone()[0]})
+
+def run(request):
+    try:
+        out = subprocess.run(["/bin/echo", "hi"], capture_output=True, text=True).stdout.strip()
+        return JsonResponse({"ran": out})
+    except OSError as e:
+        return JsonResponse({"error": type(e).__name__, "errno": e.errno})
+
+urlpatterns = [path("notes", notes), path("run", run)]
+application = get_wsgi_application()
+'''
+
+
+from test_wsgi import WORKERS_AS_ROOT, WSGI_SO, _no_bytecode, frameworks  # noqa: E402,F401 (fixtures)
+
+
+@pytest.fixture
+def django_sqlite(gatewayd, outside, frameworks, workdir):
+    """Django with SQLite, its database in `outside` (named by
+    sandbox_write_paths), the module in the test's directory."""
+    assert os.path.exists(WSGI_SO), f"{WSGI_SO} is not built: make build/apps/wsgi.so"
+
+    def start(**settings):
+        d = os.path.join(workdir, "django_app")
+        os.makedirs(d, mode=0o755, exist_ok=True)
+        with open(os.path.join(d, "django_sqlite.py"), "w") as f:
+            f.write(DJANGO_SQLITE)
+        if WORKERS_AS_ROOT:
+            settings.setdefault("allow_root", True)
+        settings.setdefault("env", [f"DB_DIR={outside}"])
+        return gatewayd(app=WSGI_SO, workers=1, app_args={"app": "django_sqlite:application",
+                                                          "pythonpath": [d, *frameworks]}, **settings)
+    return start
+
+
+def test_django_sqlite_in_a_write_path(django_sqlite, outside):
+    s = django_sqlite(sandbox_write_paths=[outside])
+    for n in (1, 2, 3):
+        status, body = get(s.port, f"/notes?text=n{n}")
+        assert status == 200, (body, s.log())
+        assert json.loads(body) == {"count": n}
+    assert os.path.exists(os.path.join(outside, "app.sqlite3"))
+    # a program: refused (PermissionError in the app), the request answered
+    status, body = get(s.port, "/run")
+    assert status == 200 and json.loads(body) == {"error": "PermissionError", "errno": 1}, body
+
+
+def test_django_sqlite_outside_the_write_paths_is_refused(django_sqlite, outside):
+    s = django_sqlite()
+    status, body = get(s.port, "/notes")
+    assert status == 500, body  # sqlite3.OperationalError: unable to open database file
+    assert not os.path.exists(os.path.join(outside, "app.sqlite3"))
+
+
+def test_subprocess_with_allow_exec(django_sqlite, outside):
+    s = django_sqlite(sandbox_allow_exec=True, sandbox_write_paths=[outside])
+    status, body = get(s.port, "/run")
+    assert status == 200 and json.loads(body) == {"ran": "hi"}, body
