@@ -65,18 +65,27 @@ public struct WorkerSandbox {
         Error(description: "sandbox: \(what): \(String(cString: strerror(errno))) (sandbox = false turns the sandbox off)")
     }
 
-    /// Before the app loads.
-    public func enter() throws {
-        guard config.sandbox else { return }
+    /// Before the app loads. A line for the worker's log when a part is
+    /// missing: a kernel without seccomp filters (or valgrind, which has no
+    /// seccomp(2)) gets the rest.
+    public func enter() throws -> String? {
+        guard config.sandbox else { return nil }
+        var note: String?
         if gw_sandbox_no_new_privs() != 0 { throw fail("prctl(PR_SET_NO_NEW_PRIVS)") }
-        if gw_sandbox_seccomp() != 0 { throw fail("seccomp(SECCOMP_SET_MODE_FILTER)") }
+        if gw_sandbox_seccomp() != 0 {
+            guard Self.unsupported(errno) else { throw fail("seccomp(SECCOMP_SET_MODE_FILTER)") }
+            note = "sandbox: no system-call filter in this worker: seccomp: \(String(cString: strerror(errno)))"
+        }
         if landlock > 0 { try restrict(readAnywhere: true) }
+        return note
     }
+
+    static func unsupported(_ e: Int32) -> Bool { e == ENOSYS || e == EINVAL || e == EOPNOTSUPP }
 
     /// After the app's init, before the first request.
     public func seal() throws {
         guard config.sandbox else { return }
-        if !config.sandboxAllowExec && gw_sandbox_deny_exec() != 0 { throw fail("seccomp (execve)") }
+        if !config.sandboxAllowExec && gw_sandbox_deny_exec() != 0 && !Self.unsupported(errno) { throw fail("seccomp (execve)") }
         if landlock > 0 { try restrict(readAnywhere: false) }
     }
 

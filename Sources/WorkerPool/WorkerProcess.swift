@@ -63,7 +63,7 @@ public struct WorkerProcess {
         // before the app's code runs.
         let sandbox = WorkerSandbox(config: config, workingDirectory: ConfigLoader.workingDirectory())
         do {
-            try sandbox.enter()
+            if let note = try sandbox.enter() { logger.warning("\(note)") }
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
