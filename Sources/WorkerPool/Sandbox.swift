@@ -133,7 +133,10 @@ public struct WorkerSandbox {
             }
         }
         paths += loadedLibraryDirectories()
-        return paths + config.sandboxReadPaths
+        // "/" would be everything: gatewayd started from / (systemd's
+        // default WorkingDirectory), a binary or an app_arg at the root. Only
+        // the operator's sandbox_read_paths may name it.
+        return paths.filter { $0 != "/" && !$0.isEmpty } + config.sandboxReadPaths
     }
 
     /// The directories of the shared objects mapped now (the app's, its

@@ -54,6 +54,15 @@ import Testing
         #expect(!read.contains("m"))
     }
 
+    @Test func theRootIsNeverImplied() {
+        var c = Config()
+        c.app = "/srv/app/x.so"
+        c.appArgs = [("chdir", "/")]
+        let s = WorkerSandbox(config: c, workingDirectory: "/")
+        #expect(!s.readPaths().contains("/"))
+        #expect(s.readPaths().contains("/srv/app"))
+    }
+
     @Test func configKeys() throws {
         let c = try ConfigLoader(file: "t.conf", text: """
             app = "a.so"
