@@ -680,7 +680,7 @@ def test_the_config_key_table_names_gatewayds_flags_and_variables(workdir):
     r = gatewayd(["--config-keys"], workdir)
     assert r.returncode == 0, r.stderr
     rows = [l.split("\t") for l in r.stdout.splitlines()]
-    assert all(len(row) == 4 for row in rows) and len(rows) == 47, rows
+    assert all(len(row) == 4 for row in rows) and len(rows) == 53, rows
     table_flags = {f for row in rows for f in row[1].split(",") if f and f != "APP"}
     help_text = gatewayd(["--help"], workdir).stdout.split("OPTIONS:", 1)[1]
     options = set()
@@ -724,7 +724,7 @@ def test_each_flag_sets_its_key_as_print_config_shows(workdir):
     base = gatewayd(["--print-config", "-c", conf], workdir)
     assert base.returncode == 0, base.stderr
     lines = dict(l.split(" = ", 1) for l in base.stdout.splitlines())
-    assert lines["workers"] == "2" and lines["log_level"] == '"info"' and len(lines) == 47, base.stdout
+    assert lines["workers"] == "2" and lines["log_level"] == '"info"' and len(lines) == 53, base.stdout
     rows = [l.split("\t") for l in gatewayd(["--config-keys"], workdir).stdout.splitlines()]
     keyed = [(row[0], f) for row in rows for f in row[1].split(",") if f and f != "APP"]
     assert set(k for k, _ in keyed) == set(FLAG_VALUES), set(k for k, _ in keyed) ^ set(FLAG_VALUES)
