@@ -199,3 +199,79 @@ def test_subprocess_with_allow_exec(django_sqlite, outside):
     s = django_sqlite(sandbox_allow_exec=True, sandbox_write_paths=[outside])
     status, body = get(s.port, "/run")
     assert status == 200 and json.loads(body) == {"ran": "hi"}, body
+
+
+DJANGO_POSTGRES = '''
+import os
+from django.conf import settings
+settings.configure(DEBUG=False, SECRET_KEY="t", ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__,
+                   INSTALLED_APPS=[], MIDDLEWARE=[], USE_TZ=True, LOGGING_CONFIG=None,
+                   DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "postgres",
+                                          "USER": "postgres", "HOST": os.environ["PG_HOST"],
+                                          "PORT": os.environ["PG_PORT"]}})
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+
+def notes(request):
+    with connection.cursor() as c:
+        c.execute("CREATE TABLE IF NOT EXISTS notes (id SERIAL PRIMARY KEY, text TEXT)")
+        c.execute("INSERT INTO notes (text) VALUES (%s)", [request.GET.get("text", "x")])
+        c.execute("SELECT COUNT(*) FROM notes")
+        return JsonResponse({"count": c.fetchone()[0]})
+
+urlpatterns = [path("notes", notes)]
+application = get_wsgi_application()
+'''
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_PACKAGES = os.path.join(ROOT, "build", "pg-packages")  # pip install --target build/pg-packages "psycopg[binary]"
+
+
+@pytest.fixture
+def postgres(workdir):
+    """A throwaway PostgreSQL cluster (as the postgres user), on a unix
+    socket and on 127.0.0.1: (socket directory, port)."""
+    import pwd
+    import subprocess
+    from conftest import free_port
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")) or os.geteuid() != 0:
+        pytest.skip("PostgreSQL 15 server binaries and root are needed")
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user")
+    if not os.path.isdir(os.path.join(PG_PACKAGES, "psycopg")):
+        pytest.skip("psycopg is not in build/pg-packages")
+    d = os.path.join(workdir, "pg")
+    os.mkdir(d)
+    shutil.chown(d, "postgres")
+    port = free_port()
+    run = lambda *cmd: subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True, timeout=120)
+    r = run(f"{PG_BIN}/initdb", "-D", f"{d}/data", "-A", "trust", "-U", "postgres")
+    assert r.returncode == 0, r.stderr
+    r = run(f"{PG_BIN}/pg_ctl", "-D", f"{d}/data", "-l", f"{d}/log", "-w", "start", "-o",
+            f"-k {d} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off")
+    assert r.returncode == 0, r.stderr + open(f"{d}/log").read()
+    yield d, port
+    run(f"{PG_BIN}/pg_ctl", "-D", f"{d}/data", "-m", "immediate", "stop")
+
+
+@pytest.mark.parametrize("over", ["unix", "tcp"])
+def test_django_postgres(gatewayd, frameworks, workdir, postgres, over):
+    """Django on PostgreSQL (psycopg 3, libpq) under the sandbox, over the
+    server's unix socket and over TCP."""
+    sock_dir, port = postgres
+    d = os.path.join(workdir, "django_pg")
+    os.makedirs(d, mode=0o755)
+    with open(os.path.join(d, "django_pg.py"), "w") as f:
+        f.write(DJANGO_POSTGRES)
+    host = sock_dir if over == "unix" else "127.0.0.1"
+    settings = {"allow_root": True} if WORKERS_AS_ROOT else {}
+    s = gatewayd(app=WSGI_SO, workers=1, env=[f"PG_HOST={host}", f"PG_PORT={port}"],
+                 app_args={"app": "django_pg:application", "pythonpath": [d, PG_PACKAGES, *frameworks]}, **settings)
+    for n in (1, 2):
+        status, body = get(s.port, f"/notes?text=n{n}")
+        assert status == 200, (body, s.log())
+        assert json.loads(body) == {"count": n}
