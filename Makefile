@@ -18,7 +18,7 @@ RELEASE    := $(SWIFT) build -c release
 # where no Swift toolchain is installed (the .deb relies on it).
 STATIC     := --static-swift-stdlib
 
-C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so
+C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so $(APPS)/hostile.so
 BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken-nocall.so \
               $(APPS)/broken-initfail.so $(APPS)/broken-crashinit.so
 
@@ -69,6 +69,12 @@ $(APPS)/hello-c.so: Examples/hello-c/hello.c Sources/CGateway/include/gateway.h
 	$(CC) $(APP_CFLAGS) -o $@ $<
 
 $(APPS)/testapp.so: Examples/testapp/testapp.c Sources/CGateway/include/gateway.h
+	@mkdir -p $(APPS)
+	$(CC) $(APP_CFLAGS) -o $@ $<
+
+# An app that tries what a compromised one would (exec, ptrace, mount...):
+# for the sandbox's tests only (Tests/integration/test_sandbox.py).
+$(APPS)/hostile.so: Examples/hostile/hostile.c Sources/CGateway/include/gateway.h
 	@mkdir -p $(APPS)
 	$(CC) $(APP_CFLAGS) -o $@ $<
 

@@ -24,7 +24,8 @@
 #   figures under load; RESULT=FILE: write FILE instead of
 #   bench/results/callgrind.json; SERVERS="gatewayd-swift": only those of
 #   the hello runs (default "gatewayd gatewayd-swift nginx"); LOAD=0: no
-#   figures under load
+#   figures under load; SANDBOX=false: gatewayd (hello-c) with its workers'
+#   sandbox off (docs/sandbox.md), to compare
 # Writes bench/results/callgrind.json; bench/report.py puts it in
 # docs/performance.md.
 set -euo pipefail
@@ -59,7 +60,7 @@ fi
 server_cmd() { # server port: sets CMD, the command line
     case $1 in
         gatewayd)
-            gatewayd_conf "$OUT/gatewayd.conf" "$2" "$PWD/build/apps/hello-c.so" 1 'timeout = 0'
+            gatewayd_conf "$OUT/gatewayd.conf" "$2" "$PWD/build/apps/hello-c.so" 1 'timeout = 0' ${SANDBOX:+"sandbox = $SANDBOX"}
             CMD=("$OUT/gatewayd" -c "$OUT/gatewayd.conf")
             ;;
         gatewayd-swift)

@@ -127,6 +127,7 @@ public final class Arbiter {
             logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
             chownLogs(to: p)
         }
+        if let note = WorkerSandbox.landlockNote(config) { logger.warning("\(note)") }
         if let problem = AccessCheck.problem(config, privileges, workingDirectory: ConfigLoader.absolute(".")) {
             throw Privileges.Error(description: problem)
         }

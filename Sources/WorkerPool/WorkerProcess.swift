@@ -59,6 +59,14 @@ public struct WorkerProcess {
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
+        // Confined from here on (sandbox, docs/sandbox.md): after the drop,
+        // before the app's code runs.
+        let sandbox = WorkerSandbox(config: config, workingDirectory: ConfigLoader.workingDirectory())
+        do {
+            if let note = try sandbox.enter() { logger.warning("\(note)") }
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
         let app: AppHandle
         do {
             let descriptor = try AppLoader.load(path: config.app)
@@ -72,6 +80,11 @@ public struct WorkerProcess {
             logger.warning("stack dumps are off in this worker: memfd_create() or sigaction() failed: \(String(cString: strerror(errno)))")
         }
         gw_stack_set_field("gen", "\(generation)")
+        do {
+            try sandbox.seal()
+        } catch {
+            fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
+        }
         let loop: RequestLoop
         do {
             let access = accessLog.isEnabled

@@ -103,7 +103,8 @@ import Testing
                      "user", "group", "forwarded_allow_ips", "secure_scheme_headers", "reload_strategy", "allow_root",
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
                      "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay",
-                     "limit_request_head", "admin_allow"]
+                     "limit_request_head", "admin_allow",
+                     "sandbox", "sandbox_allow_exec", "sandbox_read_paths", "sandbox_write_paths"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))

@@ -62,6 +62,14 @@ public struct Config: Equatable, Sendable {
     public var secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders
     public var reloadStrategy: ReloadStrategy = .generation
     public var allowRoot: Bool = false
+    /// Each worker confines itself before the app loads (docs/sandbox.md):
+    /// no new privileges, a system-call allow list, Landlock.
+    public var sandbox: Bool = true
+    /// The sandbox lets the app run programs (execve) after its init.
+    public var sandboxAllowExec: Bool = false
+    /// More paths the app may read (Landlock), and read and write.
+    public var sandboxReadPaths: [String] = []
+    public var sandboxWritePaths: [String] = []
     /// Environment variables set in each worker before the app loads (Gunicorn's --env).
     public var env: [(name: String, value: String)] = []
     /// The app's stdout and stderr go to the error log (Gunicorn's --capture-output).

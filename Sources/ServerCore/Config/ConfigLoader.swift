@@ -46,6 +46,12 @@ public struct ConfigLoader {
 
     /// A relative app path is taken from the working directory at start,
     /// so a reload after a chdir still finds it.
+    /// The current directory ("/" if it cannot be told).
+    public static func workingDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        return getcwd(&buf, 4096) != nil ? String(cString: buf) : "/"
+    }
+
     public static func absolute(_ path: String) -> String {
         guard !path.hasPrefix("/"), !path.isEmpty else { return path }
         var buf = [CChar](repeating: 0, count: 4096)
@@ -236,6 +242,13 @@ public struct ConfigLoader {
             throw error(key, "expected a string, found \(typeName(v))")
         }
         return s
+    }
+
+    /// Absolute paths (the sandbox's): a relative one would depend on the directory gatewayd starts in.
+    func absolutePaths(_ key: String, _ v: TOMLValueConvertible) throws -> [String] {
+        let paths = try strings(key, v)
+        if let bad = paths.first(where: { !$0.hasPrefix("/") }) { throw error(key, "\"\(bad)\" is not an absolute path") }
+        return paths
     }
 
     func bool(_ key: String, _ v: TOMLValueConvertible) throws -> Bool {

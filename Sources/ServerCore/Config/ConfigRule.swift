@@ -73,6 +73,8 @@ extension ConfigRule where Value == Bool {
 extension ConfigRule where Value == [String] {
     /// An array of strings (a single string is an array of one).
     static var strings: ConfigRule { ConfigRule(docs: "array of strings") { try $0.strings($1, $2) } }
+    /// Absolute paths (the sandbox's): a relative one would depend on where gatewayd starts.
+    static var absolutePaths: ConfigRule { ConfigRule(docs: "array of absolute paths") { try $0.absolutePaths($1, $2) } }
 }
 
 extension ConfigRule where Value: CaseIterable & RawRepresentable, Value.RawValue == String {
