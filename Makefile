@@ -125,7 +125,7 @@ FORCE:
 # ASan; new inputs go to build/fuzz-corpus (the seed corpus in Fuzz/corpus
 # stays as committed).
 FUZZ_SECONDS ?= 60
-WIRE_SOURCES := $(wildcard Sources/GatewayWire/*/*.swift)
+WIRE_SOURCES := $(shell find Sources/GatewayWire -name "*.swift" | sort)
 # gateway.h as the module CGateway, for swiftc without SwiftPM.
 FUZZ_MODULES := $(BUILD)/fuzz-modules/module.modulemap
 $(FUZZ_MODULES): Sources/CGateway/include/gateway.h
