@@ -146,6 +146,9 @@ public final class Arbiter {
         metrics.version = GatewaydVersion.string
         if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
         if config.reload { watchCode() }
+        // every socket of this generation is bound: what is left to do needs
+        // only the capabilities MasterCapabilities keeps
+        MasterCapabilities.dropUnneeded(logger: logger)
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
     }
 
