@@ -50,6 +50,9 @@ public enum BinaryUpgrade {
         for h in high where h >= Int32(3 + high.count) { Sys.close(h) }
         try? Sys.setenv("LISTEN_FDS", String(listeners.count))
         try? Sys.setenv("LISTEN_PID", String(Sys.getpid()))
+        // systemd's watchdog names its main process; the new master becomes
+        // it at the hand-over, and sd_watchdog_enabled answers only there.
+        if Sys.environment("WATCHDOG_PID") != nil { try? Sys.setenv("WATCHDOG_PID", String(Sys.getpid())) }
         try? Sys.setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"))
         try? Sys.setenv(fromVariable, String(master))
         _ = Sys.exec(executable, args)

@@ -124,3 +124,34 @@ def test_a_new_master_whose_old_master_is_gone_says_it_is_ready_itself(gatewayd,
             os.kill(new, signal.SIGTERM)
             wait_until(lambda: not os.path.exists(pidfile), timeout=15, what="the new master to stop")
         notify.close()
+
+
+def test_the_new_master_keeps_the_watchdog_fed(gatewayd, workdir):
+    """systemd sets WATCHDOG_PID to the main process: the new master of an
+    upgrade must see its own pid there, or sd_watchdog_enabled says no and
+    systemd kills the service WatchdogSec after the hand-over."""
+    notify = CredNotifyListener(os.path.join(workdir, "notify.sock"))
+    pidfile = os.path.join(workdir, "gw.pid")
+    s = gatewayd(workers=1, pidfile=pidfile, start=False)
+    s.logf = open(s.log_path, "ab")
+    import subprocess
+    # as systemd does it: WATCHDOG_PID is the pid of the process it starts
+    s.proc = subprocess.Popen(["/bin/sh", "-c", f'WATCHDOG_PID=$$ exec "{GATEWAYD}" -c "{s.conf}"'],
+                              stdout=s.logf, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
+                              env=dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="1000000"))
+    try:
+        s.wait_ready()
+        old = s.pid
+        wait_until(lambda: notify.first(lambda p, f: p == old and "WATCHDOG=1" in f) is not None, what="the old master's ping")
+        s.signal(signal.SIGUSR2)
+        assert s.wait_exit(timeout=20) == 0
+        new = int(open(pidfile).read())
+        wait_until(lambda: notify.first(lambda p, f: p == new and "WATCHDOG=1" in f) is not None, timeout=5,
+                   what="a ping from the new master")
+    finally:
+        try:
+            os.kill(int(open(pidfile).read()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        wait_until(lambda: not os.path.exists(pidfile), timeout=15, what="the new master to stop")
+        notify.close()
