@@ -76,3 +76,26 @@ def caps_user_uid(pid):
         for line in f:
             if line.startswith("Uid:"):
                 return int(line.split()[1])
+
+
+def test_a_binary_upgrades_new_master_starts_with_what_the_old_one_kept(gatewayd, workdir):
+    """The bounding set survives exec: the new master of a SIGUSR2 holds the
+    seven from the start, has nothing to drop, and its workers still switch
+    to their user."""
+    pidfile = os.path.join(workdir, "gw.pid")
+    s = gatewayd(workers=1, pidfile=pidfile)
+    old = s.pid
+    s.signal(signal.SIGUSR2)
+    assert s.wait_exit(timeout=20) == 0
+    new = int(open(pidfile).read())
+    try:
+        c = caps(new)
+        assert (c["CapBnd"], c["CapPrm"], c["CapEff"]) == (KEPT, KEPT, KEPT), c
+        assert s.log().count("capabilities: the master dropped") == 1, s.log()
+        assert get(s.port)[0] == 200
+        workers = [int(p) for p in open(f"/proc/{new}/task/{new}/children").read().split()]
+        assert workers and all(caps_user_uid(w) != 0 for w in workers), workers
+        assert old != new
+    finally:
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not os.path.exists(pidfile), timeout=15, what="the new master to stop")
