@@ -17,6 +17,9 @@ struct HandOver {
     var awaiting = false
     /// The new master: the old one told systemd it is MAINPID.
     var received = false
+    /// The new master: its old master was seen gone, before a pass read its
+    /// signals (so a hand-over sent before it left has been read since).
+    var oldGone = false
     /// The old master: it told systemd about the new one.
     var sent = false
 }
@@ -41,10 +44,16 @@ extension Arbiter {
         if handOver.awaiting { announceReady() }
     }
 
-    /// The new master, each pass while it waits: an old master gone without
-    /// the hand-over (one from before it, or killed) leaves this one to say it.
+    /// The new master, each pass while it waits, before the signals are
+    /// read: an old master gone without the hand-over (one from before it,
+    /// or killed) leaves this one to say it. Gone is acted on a pass after it
+    /// is seen: the hand-over signal it sent before leaving is read between.
     func awaitHandOver() {
-        guard handOver.awaiting, let old = upgradeFrom, getppid() != old else { return }
+        guard handOver.awaiting, let old = upgradeFrom else { return }
+        guard handOver.oldGone else {
+            handOver.oldGone = getppid() != old
+            return
+        }
         logger.warning("binary upgrade: the old master \(old) is gone without handing over; reporting MAINPID=\(pid) ourselves (needs NotifyAccess=all)")
         announceReady()
     }

@@ -104,6 +104,7 @@ public final class Arbiter {
         while exitCode == nil {
             // a dump under way is looked at every 10 ms, not 100
             waitForEvents(timeoutMs: dumps.isEmpty ? 100 : 10)
+            awaitHandOver()
             for s in signals.drain().compactMap(MasterSignal.init(number:)) { handle(signal: s) }
             readChannels()
             serveAdmin()
@@ -113,7 +114,6 @@ public final class Arbiter {
             followDemand()
             watchPressure()
             finishDrain()
-            awaitHandOver()
             let busy = busyWorkers()
             execute(supervisor.tick(now: Self.now, busy: busy))
             LogRateLimiter.shared.flush()
