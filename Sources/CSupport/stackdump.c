@@ -55,6 +55,7 @@ static char exe_path[512];
 static char field_key[32], field_value[32];
 
 int gw_stack_signal(void) { return SIGRTMIN + 4; }
+int gw_handover_signal(void) { return SIGRTMIN + 6; }
 
 /* --- formatting without stdio --- */
 

@@ -29,6 +29,8 @@ public final class Arbiter {
     let executable: String
     /// Set when this master was started by another one's SIGUSR2.
     let upgradeFrom: pid_t?
+    /// The hand-over to systemd of a binary upgrade (Arbiter+HandOver).
+    var handOver = HandOver()
     var signals: SignalQueue!
     /// One record per worker process, by pid.
     var records: [Int32: WorkerRecord] = [:]
@@ -102,6 +104,7 @@ public final class Arbiter {
         while exitCode == nil {
             // a dump under way is looked at every 10 ms, not 100
             waitForEvents(timeoutMs: dumps.isEmpty ? 100 : 10)
+            awaitHandOver()
             for s in signals.drain().compactMap(MasterSignal.init(number:)) { handle(signal: s) }
             readChannels()
             serveAdmin()
@@ -146,6 +149,9 @@ public final class Arbiter {
         metrics.version = GatewaydVersion.string
         if let usec = SystemdNotifier.watchdogMicros() { watchdogInterval = usec * 500 }
         if config.reload { watchCode() }
+        // every socket of this generation is bound: what is left to do needs
+        // only the capabilities MasterCapabilities keeps
+        MasterCapabilities.dropUnneeded(logger: logger)
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
     }
 
@@ -226,11 +232,13 @@ public final class Arbiter {
             upgrade()
         case .winch:
             break
+        case .handOver:
+            handOverReceived()
         }
     }
 
     func stop(graceful: Bool) {
-        if !pool.handedOff { SystemdNotifier.notify("STOPPING=1") }  // after SIGUSR2 the new master is MAINPID
+        if pool.handedOff { handOverToNewMaster() } else { SystemdNotifier.notify("STOPPING=1") }
         admin?.answerReloadWaiters(.outcome(503, "abandoned", reason: "the server is stopping"))
         if pool.handedOff { admin?.releaseListeners() }  // the new master binds them
         execute(supervisor.stop(graceful: graceful, now: Self.now))
@@ -496,15 +504,10 @@ public final class Arbiter {
                 case .error: logger.error("\(message)")
                 }
             case .ready:
-                SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(pid)")
                 if let old = upgradeFrom {
-                    do {
-                        try pidfile?.write(pid: pid)
-                    } catch {
-                        logger.error("binary upgrade: cannot take over the pidfile: \(error)")
-                    }
-                    logger.info("binary upgrade: new master ready; stopping the old master \(old)")
-                    Sys.kill(old, Signals.term)
+                    takeOver(from: old)
+                } else {
+                    SystemdNotifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(pid)")
                 }
             case .closeListeners:
                 pool.closeAll()

@@ -37,6 +37,9 @@ public enum BinaryUpgrade {
         guard child == 0 else { return child }
         // In the child: move the sockets to 3.. (via high numbers, so no dup2 clobbers another), keep them across exec.
         gw_reset_signals()
+        // Ignored until the new master catches it: a hand-over signal that
+        // came before would otherwise kill it (a real-time signal's default).
+        _ = gw_signal_ignore(gw_handover_signal())
         var high: [Int32] = []
         for (i, l) in listeners.enumerated() { high.append((try? Sys.duplicate(l.fd, atLeast: Int32(512 + i))) ?? -1) }
         for (i, h) in high.enumerated() where h >= 0 {
@@ -47,6 +50,9 @@ public enum BinaryUpgrade {
         for h in high where h >= Int32(3 + high.count) { Sys.close(h) }
         try? Sys.setenv("LISTEN_FDS", String(listeners.count))
         try? Sys.setenv("LISTEN_PID", String(Sys.getpid()))
+        // systemd's watchdog names its main process; the new master becomes
+        // it at the hand-over, and sd_watchdog_enabled answers only there.
+        if Sys.environment("WATCHDOG_PID") != nil { try? Sys.setenv("WATCHDOG_PID", String(Sys.getpid())) }
         try? Sys.setenv("LISTEN_FDNAMES", fdNames.joined(separator: ":"))
         try? Sys.setenv(fromVariable, String(master))
         _ = Sys.exec(executable, args)

@@ -1,12 +1,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSupport
 
 /// The signals the master acts on. The cases are the list it catches, and
 /// the loop's switch over them has no default: a signal added here is not
 /// caught until it is handled (SIGNALS.md is the operator's table).
 enum MasterSignal: CaseIterable {
     case hup, int, quit, term, usr1, usr2, chld, ttin, ttou, winch
+    /// From the old master of a binary upgrade: systemd was told that this
+    /// master is MAINPID (not for operators).
+    case handOver
 
     var number: Int32 {
         switch self {
@@ -20,6 +24,7 @@ enum MasterSignal: CaseIterable {
         case .ttin: return SIGTTIN
         case .ttou: return SIGTTOU
         case .winch: return SIGWINCH
+        case .handOver: return gw_handover_signal()
         }
     }
 

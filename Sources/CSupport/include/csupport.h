@@ -152,6 +152,9 @@ enum { GW_DUMP_ON_DEMAND = 0, GW_DUMP_TIMEOUT = 1 };
 enum { GW_LOG_TEXT = 0, GW_LOG_JSON = 1, GW_LOG_JOURNAL = 2, GW_LOG_CONTINUED = 4 };
 /* The signal the master sends a worker's main thread for a dump. */
 int gw_stack_signal(void);
+/* The signal an old master sends the new master of a binary upgrade once
+ * it has told systemd MAINPID=<new master> (SIGNALS.md, SIGUSR2). */
+int gw_handover_signal(void);
 /* In a worker, once the app is loaded: creates the scratch file, warms
  * backtrace() up (libgcc loaded now, not in the handler), looks up the
  * app's optional `gateway_dump_stack` and installs the handler. 0 or -1
