@@ -14,6 +14,7 @@ public enum AppLoader {
         case abiMismatch(path: String, app: UInt32, server: UInt32)
         case missingEntryPoint(path: String, name: String)
         case initFailed(path: String, code: Int32, message: String)
+        case notThreadSafe(path: String, threads: Int)
 
         public var description: String {
             switch self {
@@ -27,6 +28,9 @@ public enum AppLoader {
                 return "cannot load app \(path): it was built for gateway ABI version \(app), this server speaks version \(server)"
             case let .missingEntryPoint(path, name):
                 return "cannot load app \(path): its descriptor has no \(name) entry point"
+            case let .notThreadSafe(path, threads):
+                return "cannot load app \(path) with threads = \(threads): it does not declare that it may be called from several threads "
+                    + "(GATEWAY_APP_THREAD_SAFE in its descriptor; a Swift app must be Sendable): set threads = 1 or make the app thread-safe"
             case let .initFailed(path, code, message):
                 let why = message.isEmpty ? "no message" : message
                 return "app \(path) failed to boot: init() returned \(code): \(why)"
@@ -55,7 +59,12 @@ public enum AppLoader {
 
     /// Calls the app's init with app_args; returns what it serves with.
     public static func initialize(_ descriptor: UnsafePointer<gateway_app_descriptor>, path: String,
-                                  args: [(name: String, value: String)], identity: WorkerIdentity) throws -> AppHandle {
+                                  args: [(name: String, value: String)], identity: WorkerIdentity,
+                                  threads: Int = 1) throws -> AppHandle {
+        // Several app threads only for an app that says it can be called from them.
+        if threads > 1 && descriptor.pointee.flags & GATEWAY_APP_THREAD_SAFE == 0 {
+            throw Error.notThreadSafe(path: path, threads: threads)
+        }
         guard let initialize = descriptor.pointee.`init` else {
             return AppHandle(descriptor: descriptor, appData: nil)
         }
@@ -72,7 +81,7 @@ public enum AppLoader {
         defer { errorBuffer.deallocate() }
         return try pairs.withUnsafeMutableBufferPointer { p in
             var info = gateway_init(
-                abi_version: GATEWAY_ABI_VERSION, reserved: 0, api: GatewayAPI.table,
+                abi_version: GATEWAY_ABI_VERSION, threads: UInt32(threads), api: GatewayAPI.table,
                 args: UnsafePointer(p.baseAddress), arg_count: args.count,
                 worker_id: Int32(identity.id), generation: identity.generation,
                 app_data: nil, error: errorBuffer, error_size: errorSize)

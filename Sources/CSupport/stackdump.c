@@ -56,6 +56,7 @@ static char field_key[32], field_value[32];
 
 int gw_stack_signal(void) { return SIGRTMIN + 4; }
 int gw_handover_signal(void) { return SIGRTMIN + 6; }
+int gw_timeout_signal(void) { return SIGRTMIN + 7; }
 
 /* --- formatting without stdio --- */
 

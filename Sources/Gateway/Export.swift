@@ -61,7 +61,7 @@ enum Exporter {
         let descriptor = self.descriptor ?? {
             let fresh = UnsafeMutablePointer<gateway_app_descriptor>.allocate(capacity: 1)
             fresh.initialize(to: gateway_app_descriptor(
-                abi_version: GATEWAY_ABI_VERSION, reserved: 0, name: nil,
+                abi_version: GATEWAY_ABI_VERSION, flags: 0, name: nil,
                 init: Exporter.boot, call: Exporter.call, shutdown: Exporter.shutdown))
             self.descriptor = fresh
             return fresh

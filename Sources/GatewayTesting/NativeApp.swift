@@ -45,7 +45,7 @@ final class NativeApp {
         var error = [CChar](repeating: 0, count: 1024)
         return try pairs.withUnsafeBufferPointer { args in
             try error.withUnsafeMutableBufferPointer { message in
-                var boot = gateway_init(abi_version: GATEWAY_ABI_VERSION, reserved: 0, api: UnsafePointer(InMemoryExchange.api),
+                var boot = gateway_init(abi_version: GATEWAY_ABI_VERSION, threads: 1, api: UnsafePointer(InMemoryExchange.api),
                                         args: args.baseAddress, arg_count: args.count, worker_id: Int32(workerID),
                                         generation: 0, app_data: nil, error: message.baseAddress, error_size: message.count)
                 guard initialize(&boot) == 0 else {

@@ -494,7 +494,7 @@ __attribute__((visibility("default"))) int gateway_dump_stack(int fd)
 
 static const gateway_app_descriptor boot_descriptor = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .reserved = 0,
+    .flags = 0,
     .name = "wsgi",
     .init = boot_init,
     .call = boot_call,

@@ -234,7 +234,7 @@ static void wsgi_shutdown(void *app_data)
 
 static const gateway_app_descriptor wsgi_descriptor = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .reserved = 0,
+    .flags = 0,
     .name = WSGI_NAME,
     .init = wsgi_init,
     .call = wsgi_call,

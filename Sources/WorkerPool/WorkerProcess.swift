@@ -70,7 +70,8 @@ public struct WorkerProcess {
         let app: AppHandle
         do {
             let descriptor = try AppLoader.load(path: config.app)
-            app = try AppLoader.initialize(descriptor, path: config.app, args: config.appArgs, identity: identity)
+            app = try AppLoader.initialize(descriptor, path: config.app, args: config.appArgs, identity: identity,
+                                           threads: config.threads)
         } catch {
             fail(logger, "\(error)", code: WorkerExit.appLoadFailed)
         }

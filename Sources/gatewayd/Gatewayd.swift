@@ -97,6 +97,8 @@ struct Gatewayd: ParsableCommand {
     @Option(name: .customLong("backlog"), help: "The listen backlog (backlog).")
     var backlog: Int?
 
+    @Option(name: .customLong("threads"), help: "App threads per worker: requests one worker's app serves at once (threads).")
+    var threads: Int?
     @Option(name: .customLong("worker-connections"), help: "Connections each worker's event loop keeps (worker_connections).")
     var workerConnections: Int?
 
@@ -184,6 +186,7 @@ struct Gatewayd: ParsableCommand {
         if let errorLogfile { c.errorLog = errorLogfile }
         if let logLevel, let level = Config.LogLevel(anyCase: logLevel) { c.logLevel = level; c.flags["log_level"] = "--log-level" }
         if let backlog { c.backlog = backlog; c.flags["backlog"] = "--backlog" }
+        if let threads { c.threads = threads; c.flags["threads"] = "--threads" }
         if let workerConnections { c.workerConnections = workerConnections; c.flags["worker_connections"] = "--worker-connections" }
         if let limitRequestLine { c.limitRequestLine = limitRequestLine; c.flags["limit_request_line"] = "--limit-request-line" }
         if let limitRequestFields { c.limitRequestFields = limitRequestFields; c.flags["limit_request_fields"] = "--limit-request-fields" }

@@ -19,8 +19,7 @@ enum GunicornOptions {
     }
 
     // The reasons (docs/wsgi.md, "Not offered, and why").
-    static let workerClass = "every worker is a synchronous process serving one request at a time, while its event loop keeps idle keep-alive connections; for concurrency add workers (ASGI is another interface)"
-    static let threads = "a worker serves one request at a time: add workers (-w) instead"
+    static let workerClass = "every worker is gthread-like: an event loop thread for the connections and --threads app threads for the requests (ASGI is another interface)"
     static let preload = "the master never imports the app (it never runs app code): every worker imports it after the fork, so a reload always gets fresh code and a crash in import cannot take the master down"
     static let hooks = "no Python runs in the master; per-worker setup goes in the module (it runs in each worker); what worker_abort is mostly used for, the stack of a timed-out worker, is in the error log without a hook"
     static let statsd = "the admin listener (admin_bind) serves Prometheus metrics at /metrics instead"
@@ -46,7 +45,7 @@ enum GunicornOptions {
     static let asgi = "ASGI is another interface: gatewayd serves WSGI apps"
     static let dirty = "no dirty workers: run long tasks in a task queue"
     static let control = "the admin listener (admin_bind) and gatewayctl are gatewayd's control socket"
-    static let uploads = "request bodies are streamed to the app, not spooled to files"
+    static let uploads = "bodies above body_buffer_size are spooled by the event loop to unlinked files in body_temp_path (a config key)"
 
     static let settings: [Setting] = [
         Setting(name: "config", cli: ["-c", "--config"], advice: .flag("-c/--config (a TOML file)")),
@@ -55,7 +54,7 @@ enum GunicornOptions {
         Setting(name: "backlog", cli: ["--backlog"], advice: .flag("--backlog")),
         Setting(name: "workers", cli: ["-w", "--workers"], advice: .flag("-w/--workers")),
         Setting(name: "worker_class", cli: ["-k", "--worker-class"], advice: .notOffered(workerClass)),
-        Setting(name: "threads", cli: ["--threads"], advice: .notOffered(threads)),
+        Setting(name: "threads", cli: ["--threads"], advice: .flag("--threads")),
         Setting(name: "worker_connections", cli: ["--worker-connections"], advice: .flag("--worker-connections")),
         Setting(name: "max_requests", cli: ["--max-requests"], advice: .flag("--max-requests")),
         Setting(name: "max_requests_jitter", cli: ["--max-requests-jitter"], advice: .flag("--max-requests-jitter")),

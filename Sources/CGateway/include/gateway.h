@@ -9,10 +9,14 @@
  * `shutdown` before the worker exits. docs/gateway-interface.md is the full
  * specification; this header is its normative C form.
  *
- * Threading: gatewayd workers are single-threaded processes that serve one
- * request at a time (gateway.multithread = 0, gateway.multiprocess = 1), so
- * an app needs no locking. Every pointer the server hands to `call` is valid
- * only until `call` returns.
+ * Threading: a worker calls the app from `threads` app threads (the
+ * `threads` key, 1 by default: one request at a time, and an app needs no
+ * locking). With threads > 1 the server calls `call` from several threads
+ * at once, and only for an app whose descriptor declares it may
+ * (GATEWAY_APP_THREAD_SAFE); otherwise the worker refuses to boot. `init`
+ * and `shutdown` are called from one thread, with no request in progress.
+ * Every pointer the server hands to `call` is valid only until `call`
+ * returns, and only on the thread that received it.
  *
  * Signals: the worker's handlers are installed without SA_RESTART, so a
  * blocking call in the app (read, recv, poll, sleep, connect, ...) may fail
@@ -174,7 +178,8 @@ struct gateway_request {
  * out-fields (app_data, error). */
 typedef struct gateway_init {
     uint32_t abi_version;        /* GATEWAY_ABI_VERSION of the server */
-    uint32_t reserved;
+    uint32_t threads;            /* within ABI v1 (was reserved, 0): how many threads call `call`
+                                  * at once in this worker (the `threads` key); 0 from an older server: 1 */
     const gateway_api *api;      /* api->log(NULL, ...) works during init */
     const gateway_pair *args;    /* app_args from the config: a table sorted by name (byte order),
                                   * an array in order (names "0", "1", ...); valid during init only */
@@ -186,10 +191,23 @@ typedef struct gateway_init {
     size_t error_size;           /* ...of at most error_size bytes with the NUL */
 } gateway_init;
 
+/* Descriptor flags (appended within ABI v1; an app built before them
+ * sets 0, the old `reserved` field).
+ * GATEWAY_APP_THREAD_SAFE: `call` may run on several threads at once
+ *   (threads > 1); without it a worker with threads > 1 refuses to boot.
+ * GATEWAY_APP_STREAM_BODY: the app reads request bodies as they arrive
+ *   (upload progress, a proxy): it is called once the head is in, and its
+ *   reads wait for the client, holding an app thread. Without it a body is
+ *   received whole by the event loop first (in memory up to
+ *   body_buffer_size, then in an unlinked file under body_temp_path) and
+ *   read from there. */
+#define GATEWAY_APP_THREAD_SAFE 0x1u
+#define GATEWAY_APP_STREAM_BODY 0x2u
+
 /* The descriptor an app returns from gateway_app(). */
 typedef struct gateway_app_descriptor {
     uint32_t abi_version;        /* must be GATEWAY_ABI_VERSION */
-    uint32_t reserved;           /* 0 */
+    uint32_t flags;              /* within ABI v1 (was reserved, 0): GATEWAY_APP_* below */
     const char *name;            /* a short name for logs */
     /* Once per worker, right after dlopen. 0: booted; anything else: the
      * worker failed to boot and the server logs init->error. May be NULL. */

@@ -121,6 +121,22 @@ typedef struct gw_score_slot {
     volatile uint32_t conn_reading;
     volatile uint32_t conn_writing;
     volatile uint32_t conn_waiting;
+    /* Threads (threads = N): a worker has N slots, one per app thread; the
+     * first holds the worker's own fields (pid, heartbeat, draining, dumps,
+     * connection counts, the queue below), each holds its thread's request
+     * (state .. request_id) and counters (requests .. shed), which the
+     * master sums per worker. */
+    volatile int32_t tid;              /* the app thread's kernel tid (gettid), for tgkill */
+    volatile int32_t thread_index;     /* 0 .. threads-1 */
+    /* Master -> worker: the request_serial the master timed out on this
+     * thread (504 sent); the worker interrupts or retires (GW_SIG_TIMEOUT). */
+    volatile uint64_t timeout_serial;
+    /* First slot only (worker-wide), written by the worker: */
+    volatile int32_t threads;          /* app threads of this worker */
+    volatile uint32_t queued;          /* complete requests waiting for an app thread now */
+    volatile uint64_t queue_waits;     /* requests handed to an app thread... */
+    volatile uint64_t queue_wait_sum_ns; /* ...the time they waited for one, in total... */
+    volatile uint64_t queue_wait_counts[GW_DURATION_BUCKETS]; /* ...and by bucket (the duration buckets) */
 } gw_score_slot;
 /* Maps `count` zeroed slots shared with every child forked later. */
 gw_score_slot *gw_scoreboard_create(int count);
@@ -154,6 +170,9 @@ enum { GW_LOG_TEXT = 0, GW_LOG_JSON = 1, GW_LOG_JOURNAL = 2, GW_LOG_CONTINUED = 
 int gw_stack_signal(void);
 /* The signal an old master sends the new master of a binary upgrade once
  * it has told systemd MAINPID=<new master> (SIGNALS.md, SIGUSR2). */
+/* Master -> worker with threads > 1: a request of one of its app threads
+ * timed out (the slot's timeout_serial says which): SIGRTMIN+7. */
+int gw_timeout_signal(void);
 int gw_handover_signal(void);
 /* In a worker, once the app is loaded: creates the scratch file, warms
  * backtrace() up (libgcc loaded now, not in the handler), looks up the

@@ -41,6 +41,9 @@ public struct Config: Equatable, Sendable {
     public var logFormat: LogFormat = .text
     public var backlog: Int = 2048
     public var workerConnections: Int = 1000
+    /// App threads per worker (Gunicorn's --threads): how many requests one
+    /// worker's app serves at once. The event loop is a thread of its own.
+    public var threads: Int = 1
     public var unixSocketMode: Int = 0o660
     public var limitRequestLine: Int = 8190
     public var limitRequestFields: Int = 100
@@ -55,6 +58,13 @@ public struct Config: Equatable, Sendable {
     /// Up to this many unsent response bytes are finished by the event loop
     /// after the app returned (0: off), so a slow reader pins no app.
     public var responseBufferSize: Int = 64 << 10
+    /// Where bodies above body_buffer_size are spooled (nginx's
+    /// client_body_temp_path): unlinked files (O_TMPFILE). Empty: $TMPDIR, else /tmp.
+    public var bodyTempPath: String = ""
+    /// The largest body spooled; a bigger one is refused 413 before the app
+    /// (unless the app streams bodies). 0: nothing is spooled, bodies above
+    /// body_buffer_size stream to the app (holding an app thread).
+    public var bodySpoolMaxSize: Int = 1 << 30
     public var user: String = ""
     public var group: String = ""
     public var forwardedAllowIPs: [String] = ["127.0.0.1", "::1", "unix"]
