@@ -22,7 +22,7 @@ C_APPS     := $(APPS)/hello-c.so $(APPS)/testapp.so $(APPS)/hostile.so
 BROKEN     := $(APPS)/broken-nosymbol.so $(APPS)/broken-badabi.so $(APPS)/broken-nocall.so \
               $(APPS)/broken-initfail.so $(APPS)/broken-crashinit.so
 
-.PHONY: all deps-build run test deps unit integration bench deb test-deb clean fuzz fuzz-smoke \
+.PHONY: all deps-build run test deps unit integration tsan bench deb test-deb clean fuzz fuzz-smoke \
         wsgi wheel
 
 # Optional parts may add their rules here.
@@ -91,7 +91,7 @@ deps:
 # Every test: unit, integration against the real binary, a fuzz smoke run,
 # and the Debian packages installed and exercised, also booted under systemd
 # in systemd-nspawn where it can (scripts/test-deb.sh).
-test: deps all unit integration fuzz-smoke test-deb
+test: deps all unit integration tsan fuzz-smoke test-deb
 
 # The root package's tests, then the todo example's (its own package).
 unit:
@@ -100,6 +100,14 @@ unit:
 
 integration: all
 	python3 -m pytest -q Tests/integration
+
+# The worker's threads under ThreadSanitizer: gatewayd built with
+# --sanitize thread (debug, its own scratch path), then a mixed load with
+# threads = 4; a data race fails it (Tests/integration/test_tsan.py).
+tsan: all
+	$(SWIFT) build --product gatewayd --sanitize thread --scratch-path .build-tsan
+	TSAN_GATEWAYD="$$($(SWIFT) build --product gatewayd --sanitize thread --scratch-path .build-tsan --show-bin-path)/gatewayd" \
+	    python3 -m pytest -q Tests/integration/test_tsan.py
 
 bench: deps
 	@bash bench/run.sh

@@ -961,7 +961,7 @@ static int testapp_init(gateway_init *init)
 
 static const gateway_app_descriptor testapp_descriptor = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .reserved = 0,
+    .flags = 0,
     .name = "testapp",
     .init = testapp_init,
     .call = testapp_call,

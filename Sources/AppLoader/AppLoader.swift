@@ -94,6 +94,13 @@ public enum AppLoader {
         }
     }
 
+    /// An optional export of the app loaded from `path` (gateway_interrupt), or nil.
+    public static func optionalSymbol(path: String, _ name: String) -> UnsafeMutableRawPointer? {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD) else { return nil }
+        defer { dlclose(handle) }
+        return dlsym(handle, name)
+    }
+
     public static func shutdown(_ app: AppHandle) {
         app.descriptor.pointee.shutdown?(app.appData)
     }

@@ -209,7 +209,7 @@ void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
     s->conn_fd = fd;
     s->response_started = 0;
     s->busy_since_ns = now;
-    s->heartbeat_ns = now;
+    __atomic_store_n(&s->heartbeat_ns, now, __ATOMIC_RELAXED);
     s->request_serial++;
     __atomic_store_n(&s->response_owner, s->request_serial << 2, __ATOMIC_RELEASE);
     __atomic_store_n(&s->state, GW_SCORE_BUSY, __ATOMIC_RELEASE);
@@ -230,13 +230,26 @@ void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int
     s->status_classes[c < 6 ? c : 0]++;
     s->requests++;
     s->bytes_in += in;
-    s->bytes_out += out;
-    s->heartbeat_ns = now;
+    /* The loop adds the bytes of held responses to the worker's slot from another thread. */
+    __atomic_fetch_add(&s->bytes_out, out, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->heartbeat_ns, now, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
 }
 
+void gw_score_add_bytes_out(gw_score_slot *s, uint64_t n) {
+    __atomic_fetch_add(&s->bytes_out, n, __ATOMIC_RELAXED);
+}
+
+void gw_score_heartbeat(gw_score_slot *s, uint64_t now) {
+    __atomic_store_n(&s->heartbeat_ns, now, __ATOMIC_RELAXED);
+}
+
+void gw_score_queue_wait(gw_score_slot *s, int bucket) {
+    if (bucket >= 0 && bucket < GW_DURATION_BUCKETS) s->queue_wait_counts[bucket]++;
+}
+
 void gw_score_release(gw_score_slot *s, uint64_t now) {
-    s->heartbeat_ns = now;
+    __atomic_store_n(&s->heartbeat_ns, now, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, GW_SCORE_IDLE, __ATOMIC_RELEASE);
 }
 
@@ -272,4 +285,23 @@ long long gw_regular_file_size(int fd) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
     return (long long)st.st_size;
+}
+
+/* Threads and spools (Sys+Threads.swift): what Glibc's Swift module lacks. */
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <pthread.h>
+int gw_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+int gw_gettid(void) { return (int)syscall(SYS_gettid); }
+void gw_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+int gw_open_tmpfile(const char *dir) {
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+    /* No O_TMPFILE on this filesystem: a named file, unlinked at once. */
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/gatewayd-body.XXXXXX", dir) >= (int)sizeof path) { errno = ENAMETOOLONG; return -1; }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    return fd;
 }

@@ -98,6 +98,9 @@ public struct WorkerProcess {
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
+        if let interrupt = AppLoader.optionalSymbol(path: config.app, "gateway_interrupt") {
+            AppInterrupt.function = unsafeBitCast(interrupt, to: AppInterrupt.Function.self)
+        }
         loop.maxRequests = maxRequests(pid: pid)
         loop.maxQueueWait = config.maxQueueWait
         GatewayAPI.processLog = processLog
@@ -149,7 +152,7 @@ public struct WorkerProcess {
             m.ussKB = usage.ussKB
             m.pssKB = usage.pssKB
             channel.send(m)
-            scoreboard?.pointee.heartbeat_ns = Sys.monotonicNanos()
+            if let slot = scoreboard { gw_score_heartbeat(slot, Sys.monotonicNanos()) }
             LogRateLimiter.shared.flush()
             if memoryLimitKB > 0 && usage.ussKB > memoryLimitKB && loop.stopReason == nil {
                 logger.warning("worker uses \(usage.ussKB / 1024) MB (USS), above max_worker_memory (\(config.maxWorkerMemory) MB): recycling")
@@ -173,7 +176,13 @@ public struct WorkerProcess {
             reason = .fast
         }
         if reason == .shutdown || reason == .masterGone { announce(reason == .shutdown ? .shutdown : .masterGone) }
-        AppLoader.shutdown(app)
+        // The app's shutdown only with no call of it in progress on another
+        // thread (a fast stop, or graceful_timeout passed with one stuck).
+        if loop.quiescent {
+            AppLoader.shutdown(app)
+        } else {
+            logger.warning("exiting with app calls in progress: the app's shutdown is not called")
+        }
         LogRateLimiter.shared.flush(now: .max)
         Sys.exit(WorkerExit.ok)
     }

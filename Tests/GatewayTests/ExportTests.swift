@@ -62,7 +62,7 @@ import Testing
         buffer.initialize(repeating: 0x7F, count: errorSize + guardBytes)
         return pairs.withUnsafeBufferPointer { argv in
             var boot = gateway_init(
-                abi_version: abiVersion, reserved: 0, api: UnsafePointer(FakeServer.api),
+                abi_version: abiVersion, threads: 1, api: UnsafePointer(FakeServer.api),
                 args: argv.baseAddress, arg_count: argv.count, worker_id: 2, generation: 5,
                 app_data: nil, error: errorBuffer ? buffer : nil, error_size: errorSize)
             let rc = d.pointee.`init`!(&boot)

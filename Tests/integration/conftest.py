@@ -17,7 +17,8 @@ import sys
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GATEWAYD = os.path.join(ROOT, "build", "bin", "gatewayd")
+# GATEWAYD_BIN: run the suite against another build (e.g. an older one, to see a new test fail there).
+GATEWAYD = os.environ.get("GATEWAYD_BIN") or os.path.join(ROOT, "build", "bin", "gatewayd")
 APPS = os.path.join(ROOT, "build", "apps")
 
 

@@ -143,6 +143,11 @@ gw_score_slot *gw_scoreboard_create(int count);
 void gw_score_begin(gw_score_slot *s, int fd, const char *method, size_t mlen,
                     const char *path, size_t plen, uint64_t now);
 void gw_score_end(gw_score_slot *s, uint64_t now, uint64_t in, uint64_t out, int status);
+/* From the loop, any thread: bytes of a held response; the worker's heartbeat. */
+void gw_score_add_bytes_out(gw_score_slot *s, uint64_t n);
+void gw_score_heartbeat(gw_score_slot *s, uint64_t now);
+/* A request waited for an app thread: its bucket (the duration buckets). */
+void gw_score_queue_wait(gw_score_slot *s, int bucket);
 /* A listening socket's accept queue: its length and its maximum (the
  * backlog), from TCP_INFO for TCP and sock_diag for unix sockets; -1 when
  * the kernel does not tell. */
@@ -173,6 +178,12 @@ int gw_stack_signal(void);
 /* Master -> worker with threads > 1: a request of one of its app threads
  * timed out (the slot's timeout_serial says which): SIGRTMIN+7. */
 int gw_timeout_signal(void);
+/* Threads and spools (Sys+Threads.swift). */
+int gw_eventfd(void);
+int gw_gettid(void);
+void gw_thread_name(const char *name);
+/* An unlinked file in `dir` (O_TMPFILE, else mkostemp + unlink); -1 and errno. */
+int gw_open_tmpfile(const char *dir);
 int gw_handover_signal(void);
 /* In a worker, once the app is loaded: creates the scratch file, warms
  * backtrace() up (libgcc loaded now, not in the handler), looks up the

@@ -20,6 +20,21 @@ public final class AccessLogWriter {
         line.reserveCapacity(512)
     }
 
+    /// Another writer to the same file, for another thread (each renders
+    /// into its own line buffer; each line is one write(2)).
+    public func copy() -> AccessLogWriter {
+        AccessLogWriter(format: format, file: file, generation: generation, pid: pid, worker: worker)
+    }
+
+    private init(format: AccessLogFormat, file: LogFile, generation: String, pid: String, worker: String) {
+        self.format = format
+        self.file = file
+        self.generation = generation
+        self.pid = pid
+        self.worker = worker
+        line.reserveCapacity(512)
+    }
+
     func write(_ ctx: RequestContext, durationNs: UInt64) {
         guard file.isEnabled else { return }
         if file.format == .json { return writeJSON(ctx, durationNs: durationNs) }

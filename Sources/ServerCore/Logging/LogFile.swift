@@ -70,11 +70,19 @@ public final class LogFile {
     public func reopen() throws {
         guard path != "", path != "-", path != "stdout" else { return }
         let new = try Self.open(path)
-        let old = fd
-        fd = new
-        isRegular = Sys.isRegularFile(new)
-        isJournal = JournalStream.matches(new)
-        Sys.close(old)
+        // The new file takes the old descriptor's number (dup2): app threads
+        // writing a line meanwhile write it to one file or the other, never
+        // to a closed or reused descriptor.
+        if fd >= 0 {
+            defer { Sys.close(new) }
+            try Sys.dup2(new, fd)
+            if fd > 2 { try Sys.setCloseOnExec(fd, true) }
+        } else {
+            fd = new
+        }
+        let regular = Sys.isRegularFile(fd), journal = JournalStream.matches(fd)
+        if regular != isRegular { isRegular = regular }
+        if journal != isJournal { isJournal = journal }
     }
 
     /// Writes `n` bytes that end in a newline: all of them, or none.

@@ -32,6 +32,12 @@ public final class Connection {
         /// being read by the event loop; the app is called once it is all
         /// in the buffer (`bodyHold`).
         case bufferingBody
+        /// Its request is complete (head, and body held or spooled) and
+        /// waits for an app thread (RequestLoop's `ready` queue); `readyAt`.
+        case queued
+        /// An app thread serves its request: only that thread touches the
+        /// connection; the loop notes input meanwhile (`pendingInput`).
+        case inApp
         /// The app returned; the event loop sends the rest of its response
         /// (`responseBuffer`, `heldResponse`) on EPOLLOUT.
         case sendingResponse
@@ -48,6 +54,21 @@ public final class Connection {
     var heldResponse = HeldResponse()
     /// Made on the first response the socket would not take, then kept.
     var responseBuffer: ResponseBuffer?
+    /// A body above body_buffer_size, received into a file (BodySpool).
+    var spool: BodySpool?
+    /// The request handed to an app thread: where its head is in the
+    /// buffer (HTTP), or where its packet ends (uwsgi, SCGI, FastCGI).
+    var requestStart = 0
+    var requestEnd = 0
+    /// When its request became complete (monotonic ns): the wait for an app thread.
+    var readyAt: UInt64 = 0
+    /// Input may be waiting that nobody read: connections are edge-triggered
+    /// in epoll, so an event that came while an app thread held the
+    /// connection (or a read that filled the buffer) is owed a read once
+    /// the loop has it back.
+    var pendingInput = false
+    /// Owned by an app thread, or waiting for one: the loop leaves it be.
+    var isWithApp: Bool { phase == .queued || phase == .inApp }
 
     init(fd: Int32, listener: Int, capacity: Int, now: UInt64) {
         self.fd = fd
@@ -72,6 +93,8 @@ public final class Connection {
         phase = .open
         continueSent = false
         responseBuffer?.clear()
+        spool = nil
+        pendingInput = false
     }
 
     var buffered: Int { end - start }

@@ -34,7 +34,9 @@ struct ConnectionSweep {
                  now: UInt64) -> Verdict {
         let quiet = Self.elapsed(since: lastActive, now)
         switch phase {
-        case .closed:
+        case .closed, .queued, .inApp:
+            // With the app, or waiting for it: the app's `timeout` is the
+            // master's to enforce; the client is not idle.
             return .keep
         case .lingering(let since):
             return Self.elapsed(since: since, now) >= lingeringTime || quiet >= lingeringTimeout ? .close : .keep

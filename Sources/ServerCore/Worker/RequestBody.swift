@@ -15,6 +15,9 @@ final class RequestBody {
         case chunked
         /// FastCGI STDIN records (RequestBody+FastCGI.swift).
         case records
+        /// Received whole into a file by the loop (BodySpool): read from
+        /// there, `offset` of `length`.
+        case spooled(offset: Int, length: Int)
         /// Refused by the server: `error` says why (400, 408, 413).
         case failed
         /// The client closed the connection or reset it.
@@ -56,7 +59,11 @@ final class RequestBody {
         error = nil
         bytesIn = 0
         continuePhase = head.expectContinue ? .owed : .notExpected
-        if connection.conformance.bodyFraming == .records {
+        if let spool = connection.spool {
+            // The loop has it all, and sent 100 Continue if it was asked for.
+            phase = spool.length > 0 ? .spooled(offset: 0, length: spool.length) : .done
+            continuePhase = .notExpected
+        } else if connection.conformance.bodyFraming == .records {
             beginRecords(connection)
         } else if head.chunked {
             phase = .chunked
@@ -80,6 +87,7 @@ final class RequestBody {
         case .done: return 0
         case .failed, .clientGone: return -1
         case .records: return readRecords(dest, len, output: output)
+        case .spooled(let offset, let length): return readSpooled(dest, len, offset, length)
         case .length, .chunked: break
         }
         if continuePhase == .owed {
@@ -108,6 +116,15 @@ final class RequestBody {
         }
         bytesIn += n
         phase = n == remaining ? .done : .length(remaining: remaining - n)
+        return n
+    }
+
+    func readSpooled(_ dest: UnsafeMutableRawPointer, _ len: Int, _ offset: Int, _ length: Int) -> Int {
+        guard let spool = connection.spool else { return fail(HTTPError(500, "request body spool gone")) }
+        let n = Sys.pread(spool.fd, dest, min(len, length - offset), offset)
+        if n <= 0 { return n == 0 ? 0 : fail(HTTPError(500, "cannot read the spooled request body")) }
+        bytesIn += n
+        phase = offset + n == length ? .done : .spooled(offset: offset + n, length: length)
         return n
     }
 
@@ -188,7 +205,7 @@ final class RequestBody {
         case .done: return true
         case .failed, .clientGone: return false
         case .chunked: return continuePhase != .owed
-        case .records: return true
+        case .records, .spooled: return true
         case .length(let remaining): return remaining <= budget && continuePhase != .owed
         }
     }
@@ -201,6 +218,9 @@ final class RequestBody {
         switch phase {
         case .done: return true
         case .failed, .clientGone: return false
+        case .spooled:
+            phase = .done  // in a file: nothing left on the wire
+            return true
         case .length, .chunked, .records: break
         }
         // The client still waits for 100 Continue: it has not sent the body.

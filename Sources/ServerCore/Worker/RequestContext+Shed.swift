@@ -34,9 +34,12 @@ extension RequestContext {
         return nil
     }
 
-    /// Whether the request was shed (answered 503 here, counted in the slot).
-    func shedIfWaited(longerThan limit: Double) -> Bool {
-        guard let waited = queueWait(), waited > limit else { return false }
+    /// Whether the request was shed (answered 503 here, counted in the
+    /// slot). Without X-Request-Start, the time it waited in this worker
+    /// for an app thread, since `since` (its request complete) to `now`.
+    func shedIfWaited(longerThan limit: Double, inWorkerSince since: UInt64, now: UInt64) -> Bool {
+        let inWorker = Double(now > since ? now - since : 0) / 1e9
+        guard let waited = queueWait() ?? (inWorker > 0 ? inWorker : nil), waited > limit else { return false }
         let ms = Int(waited * 1000)
         _ = response.start(ShedReply.status, ShedReply.headers, 2, 0)
         _ = response.write(ShedReply.body, ShedReply.bodyLength, last: true)

@@ -43,6 +43,10 @@ public final class RequestContext {
         didSet { response.setLog(errorLog); output.log = errorLog }
     }
     var stopping = false
+    /// The connection whose request head `head` holds, parsed by the loop
+    /// on this thread (nil once used, or when overwritten): the thread
+    /// that serves it skips parsing it again.
+    var headOf: Connection?
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,
@@ -92,6 +96,7 @@ public final class RequestContext {
     /// `keepFields`: the parser refused a head whose request line it read;
     /// the fields before the refusal stay for the access log (host, user_agent).
     func reject(connection: Connection, listener: Listener, line: [UInt8], _ e: HTTPError, keepFields: Bool = false) {
+        headOf = nil
         self.connection = connection
         self.listener = listener
         if !keepFields { head.reset() }

@@ -23,18 +23,16 @@ extension RequestLoop {
                 c.start = end
                 if !sendRaw(c, FastCGIRecord.endRequest(id)) || !keep { return close(c) }
             case .complete(let id, let keep, let end):
+                // The PARAMS are gathered (in place) by the thread that
+                // serves it (RequestLoop.prepare); the app's reads decode
+                // the STDIN records that follow as they come (nginx has
+                // buffered the body: fastcgi_request_buffering).
                 c.fastcgi = FastCGISession(requestId: id, keepConn: keep)
-                if let e = FastCGIDecoder.gatherParams(c.buffer, start: c.start, end: end, limits: context.protocolLimits,
-                                                       into: &context.vars) {
-                    return reject(c, e, requestId: id)
-                }
-                if let e = context.headFromVars(UnsafePointer(c.buffer), end: end) { return reject(c, e, requestId: id) }
-                context.head.keepAlive = keep
+                c.requestStart = c.start
+                c.requestEnd = end
                 c.start = end
-                serve(c)
-                if c.phase != .open { return }
-                c.headSince = c.start == c.end ? 0 : Sys.monotonicNanos()
-                if stopReason != nil && c.start == c.end { return close(c) }
+                dispatch(c)
+                return
             }
         }
     }

@@ -14,84 +14,161 @@ extension RequestLoop {
     /// an allocation per request).
     static let pooledCapacity = 128 << 10
 
-    static let readEvents = UInt32(EPOLLIN.rawValue) | UInt32(EPOLLRDHUP.rawValue)
+    /// Edge-triggered: an app thread may hold a connection while the loop
+    /// waits on the others (RequestLoop+Threads.swift).
+    static let readEvents = UInt32(EPOLLIN.rawValue) | UInt32(EPOLLRDHUP.rawValue) | UInt32(EPOLLET.rawValue)
     static let writeEvents = UInt32(EPOLLOUT.rawValue)
 
     // MARK: the request body
 
     /// The head just parsed (`headStart..<c.start`) has a body: hold the
-    /// request in the loop while the body is not all in the buffer and fits
-    /// body_buffer_size. True when held (or closed).
+    /// request in the loop until the body is all in, in the buffer up to
+    /// body_buffer_size and in a spool file beyond (up to
+    /// body_spool_max_size; a bigger one is a 413). True when held (or
+    /// refused); false when the body is in the buffer already or is to
+    /// stream to the app (spooling off).
     func holdBody(_ c: Connection, headStart: Int) -> Bool {
         let h = context.head
+        let inMemory = settings.bodyBufferSize
+        let spoolMax = settings.bodySpoolMaxSize
         var hold = BodyHold(headStart: headStart, headEnd: c.start, contentLength: h.contentLength,
-                            chunked: h.chunked, limit: settings.bodyBufferSize)
+                            chunked: h.chunked, limit: inMemory)
         switch hold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) {
         case .wait: break
         case .failed(let e): reject(c, e); return true
-        case .complete, .stream: return false
+        case .complete: return false
+        case .stream:
+            // Too big for the buffer: to a file, or to the app as it comes.
+            guard spoolMax > 0 else { return false }
+            if !h.chunked && h.contentLength > spoolMax {
+                reject(c, HTTPError(413, "request body larger than body_spool_max_size"))
+                return true
+            }
         }
         if h.expectContinue {
             // The client sends the body only after this.
             let line = RequestBody.continueLine
             let sent = (try? Sys.send(c.fd, UnsafeRawPointer(line.utf8Start), line.utf8CodeUnitCount)) ?? 0
-            if sent == 0 { return false }  // the socket is full: the app's first read sends it, as without a hold
-            if sent < line.utf8CodeUnitCount { close(c); return true }
+            if sent < line.utf8CodeUnitCount { close(c); return true }  // a new connection's socket is never full
             c.continueSent = true
         }
-        if hold.bodyEnd >= 0 { c.reserve(hold.bodyEnd) }
         c.bodyHold = hold
         c.phase = .bufferingBody
         c.lastActive = Sys.monotonicNanos()
+        if hold.bodyEnd == -2 || (hold.bodyEnd == -1 && hold.scanned >= hold.limitEnd) {
+            return startSpool(c) || true
+        }
+        if hold.bodyEnd >= 0 { c.reserve(hold.bodyEnd) }
         return true
     }
 
-    /// More of a held body arrived (or the client left).
-    func readHeldBody(_ c: Connection) {
-        if c.end == c.capacity { c.reserve(min(c.capacity * 2, c.bodyHold.capacityNeeded)) }
-        guard c.end < c.capacity else { return releaseHeldBody(c) }
-        let n: Int
+    /// The body goes on past the buffer: into an unlinked file. What the
+    /// buffer holds of it moves there first. False when it was refused.
+    @discardableResult
+    func startSpool(_ c: Connection) -> Bool {
+        let h = c.bodyHold
+        let directory = settings.bodyTempPath.isEmpty ? ((Glibc.getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }) ?? "/tmp") : settings.bodyTempPath
+        let fd: Int32
         do {
-            guard let r = try Sys.read(c.fd, c.buffer + c.end, c.capacity - c.end) else { return }
-            n = r
+            fd = try Sys.openTempFile(in: directory)
         } catch {
-            return close(c)
+            logger.error("cannot spool a request body: \(error) (body_temp_path)")
+            rejectHeld(c, HTTPError(500, "cannot open a file in body_temp_path for the request body"))
+            return false
         }
-        // The client left before its body was whole: nobody to answer.
-        if n == 0 { return close(c) }
-        c.end += n
-        c.lastActive = Sys.monotonicNanos()
-        switch c.bodyHold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) {
-        case .wait: break
+        let spool = BodySpool(fd: fd, contentLength: h.bodyEnd == -1 ? nil : context.head.contentLength, maxSize: settings.bodySpoolMaxSize)
+        c.spool = spool
+        return spoolBuffered(c)
+    }
+
+    /// Moves the body bytes in the buffer (after the head) into the spool;
+    /// the buffer keeps the head and whatever follows the body.
+    func spoolBuffered(_ c: Connection) -> Bool {
+        guard let spool = c.spool else { return false }
+        let from = c.bodyHold.headEnd
+        switch spool.take(UnsafePointer(c.buffer), from: from, to: c.end, limits: limits) {
+        case .more:
+            c.end = from
+            return true
+        case .done(let at):
+            // What follows the body (a pipelined request) moves up to the head's end.
+            let rest = c.end - at
+            if rest > 0 { memmove(c.buffer + from, c.buffer + at, rest) }
+            c.end = from + rest
+            c.start = from
+            releaseHeldBody(c)
+            return true
         case .failed(let e):
-            c.phase = .open
-            c.continueSent = false
-            reject(c, e)
-        case .complete, .stream: releaseHeldBody(c)
+            if let why = spool.failure { logger.error("cannot spool a request body: \(why) (body_temp_path)") }
+            rejectHeld(c, e)
+            return false
         }
     }
 
-    /// The held body is all in the buffer (or streams after all): the app
-    /// is called, then the connection goes on as after any request.
+    /// More of a held body arrived (or the client left). Edge-triggered:
+    /// read until a short read.
+    func readHeldBody(_ c: Connection) {
+        while c.phase == .bufferingBody {
+            if c.spool != nil {
+                // The buffer past the head is a scratch area for the spool.
+                if c.capacity - c.end < 16384 { c.reserve(c.end + 65536) }
+            } else if c.end == c.capacity {
+                c.reserve(min(c.capacity * 2, c.bodyHold.capacityNeeded))
+            }
+            guard c.end < c.capacity else { return releaseHeldBody(c) }
+            let room = c.capacity - c.end
+            let n: Int
+            do {
+                guard let r = try Sys.read(c.fd, c.buffer + c.end, room) else { return }
+                n = r
+            } catch {
+                return close(c)
+            }
+            // The client left before its body was whole: nobody to answer.
+            if n == 0 { return close(c) }
+            c.end += n
+            c.lastActive = Sys.monotonicNanos()
+            if c.spool != nil {
+                guard spoolBuffered(c) else { return }
+            } else {
+                switch c.bodyHold.check(UnsafePointer(c.buffer), end: c.end, limits: limits) {
+                case .wait: break
+                case .failed(let e): return rejectHeld(c, e)
+                case .complete: return releaseHeldBody(c)
+                case .stream:
+                    guard settings.bodySpoolMaxSize > 0 else { return releaseHeldBody(c) }
+                    guard startSpool(c) else { return }
+                }
+            }
+            if n < room { return }
+        }
+    }
+
+    /// A held body refused (malformed, too big, the spool failed).
+    func rejectHeld(_ c: Connection, _ e: HTTPError) {
+        c.phase = .open
+        c.continueSent = false
+        c.spool = nil
+        reject(c, e)
+    }
+
+    /// The held body is all in (the buffer or the spool), or streams after
+    /// all: the request goes to an app thread.
     func releaseHeldBody(_ c: Connection) {
         let hold = c.bodyHold
         c.phase = .open
-        // Other requests used the parsed head meanwhile: parse it again (it parsed before).
-        guard HeadParser.parse(UnsafePointer(c.buffer), start: hold.headStart, end: hold.headEnd,
-                               limits: limits, into: &context.head) == nil else { return close(c) }
-        if c.continueSent {
-            context.head.expectContinue = false  // sent already
-            c.continueSent = false
-        }
-        serve(c)
-        if nextRequest(c) { process(c) }
+        if c.spool == nil { c.start = hold.headEnd }
+        c.requestStart = hold.headStart
+        c.requestEnd = hold.headEnd
+        // Other requests used this thread's parsed head meanwhile: the
+        // serving thread parses it again (RequestLoop.prepare).
+        context.headOf = nil
+        dispatch(c)
     }
 
     /// A held body stalled for body_timeout: 408, as when the app reads it.
     func timeOutHeldBody(_ c: Connection) {
-        c.phase = .open
-        c.continueSent = false
-        reject(c, HTTPError(408, "request body not received within body_timeout"))
+        rejectHeld(c, HTTPError(408, "request body not received within body_timeout"))
     }
 
     // MARK: the response
@@ -122,7 +199,7 @@ extension RequestLoop {
                     buffer.consume(n)
                     bytesOut += n
                     // The metrics count bytes as they go out, these too.
-                    if let slot = context.scoreboard { slot.pointee.bytes_out &+= UInt64(n) }
+                    if let slot = workerSlot { gw_score_add_bytes_out(slot, UInt64(n)) }
                     c.lastActive = Sys.monotonicNanos()
                 } catch {
                     return close(c)  // the client is gone: close() logs the line
@@ -139,7 +216,7 @@ extension RequestLoop {
         }
         let held = c.heldResponse
         finish(c, held.end, unread: held.unread)
-        if nextRequest(c) { process(c) }
+        resume(c)
     }
 
     /// The client stopped reading a held response for body_timeout.
@@ -156,6 +233,7 @@ extension RequestLoop {
         let ctx = context
         guard HeadParser.parse(UnsafePointer(c.buffer), start: held.headStart, end: held.headEnd,
                                limits: limits, into: &ctx.head) == nil else { return }
+        ctx.headOf = nil
         ctx.connection = c
         ctx.rejectedLine = nil
         ctx.response.status = held.status

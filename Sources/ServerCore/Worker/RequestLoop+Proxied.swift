@@ -14,9 +14,12 @@ extension RequestLoop {
             reject(c, e)
         case .complete(let end):
             if let e = context.headFromVars(buf, end: end) { return reject(c, e) }
+            c.requestStart = c.start
+            c.requestEnd = end
             c.start = end
-            serve(c)
-            if c.phase == .open { close(c) }
+            context.headOf = c
+            // After the app: the connection closes (RequestLoop.resume).
+            dispatch(c)
         }
     }
 }

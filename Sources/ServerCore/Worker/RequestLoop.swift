@@ -6,9 +6,11 @@ import CSupport
 import Logging
 
 /// A worker's event loop: epoll over the listeners (EPOLLEXCLUSIVE, so one
-/// worker wakes per connection), its open connections and its control
-/// descriptors. Requests are served synchronously, one at a time; idle
-/// keep-alive connections cost nothing but an epoll entry.
+/// worker wakes per connection), its open connections (edge-triggered) and
+/// its control descriptors; and its app threads. A request goes to the app
+/// once it is complete (head, and body held or spooled); meanwhile the loop
+/// keeps every other connection moving. How the threads share the work:
+/// RequestLoop+Threads.swift.
 public final class RequestLoop {
     public struct Settings {
         public var keepaliveTimeout: Int
@@ -28,6 +30,11 @@ public final class RequestLoop {
         /// What FastCGI's GET_VALUES answers: workers (max_workers when
         /// demand scaling is on) times worker_connections.
         public var fastcgiCapacity: FastCGIRecord.Capacity
+        /// App threads (the `threads` key).
+        public var threads = 1
+        /// body_temp_path (empty: $TMPDIR, else /tmp) and body_spool_max_size.
+        public var bodyTempPath = ""
+        public var bodySpoolMaxSize = 1 << 30
 
         public init(_ c: Config) {
             keepaliveTimeout = c.keepaliveTimeout
@@ -42,23 +49,58 @@ public final class RequestLoop {
             responseBufferSize = c.responseBufferSize
             fastcgiCapacity = .init(workers: max(c.workers, c.maxWorkers), connectionsPerWorker: c.workerConnections)
             headLimit = c.limitRequestHead
+            threads = c.threads
+            bodyTempPath = c.bodyTempPath
+            bodySpoolMaxSize = c.bodySpoolMaxSize
         }
     }
 
     public enum StopReason: Equatable {
         case shutdown, masterGone, maxRequests, memoryLimit, fast
+        /// A request of one of its app threads timed out and the thread
+        /// did not come back (threads > 1): retired gracefully.
+        case timedOut
     }
 
     static let listenerTag: UInt64 = 1 << 40
     static let controlTag: UInt64 = 2 << 40
+    static let wakeTag: UInt64 = 4 << 40
 
     let settings: Settings
     let limits: HTTPLimits
     let listeners: [Listener]
     let app: AppHandle
-    let context: RequestContext
-    let accessLog: AccessLogWriter?
+    /// The context and access-log writer of the thread holding `lock`: the
+    /// loop's code (parsing, refusals, held responses) uses them.
+    var context: RequestContext
+    var accessLog: AccessLogWriter?
+    /// The thread holding `lock`.
+    var current: LoopThread
     let logger: Logger
+    /// What the worker's threads share is touched with this held.
+    let lock = LoopLock()
+    /// threads + 1: at most `appThreads` of them run the app at once, so one
+    /// is always free for the loop (RequestLoop+Threads.swift).
+    var threads: [LoopThread] = []
+    let appThreads: Int
+    /// Complete requests waiting for an app thread, oldest first.
+    var ready = ReadyQueue()
+    /// Free app slots (indices into `threadSlots`).
+    var freeAppSlots: [Int]
+    var appBusy = 0
+    /// Wakes one thread waiting in epoll (edge-triggered eventfd): a request
+    /// is ready and an app slot is free.
+    let wakeFD: Int32
+    /// The stop is complete: each thread leaves at its next wake-up.
+    var exiting = false
+    var lastTick: UInt64 = 0
+    /// The app reads bodies as they arrive (GATEWAY_APP_STREAM_BODY).
+    let appStreamsBody: Bool
+    /// One scoreboard slot per app thread; the first is the worker's own
+    /// (heartbeat, draining, connection counts). Set by WorkerProcess.
+    public var threadSlots: [UnsafeMutablePointer<gw_score_slot>] = []
+    /// The worker's slot (the first).
+    let workerSlot: UnsafeMutablePointer<gw_score_slot>?
     public let epoll: Int32
     var connections: [Connection?] = []
     /// Closed connections kept for reuse (their buffers), so a new connection costs no malloc.
@@ -90,15 +132,30 @@ public final class RequestLoop {
         self.limits = limits
         self.listeners = listeners
         self.app = app
-        self.accessLog = accessLog
         self.logger = logger
+        appThreads = max(1, settings.threads)
+        freeAppSlots = Array((0..<appThreads).reversed())
+        appStreamsBody = app.descriptor.pointee.flags & GATEWAY_APP_STREAM_BODY != 0
+        workerSlot = scoreboard
         epoll = try Sys.epollCreate()
-        context = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
-                                 trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
-                                 scriptName: settings.scriptName, fastcgiCapacity: settings.fastcgiCapacity, appData: app.appData)
+        wakeFD = try Sys.eventFD()
+        try Sys.epollAdd(epoll, wakeFD, events: UInt32(EPOLLIN.rawValue) | UInt32(EPOLLET.rawValue), data: Self.wakeTag)
+        for i in 0...appThreads {
+            let ctx = RequestContext(identity: identity, limits: limits, bodyTimeout: bodyTimeout,
+                                     trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
+                                     scriptName: settings.scriptName, fastcgiCapacity: settings.fastcgiCapacity, appData: app.appData)
+            ctx.output.deferLimit = settings.responseBufferSize
+            Self.attachLogs(ctx, logger)
+            threads.append(LoopThread(index: i, context: ctx, accessLog: i == 0 ? accessLog : accessLog?.copy()))
+        }
+        current = threads[0]
+        context = threads[0].context
+        self.accessLog = threads[0].accessLog
         context.scoreboard = scoreboard
-        context.output.deferLimit = settings.responseBufferSize
-        let log = logger
+    }
+
+    /// The error-log label of a request (its line) and of a refusal (who sent it).
+    static func attachLogs(_ context: RequestContext, _ log: Logger) {
         context.errorLog = { [unowned context] level, message in
             var text = message
             if context.connection != nil && context.head.methodLength > 0 {
@@ -148,6 +205,12 @@ public final class RequestLoop {
         /// connection closes or at `retryAt`, as nginx does. A level-triggered
         /// listener left armed would wake this worker in a busy loop.
         case exhausted(retryAt: UInt64)
+        /// Every app slot is busy: new connections wait in the listen queue
+        /// for another worker (EPOLLEXCLUSIVE wakes one that listens) or
+        /// for a slot here (Puma's rule); taken back when a slot frees, and
+        /// one per listener after each request meanwhile (`acceptOnCompletion`),
+        /// so kept-alive clients cannot starve new ones.
+        case saturated
         /// Stopping: this worker's listening descriptors are closed, for good.
         case closed
     }
@@ -204,13 +267,13 @@ public final class RequestLoop {
     }
 
     /// Asks the loop to stop: no new connections; idle ones are closed; the
-    /// request in hand and those already received are finished (with
-    /// Connection: close), then run() returns.
+    /// requests in hand and those already received are finished (with
+    /// Connection: close), then run() returns. Called with `lock` held (a
+    /// control handler, a tick, after a request).
     public func requestStop(_ reason: StopReason) {
         if stopReason == nil || reason == .fast {
             stopReason = reason
         }
-        context.stopping = true
         if reason == .fast { return }
         if stopDeadline == 0 {
             stopDeadline = Sys.monotonicNanos() + UInt64(max(settings.gracefulTimeout, 1)) * 1_000_000_000
@@ -228,49 +291,64 @@ public final class RequestLoop {
     /// How long a stopping worker keeps an idle keep-alive connection open.
     static let stopIdleGrace: UInt64 = 300_000_000
 
+    /// Serves until stopped, on this thread and `threads` more
+    /// (RequestLoop+Threads.swift); returns on this thread once the stop is
+    /// complete.
     public func run() throws -> StopReason {
+        lock.lock()
+        defer { lock.unlock() }
         try startListening()
-        let max: Int32 = 128
-        let datas = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(max))
-        let events = UnsafeMutablePointer<UInt32>.allocate(capacity: Int(max))
-        defer { datas.deallocate(); events.deallocate() }
-        var lastTick = Sys.monotonicNanos()
-        while true {
-            if let reason = stopReason {
-                if reason == .fast || connectionCount == 0 || Sys.monotonicNanos() >= stopDeadline {
-                    closeAll()
-                    return reason
-                }
+        lastTick = Sys.monotonicNanos()
+        for t in threads.dropFirst() {
+            try Sys.spawnThread(name: "gatewayd-\(t.index)") { [self] in
+                lock.lock()
+                threadMain(t)
+                lock.unlock()
             }
-            var waitMs: Int32 = stopReason == nil ? 1000 : 50
-            if case let .exhausted(retryAt) = accepting {
-                let now = Sys.monotonicNanos()
-                if now >= retryAt { resumeAccepting() } else { waitMs = Int32((retryAt - now) / 1_000_000) + 1 }
-            }
-            let n = try Sys.epollWait(epoll, datas, events, max: max, timeoutMs: waitMs)
-            // Signals and the master first: a worker told to stop while its
-            // app ran must not accept the connections that wait meanwhile.
-            for i in 0..<n where datas[i] & Self.controlTag != 0 {
-                controls[Int(datas[i] & 0xFFFF_FFFF)].handler()
-            }
-            for i in 0..<n {
-                let data = datas[i]
-                if data & Self.listenerTag != 0 {
-                    if stopReason == nil { accept(listener: Int(data & 0xFFFF_FFFF)) }
-                } else if data & Self.controlTag == 0, let c = connections[Int(data)] {
-                    readable(c)
-                }
-            }
+        }
+        threadMain(threads[0])
+        return stopReason ?? .fast
+    }
+
+    /// Whether the stop is complete, as run() leaves it: no app call in
+    /// progress on another thread (the app's shutdown may run).
+    public var quiescent: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return appBusy == 0
+    }
+
+    /// How long a thread may wait in epoll now.
+    func nextWait() -> Int32 {
+        var waitMs: Int32 = stopReason == nil ? 1000 : 50
+        if case let .exhausted(retryAt) = accepting {
             let now = Sys.monotonicNanos()
-            if now &- lastTick >= 1_000_000_000 {
-                lastTick = now
-                acceptMissed()
-                // A fresh clock: what acceptMissed() accepted is younger than
-                // `now`, and the sweep would take it for idle since forever.
-                tick(Sys.monotonicNanos())
-            } else if stopReason != nil {
-                sweep(now)
+            if now >= retryAt { resumeAccepting() } else { waitMs = min(waitMs, Int32((retryAt - now) / 1_000_000) + 1) }
+        }
+        return waitMs
+    }
+
+    /// After a thread's wake-up: the periodic work, and whether the stop is complete.
+    func housekeeping() {
+        if let reason = stopReason {
+            if reason == .fast || connectionCount == 0 || Sys.monotonicNanos() >= stopDeadline {
+                closeAll()
+                exiting = true
+                // The others are in epoll for at most 50 ms (or a second, if
+                // they went in before the stop); wake what the eventfd wakes.
+                for _ in threads { Sys.signalEventFD(wakeFD) }
+                return
             }
+        }
+        let now = Sys.monotonicNanos()
+        if now &- lastTick >= 1_000_000_000 {
+            lastTick = now
+            acceptMissed()
+            // A fresh clock: what acceptMissed() accepted is younger than
+            // `now`, and the sweep would take it for idle since forever.
+            tick(Sys.monotonicNanos())
+        } else if stopReason != nil {
+            sweep(now)
         }
     }
 
@@ -282,13 +360,13 @@ public final class RequestLoop {
 
     /// The counts /metrics shows per state (nginx's stub_status).
     func publishConnectionStates() {
-        guard let slot = context.scoreboard else { return }
+        guard let slot = workerSlot else { return }
         var reading: UInt32 = 0, writing: UInt32 = 0, waiting: UInt32 = 0
         for case let c? in connections {
             switch c.phase {
             case .open: if c.headSince != 0 || c.buffered > 0 { reading += 1 } else { waiting += 1 }
             case .bufferingBody: reading += 1
-            case .sendingResponse, .lingering: writing += 1
+            case .sendingResponse, .lingering, .queued, .inApp: writing += 1
             case .closed: break
             }
         }
@@ -331,6 +409,10 @@ public final class RequestLoop {
             return
         }
         guard accepting == .on, stopReason == nil else { return }
+        if freeAppSlots.isEmpty {
+            stopListening(.saturated)
+            return
+        }
         if connectionCount >= settings.workerConnections {
             // Logged once per second at most (LogRateLimiter): new clients wait
             // in the listen queue (backlog) until this or another worker has room.
@@ -399,7 +481,7 @@ public final class RequestLoop {
         connections[fd] = c
         connectionCount += 1
         do {
-            try Sys.epollAdd(epoll, c.fd, events: UInt32(EPOLLIN.rawValue) | UInt32(EPOLLRDHUP.rawValue), data: UInt64(fd))
+            try Sys.epollAdd(epoll, c.fd, events: Self.readEvents, data: UInt64(fd))
         } catch {
             logger.error("\(error)")
             close(c)
@@ -409,7 +491,9 @@ public final class RequestLoop {
     func close(_ c: Connection) {
         guard !c.closed else { return }
         if c.phase == .sendingResponse { logHeldResponse(c) }
+        if c.phase == .queued { ready.remove(c) }
         c.phase = .closed
+        c.spool = nil
         // close(2) takes the fd out of the epoll set: no EPOLL_CTL_DEL needed.
         Sys.close(c.fd)
         connections[Int(c.fd)] = nil
@@ -418,8 +502,10 @@ public final class RequestLoop {
         resumeAccepting()
     }
 
+    /// At the end: every connection but those an app thread still holds
+    /// (their descriptors are in use; the process exit closes them).
     func closeAll() {
-        for case let c? in connections { close(c) }
+        for case let c? in connections where c.phase != .inApp { close(c) }
         closeListeners()
     }
 
@@ -459,40 +545,55 @@ public final class RequestLoop {
         }
     }
 
-    /// Reads what arrived and serves every complete request in the buffer.
+    /// Reads what arrived and hands every complete request to the app.
+    /// Connections are edge-triggered: read until a read comes back short
+    /// (nginx's rule with EPOLLRDHUP), or until a request is complete (the
+    /// rest is read after it, `pendingInput`).
     func readable(_ c: Connection) {
         switch c.phase {
         case .open: break
+        case .queued, .inApp: c.pendingInput = true; return
         case .lingering: return discard(c)
         case .bufferingBody: return readHeldBody(c)
         case .sendingResponse: return writable(c)
         case .closed: return
         }
-        if c.end == c.capacity {
-            c.compact()
-            // An unfinished head costs at most limit_request_head (HTTP; the
-            // proxied protocols' packets are bounded by their own limits).
-            let limit = c.conformance.headLimitApplies ? min(limits.maxHead, settings.headLimit) : limits.maxHead
-            if c.end == c.capacity && !c.grow(limit: limit) {
-                reject(c, HTTPError(431, "request head too large"))
+        c.pendingInput = false
+        while c.phase == .open {
+            if c.end == c.capacity {
+                c.compact()
+                // An unfinished head costs at most limit_request_head (HTTP; the
+                // proxied protocols' packets are bounded by their own limits).
+                let limit = c.conformance.headLimitApplies ? min(limits.maxHead, settings.headLimit) : limits.maxHead
+                if c.end == c.capacity && !c.grow(limit: limit) {
+                    reject(c, HTTPError(431, "request head too large"))
+                    return
+                }
+            }
+            let room = c.capacity - c.end
+            let n: Int
+            do {
+                guard let r = try Sys.read(c.fd, c.buffer + c.end, room) else { return }
+                n = r
+            } catch {
+                close(c)
                 return
             }
+            if n == 0 {
+                close(c)
+                return
+            }
+            if c.headSince == 0 { c.headSince = Sys.monotonicNanos() }
+            c.end += n
+            process(c)
+            guard n == room else { return }
+            // The read filled the buffer: more may be in the socket.
+            switch c.phase {
+            case .queued, .inApp: c.pendingInput = true; return
+            case .bufferingBody: return readHeldBody(c)
+            default: break
+            }
         }
-        let n: Int
-        do {
-            guard let r = try Sys.read(c.fd, c.buffer + c.end, c.capacity - c.end) else { return }
-            n = r
-        } catch {
-            close(c)
-            return
-        }
-        if n == 0 {
-            close(c)
-            return
-        }
-        if c.headSince == 0 { c.headSince = Sys.monotonicNanos() }
-        c.end += n
-        process(c)
     }
 
     /// Decodes what the buffer holds as the connection's protocol says.
@@ -506,28 +607,27 @@ public final class RequestLoop {
     }
 
     func processHTTP(_ c: Connection) {
-        while !c.closed {
-            switch c.scanner.scan(UnsafePointer(c.buffer), end: c.end, limits: limits) {
-            case .needMore:
-                if c.scanner.headStart == c.end {
-                    // only empty lines so far: nothing pending
-                    c.start = c.end
-                }
-                return
-            case .failed(let e):
-                reject(c, e)
-                return
-            case .complete(let end):
-                let headStart = c.scanner.headStart
-                if let e = HeadParser.parse(UnsafePointer(c.buffer), start: headStart, end: end, limits: limits, into: &context.head) {
-                    reject(c, e, keepFields: true)
-                    return
-                }
-                c.start = end
-                if settings.bodyBufferSize > 0 && context.head.hasBody && holdBody(c, headStart: headStart) { return }
-                serve(c)
-                guard nextRequest(c) else { return }
+        guard c.phase == .open else { return }
+        switch c.scanner.scan(UnsafePointer(c.buffer), end: c.end, limits: limits) {
+        case .needMore:
+            if c.scanner.headStart == c.end {
+                // only empty lines so far: nothing pending
+                c.start = c.end
             }
+        case .failed(let e):
+            reject(c, e)
+        case .complete(let end):
+            let headStart = c.scanner.headStart
+            if let e = HeadParser.parse(UnsafePointer(c.buffer), start: headStart, end: end, limits: limits, into: &context.head) {
+                reject(c, e, keepFields: true)
+                return
+            }
+            c.start = end
+            c.requestStart = headStart
+            c.requestEnd = end
+            context.headOf = c
+            if context.head.hasBody && !appStreamsBody && holdBody(c, headStart: headStart) { return }
+            dispatch(c)
         }
     }
 
@@ -577,13 +677,24 @@ public final class RequestLoop {
         finish(c, context.response.end, unread: true)
     }
 
-    /// Calls the app for the parsed request and completes the response.
+    /// What an app thread's request left for the loop (`afterServe`).
+    struct Served {
+        var end: ConnectionEnd
+        var unread: Bool
+        var deferred: Int
+        var started: UInt64
+        var ended: UInt64
+        var bytesIn: Int
+        var bytesOut: Int
+    }
+
+    /// Calls the app for the request `prepare` readied in `t.context`, and
+    /// completes the response. Runs without `lock`: it touches only the
+    /// connection (the thread's own while `.inApp`), the thread's context
+    /// and its scoreboard slot.
     @inline(__always)
-    func serve(_ c: Connection) {
-        let ctx = context
-        if maxRequests > 0 && requestsServed + 1 >= maxRequests { ctx.stopping = true }
-        // drain_delay: the master set the slot's flag; one load per request.
-        if let slot = ctx.scoreboard, slot.pointee.draining != 0 { ctx.stopping = true }
+    func serve(_ c: Connection, _ t: LoopThread) -> Served {
+        let ctx = t.context
         ctx.begin(connection: c, listener: listeners[c.listener])
         let started = Sys.monotonicNanos()
         if let slot = ctx.scoreboard {
@@ -595,7 +706,7 @@ public final class RequestLoop {
             slot.pointee.request_id = Int32(c.fastcgi.requestId)
         }
         let result: Int32
-        if maxQueueWait > 0 && ctx.shedIfWaited(longerThan: maxQueueWait) {
+        if maxQueueWait > 0 && ctx.shedIfWaited(longerThan: maxQueueWait, inWorkerSince: c.readyAt, now: started) {
             result = GATEWAY_OK
         } else if ctx.mountsAll || ctx.mount.contains(c.buffer + ctx.head.path, ctx.head.pathLength) {
             result = app.descriptor.pointee.call(ctx.request)
@@ -603,29 +714,62 @@ public final class RequestLoop {
             ctx.response.sendError(404, reason: "outside script_name (\(settings.scriptName))", end: .keepOpen)
             result = GATEWAY_OK
         }
-        var end = ctx.finish(appResult: result)
-        if stopReason != nil { end = max(end, .close) }
+        let end = ctx.finish(appResult: result)
         let ended = Sys.monotonicNanos()
-        c.lastActive = ended
-        c.requests += 1
-        requestsServed += 1
-        bytesIn += ctx.bytesIn
-        bytesOut += ctx.bytesOut
         // A timeout the master answered is its count (timeouts_total), not a request's.
         let counted = !ctx.response.takenByMaster
         if let slot = ctx.scoreboard {
             if counted { gw_score_end(slot, ended, UInt64(ctx.bytesIn), UInt64(ctx.bytesOut), Int32(ctx.status)) } else { gw_score_release(slot, ended) }
         }
         let deferred = ctx.output.deferred
-        let unread = !ctx.body.isDone || c.buffered > 0
-        if deferred > 0 {
+        if deferred == 0, counted, let log = t.accessLog { log.write(ctx, durationNs: ended &- started) }
+        return Served(end: end, unread: !ctx.body.isDone || c.buffered > 0, deferred: deferred, started: started, ended: ended,
+                      bytesIn: ctx.bytesIn, bytesOut: ctx.bytesOut)
+    }
+
+    /// Back with `lock` held after the app: the counts, then the connection
+    /// goes on (held response, keep-alive, the next request, a close).
+    @inline(__always)
+    func afterServe(_ c: Connection, _ served: Served) {
+        noteQueueWait(c, started: served.started)
+        // What this thread finds complete from here on became ready now, not at its last wake-up.
+        current.wokeAt = served.ended
+        c.phase = .open
+        c.spool = nil
+        c.lastActive = served.ended
+        c.requests += 1
+        requestsServed += 1
+        bytesIn += served.bytesIn
+        bytesOut += served.bytesOut
+        var end = served.end
+        if stopReason != nil { end = max(end, .close) }
+        if served.deferred > 0 {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
-            holdResponse(c, end: end, unread: unread, started: started)
-        } else if let log = accessLog, counted {
-            log.write(ctx, durationNs: ended &- started)
+            holdResponse(c, end: end, unread: served.unread, started: served.started)
         }
         onRequestDone?(self)
         if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
-        if deferred == 0 { finish(c, end, unread: unread) }
+        if served.deferred > 0 { return }
+        finish(c, end, unread: served.unread)
+        resume(c)
+    }
+
+    /// A connection back from the app (or from a held response): its next
+    /// request in the protocol's way, or what came meanwhile.
+    @inline(__always)
+    func resume(_ c: Connection) {
+        switch c.conformance.headDecoding {
+        case .httpHead:
+            if nextRequest(c) { process(c) }
+        case .variables:
+            // One request per connection: what follows its body is not ours to read.
+            if c.phase == .open { close(c) }
+        case .records:
+            guard c.phase == .open else { return }
+            c.headSince = c.start == c.end ? 0 : Sys.monotonicNanos()
+            if stopReason != nil && c.start == c.end { return close(c) }
+            processFastCGI(c)
+        }
+        if c.phase == .open && c.pendingInput { readable(c) }
     }
 }

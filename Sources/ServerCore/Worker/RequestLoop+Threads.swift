@@ -1,0 +1,335 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGateway
+import CSupport
+
+/// How a worker's threads share the work. A worker runs `threads + 1`
+/// threads over one epoll set, and at most `threads` of them are in the
+/// app at once (the app slots), so one is always free to run the loop:
+/// accept, read heads and bodies, time out idle connections, finish held
+/// responses. Which thread plays the loop changes (leader/follower): the
+/// thread that finds a request complete takes a free app slot and serves
+/// it itself, and another thread, waiting in epoll, carries on with the
+/// loop. So the common case (one request on a kept-alive connection) hands
+/// nothing from one thread to another: no wake-up, no context switch, the
+/// same system calls as one thread (epoll_wait, read, write). A request
+/// that finds every app slot busy waits in `ready`, oldest first, and the
+/// first thread to leave the app takes it; a thread that leaves requests
+/// in `ready` with app slots free wakes another (the eventfd).
+///
+/// Everything shared (connections not with the app, the queue, the slots,
+/// counts, the listeners' state) is touched with `lock` held, released
+/// only around epoll_wait and the app's call. A connection with the app
+/// (`.inApp`) belongs to its thread alone; connections are edge-triggered,
+/// so the loop never spins on one it must not touch, and an event that
+/// comes meanwhile is kept as `pendingInput`.
+final class LoopThread {
+    let index: Int
+    let context: RequestContext
+    let accessLog: AccessLogWriter?
+    let datas: UnsafeMutablePointer<UInt64>
+    let events: UnsafeMutablePointer<UInt32>
+    /// Its kernel tid and pthread id, once it runs (the scoreboard; Python's thread ident).
+    var tid: Int32 = 0
+    var ident: UInt = 0
+    /// When its epoll_wait returned (monotonic ns): what it finds complete
+    /// in this batch became ready then (one clock read per wake-up).
+    var wokeAt: UInt64 = 0
+
+    static let batch: Int32 = 64
+
+    init(index: Int, context: RequestContext, accessLog: AccessLogWriter?) {
+        self.index = index
+        self.context = context
+        self.accessLog = accessLog
+        datas = .allocate(capacity: Int(Self.batch))
+        events = .allocate(capacity: Int(Self.batch))
+    }
+}
+
+/// Connections whose request waits for an app thread: two lanes, oldest
+/// first in each, taken in turn, so neither kept-alive clients (a steady
+/// stream) nor a flood of new connections starves the other.
+struct ReadyQueue {
+    private var fresh = Ring()
+    private var kept = Ring()
+    private var freshNext = true
+
+    var isEmpty: Bool { fresh.count == 0 && kept.count == 0 }
+    var count: Int { fresh.count + kept.count }
+
+    mutating func append(_ c: Connection) {
+        if c.requests == 0 { fresh.append(c) } else { kept.append(c) }
+    }
+
+    mutating func popFirst() -> Connection? {
+        let fromFresh = kept.count == 0 || (freshNext && fresh.count > 0)
+        freshNext = !fromFresh
+        return fromFresh ? fresh.popFirst() : kept.popFirst()
+    }
+
+    mutating func remove(_ c: Connection) {
+        fresh.remove(c)
+        kept.remove(c)
+    }
+}
+
+/// A ring of connections that grows (never past the worker's connections) and never shrinks.
+struct Ring {
+    private var items: [Connection?] = Array(repeating: nil, count: 16)
+    private var head = 0
+    private(set) var count = 0
+
+    mutating func append(_ c: Connection) {
+        if count == items.count {
+            var grown = [Connection?](repeating: nil, count: items.count * 2)
+            for i in 0..<count { grown[i] = items[(head + i) % items.count] }
+            items = grown
+            head = 0
+        }
+        items[(head + count) % items.count] = c
+        count += 1
+    }
+
+    mutating func popFirst() -> Connection? {
+        guard count > 0 else { return nil }
+        let c = items[head]
+        items[head] = nil
+        head = (head + 1) % items.count
+        count -= 1
+        return c
+    }
+
+    mutating func remove(_ c: Connection) {
+        var kept = 0
+        for i in 0..<count {
+            let item = items[(head + i) % items.count]
+            if item === c { continue }
+            items[(head + kept) % items.count] = item
+            kept += 1
+        }
+        for i in kept..<count { items[(head + i) % items.count] = nil }
+        count = kept
+    }
+}
+
+extension RequestLoop {
+    /// One thread's life, entered and left with `lock` held.
+    func threadMain(_ t: LoopThread) {
+        t.tid = Sys.threadID()
+        t.ident = Sys.threadIdent()
+        while !exiting {
+            let waitMs = nextWait()
+            lock.unlock()
+            var n = 0
+            do {
+                n = try Sys.epollWait(epoll, t.datas, t.events, max: LoopThread.batch, timeoutMs: waitMs)
+            } catch {
+                logger.error("worker loop failed: \(error)")
+                lock.lock()
+                enter(t)
+                requestStop(.fast)
+                break
+            }
+            lock.lock()
+            enter(t)
+            if exiting { break }
+            t.wokeAt = Sys.monotonicNanos()
+            handle(t, n)
+            housekeeping()
+            serveReady(t)
+        }
+    }
+
+    /// The thread now holding `lock`: the loop's code uses its context.
+    @inline(__always)
+    func enter(_ t: LoopThread) {
+        current = t
+        context = t.context
+        accessLog = t.accessLog
+    }
+
+    /// What epoll returned: signals and the master first (a worker told to
+    /// stop must not accept the connections that waited meanwhile), then
+    /// listeners and connections.
+    @inline(__always)
+    func handle(_ t: LoopThread, _ n: Int) {
+        let datas = t.datas
+        for i in 0..<n where datas[i] & Self.controlTag != 0 {
+            controls[Int(datas[i] & 0xFFFF_FFFF)].handler()
+        }
+        for i in 0..<n {
+            let data = datas[i]
+            if data & Self.listenerTag != 0 {
+                if stopReason == nil { accept(listener: Int(data & 0xFFFF_FFFF)) }
+            } else if data & (Self.controlTag | Self.wakeTag) == 0, Int(data) < connections.count, let c = connections[Int(data)] {
+                readable(c)
+            }
+        }
+    }
+
+    /// A request is complete: to the queue, for the first free app slot.
+    @inline(__always)
+    func dispatch(_ c: Connection) {
+        c.phase = .queued
+        c.readyAt = current.wokeAt
+        ready.append(c)
+    }
+
+    /// Serves what is in `ready` while an app slot is free: the app's call
+    /// runs with `lock` released.
+    @inline(__always)
+    func serveReady(_ t: LoopThread) {
+        guard !ready.isEmpty, let slot = freeAppSlots.popLast() else { return }
+        appBusy += 1
+        publishThreads()
+        while !exiting, let c = ready.popFirst() {
+            // More waiting and a slot free: another thread takes the next.
+            if !ready.isEmpty && !freeAppSlots.isEmpty { Sys.signalEventFD(wakeFD) }
+            guard prepare(c, t, slot: slot) else { continue }
+            c.phase = .inApp
+            lock.unlock()
+            let served = serve(c, t)
+            lock.lock()
+            enter(t)
+            afterServe(c, served)
+            if accepting == .saturated { acceptOnCompletion() }
+        }
+        appBusy -= 1
+        freeAppSlots.append(slot)
+        publishThreads()
+        if accepting == .saturated && stopReason == nil { try? startListening() }
+    }
+
+    /// A request done while the listeners were out of epoll (every slot
+    /// busy): one connection per listener from its queue, so a new client
+    /// is not starved by kept-alive ones that keep the slots busy. Its
+    /// first request goes ahead of kept-alive ones (ReadyQueue's lanes).
+    func acceptOnCompletion() {
+        guard stopReason == nil, !Sys.listenersClosed else { return }
+        for i in listeners.indices where connectionCount < settings.workerConnections {
+            _ = acceptOne(listener: i, readNow: true)
+        }
+    }
+
+    /// Readies `t.context` for the request of `c` (with `lock` held): its
+    /// head parsed into this thread's context unless it is there already
+    /// (the common case: the thread that read it serves it), the app slot's
+    /// scoreboard entry, whether the response must close the connection.
+    /// False when the request was refused here (answered and closed).
+    @inline(__always)
+    func prepare(_ c: Connection, _ t: LoopThread, slot: Int) -> Bool {
+        let ctx = t.context
+        switch c.conformance.headDecoding {
+        case .httpHead:
+            if ctx.headOf !== c {
+                guard HeadParser.parse(UnsafePointer(c.buffer), start: c.requestStart, end: c.requestEnd,
+                                       limits: limits, into: &ctx.head) == nil else { close(c); return false }
+            }
+            if c.continueSent {
+                ctx.head.expectContinue = false  // sent already, when the body began to be held
+                c.continueSent = false
+            }
+        case .variables(let packet):
+            if ctx.headOf !== c {
+                guard case .complete = packet.decode(UnsafePointer(c.buffer), start: c.requestStart, end: c.requestEnd,
+                                                     limits: ctx.protocolLimits, into: &ctx.vars),
+                      ctx.headFromVars(UnsafePointer(c.buffer), end: c.requestEnd) == nil else { close(c); return false }
+            }
+        case .records:
+            // The PARAMS are gathered in place once, here.
+            let id = c.fastcgi.requestId
+            if let e = FastCGIDecoder.gatherParams(c.buffer, start: c.requestStart, end: c.requestEnd, limits: ctx.protocolLimits,
+                                                   into: &ctx.vars) ?? ctx.headFromVars(UnsafePointer(c.buffer), end: c.requestEnd) {
+                c.phase = .open
+                reject(c, e, requestId: id)
+                return false
+            }
+            ctx.head.keepAlive = c.fastcgi.keepConn
+        }
+        ctx.headOf = nil
+        ctx.scoreboard = slot < threadSlots.count ? threadSlots[slot] : (slot == 0 ? workerSlot : nil)
+        if let s = ctx.scoreboard, s.pointee.tid != t.tid {
+            s.pointee.tid = t.tid
+            s.pointee.thread_index = Int32(slot)
+        }
+        // Connection: close on the response when the worker stops, recycles
+        // at this request (max_requests), or drains (drain_delay: the master
+        // set the flag; one load per request).
+        ctx.stopping = stopReason != nil || (maxRequests > 0 && requestsServed + appBusy >= maxRequests)
+            || (workerSlot.map { $0.pointee.draining != 0 } ?? false)
+        return true
+    }
+
+    /// The wait of a request handed to an app thread (from complete to the
+    /// app's call), for /metrics.
+    @inline(__always)
+    func noteQueueWait(_ c: Connection, started: UInt64) {
+        guard let slot = workerSlot else { return }
+        let waited = started > c.readyAt ? started - c.readyAt : 0
+        slot.pointee.queue_waits &+= 1
+        slot.pointee.queue_wait_sum_ns &+= waited
+        var bucket = 0
+        while bucket < Int(GW_DURATION_BUCKETS) - 1 && waited > gwDurationBound(bucket) { bucket += 1 }
+        gw_score_queue_wait(slot, Int32(bucket))
+        slot.pointee.queued = UInt32(ready.count)
+    }
+
+    /// The worker's busy app threads and waiting requests, for the master.
+    @inline(__always)
+    func publishThreads() {
+        guard let slot = workerSlot else { return }
+        slot.pointee.threads = Int32(appThreads)
+        slot.pointee.queued = UInt32(ready.count)
+    }
+
+    // MARK: timeouts of one thread's request (threads > 1)
+
+    /// The master timed out a request of one of this worker's app threads
+    /// (it answered 504 and set the slot's timeout_serial): interrupt it if
+    /// the app can be (a Python app: `gateway_interrupt`), else, or if it
+    /// does not come back, retire this worker gracefully: its other
+    /// requests finish, new ones go to other workers.
+    public func handleThreadTimeouts() {
+        for (i, slot) in threadSlots.enumerated() {
+            let serial = slot.pointee.timeout_serial
+            guard serial != 0, serial == slot.pointee.request_serial, slot.pointee.state == Int32(GW_SCORE_BUSY) else { continue }
+            slot.pointee.timeout_serial = 0
+            let thread = threads.first { $0.tid == slot.pointee.tid }
+            if let interrupt = AppInterrupt.function, let thread {
+                let ident = thread.ident
+                logger.warning("app thread \(i) timed out: interrupting it (the app's gateway_interrupt)")
+                let grace = UInt64(Self.interruptGrace)
+                try? Sys.spawnThread(name: "gatewayd-intr") { [self] in
+                    _ = interrupt(ident)
+                    Sys.sleep(micros: UInt32(grace * 1_000_000))
+                    lock.lock()
+                    if slot.pointee.request_serial == serial && slot.pointee.state == Int32(GW_SCORE_BUSY) && stopReason == nil {
+                        logger.warning("app thread \(i) did not come back within \(grace) s of its interrupt: retiring this worker")
+                        requestStop(.timedOut)
+                    }
+                    lock.unlock()
+                }
+            } else if stopReason == nil {
+                logger.warning("app thread \(i) timed out: retiring this worker (its other requests finish)")
+                requestStop(.timedOut)
+            }
+        }
+    }
+
+    /// How long a thread interrupted after a timeout has to come back.
+    static let interruptGrace = 2
+}
+
+/// The app's optional `gateway_interrupt(thread_id)` export (the WSGI
+/// loader's): raises an exception in the app thread that timed out.
+public enum AppInterrupt {
+    public typealias Function = @convention(c) (UInt) -> Int32
+    nonisolated(unsafe) public static var function: Function?
+}
+
+@inline(__always)
+func gwDurationBound(_ i: Int) -> UInt64 {
+    withUnsafePointer(to: gw_duration_bounds_ns) { $0.withMemoryRebound(to: UInt64.self, capacity: Int(GW_DURATION_BUCKETS) - 1) { $0[i] } }
+}
