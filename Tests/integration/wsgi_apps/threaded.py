@@ -1,7 +1,8 @@
 """For the loader's threads (test_loader_threads.py, test_threads_wsgi.py):
 /sleep?seconds=S sleeps in time.sleep, /spin loops in Python forever,
 /sleep-caught sleeps and swallows whatever interrupts it, /flags answers
-wsgi.multithread and the thread's ident, anything else says hello."""
+wsgi.multithread, the thread's ident and the pid, anything else says hello."""
+import os
 import threading
 import time
 from urllib.parse import parse_qs
@@ -29,7 +30,8 @@ def application(environ, start_response):
             pass
         body = b"caught"
     elif path == "/flags":
-        body = b"multithread=%r ident=%d" % (environ["wsgi.multithread"], threading.get_ident())
+        body = b"multithread=%r ident=%d pid=%d" % (environ["wsgi.multithread"], threading.get_ident(),
+                                                   os.getpid())
         body = body.replace(b"True", b"1").replace(b"False", b"0")
     else:
         body = b"Hello, World!"
