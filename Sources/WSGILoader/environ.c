@@ -207,8 +207,6 @@ int build_template(gateway_init *init)
         { "gateway.generation", PyUnicode_FromString(generation) },
         { "gateway.worker_pid", PyUnicode_FromString(pid) },
         { "gateway.protocol", (Py_INCREF(G.s_http), G.s_http) },
-        /* the exception gateway_interrupt raises, for apps that clean up */
-        { "gateway.request_timeout", (Py_INCREF(G.request_timeout), G.request_timeout) },
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {

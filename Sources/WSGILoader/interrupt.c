@@ -7,8 +7,9 @@
  * mod_wsgi.RequestTimeout, KeyboardInterrupt and asyncio.CancelledError
  * do: an app's `except Exception:` (Flask's and Django's error handlers,
  * retry loops) does not swallow it; `finally:` blocks and context managers
- * run. The call then fails: one log line names the request (loader.c),
- * and the server's 500 goes nowhere (the master answered 504).
+ * run. `from gatewayd import RequestTimeout` for apps that clean up. The
+ * call then fails: one log line names the request (loader.c), and the
+ * server's 500 goes nowhere (the master answered 504).
  *
  * An asynchronous exception lands at the thread's next bytecode: at once
  * in a Python loop, when it returns from a blocking C call (a database
@@ -122,6 +123,19 @@ int interrupt_init(void)
         "a 504). A BaseException, as KeyboardInterrupt: clean up and re-raise.",
         PyExc_BaseException, NULL);
     if (G.request_timeout == NULL)
+        return -1;
+    /* `from gatewayd import RequestTimeout`: in the wheel's gatewayd
+     * package when it is installed (python -m gatewayd), else in a module
+     * of that name made here. Before sys.path has the app's directories. */
+    PyObject *package = PyImport_ImportModule("gatewayd");
+    if (package == NULL) {
+        PyErr_Clear();
+        package = PyImport_AddModule("gatewayd");   /* borrowed, in sys.modules */
+        Py_XINCREF(package);
+    }
+    int set = package != NULL ? PyObject_SetAttrString(package, "RequestTimeout", G.request_timeout) : -1;
+    Py_XDECREF(package);
+    if (set < 0)
         return -1;
     PyObject *time = PyImport_ImportModule("time");
     if (time == NULL)

@@ -66,13 +66,15 @@ static int prepare_objects(wsgi_thread *t)
 static wsgi_thread *thread_attach(void)
 {
     PyThreadState *ts = PyGILState_GetThisThreadState();
-    if (ts == NULL)
+    int made = ts == NULL;
+    if (made)
         ts = PyThreadState_New(G.interp);
     if (ts == NULL) {
         log_message(NULL, GATEWAY_LOG_ERROR, "wsgi: cannot create a Python thread state for an app thread");
         return NULL;
     }
     PyEval_RestoreThread(ts);
+    G.loader_tstates += made;
     wsgi_thread *t = calloc(1, sizeof *t);
     if (t == NULL)
         goto fail;
@@ -350,6 +352,7 @@ static int wsgi_init(gateway_init *init)
                "libpython %s", init->worker_id, a.app, Py_GetVersion(), prefix_c ? prefix_c : "?",
                G.boot->libpython);
     G.interp = PyInterpreterState_Get();
+    G.loader_tstates = 1;
     G.tstate = PyEval_SaveThread();
     pthread_mutex_lock(&G.live_lock);
     G.live = 1;

@@ -219,6 +219,7 @@ struct wsgi_state {
              *s_gateway_protocol, *s_uwsgi, *s_fastcgi, *s_scgi;
 
     wsgi_thread *threads_list;     /* every thread that called, newest first */
+    int loader_tstates;            /* thread states the loader made: init's and the app threads' */
     /* gateway_interrupt may run only while Python does: from the end of
      * init to the start of shutdown (live), checked under live_lock. */
     pthread_mutex_t live_lock;
@@ -238,13 +239,17 @@ typedef struct {
 
 /* Release the GIL around blocking I/O when another Python thread exists
  * that could use it (always with several app threads): with none it is
- * pure overhead. */
+ * pure overhead. The loader's own thread states (init's, the app
+ * threads') do not count: idle, they need no GIL. */
 static inline int other_threads(void)
 {
     if (G.threads > 1)
         return 1;
-    PyThreadState *head = PyInterpreterState_ThreadHead(G.interp);
-    return head != NULL && PyThreadState_Next(head) != NULL;
+    int n = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(G.interp); ts != NULL; ts = PyThreadState_Next(ts))
+        if (++n > G.loader_tstates)
+            return 1;
+    return 0;
 }
 
 #define IO_BEGIN { PyThreadState *_io_save = other_threads() ? PyEval_SaveThread() : NULL;

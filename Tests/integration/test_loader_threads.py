@@ -125,6 +125,11 @@ def test_interrupt_the_app_swallows_still_fails_the_call(harness):
     assert r.at("/flags")[0]["rc"] == 0
 
 
+def test_request_timeout_is_importable_and_not_an_exception(harness):
+    r = wsgi(harness, "threaded:application", "--path", "/timeout-class")
+    assert r.requests[0]["body"] == "gatewayd.RequestTimeout exception=0"
+
+
 def test_interrupt_outside_a_call_is_0(harness):
     r = wsgi(harness, "threaded:application", "--threads", 2, "--path", "/flags",
              "--interrupt-after", 200, "--then", "/flags")

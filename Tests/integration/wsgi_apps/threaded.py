@@ -1,6 +1,7 @@
 """For the loader's threads (test_loader_threads.py, test_threads_wsgi.py):
 /sleep?seconds=S sleeps in time.sleep, /spin loops in Python forever,
-/sleep-caught sleeps and swallows whatever interrupts it, /flags answers
+/sleep-caught sleeps and swallows whatever interrupts it,
+/timeout-class names gatewayd.RequestTimeout, /flags answers
 wsgi.multithread, the thread's ident and the pid, anything else says hello."""
 import os
 import threading
@@ -29,6 +30,10 @@ def application(environ, start_response):
         except BaseException:
             pass
         body = b"caught"
+    elif path == "/timeout-class":
+        from gatewayd import RequestTimeout
+        body = b"%s.%s exception=%d" % (RequestTimeout.__module__.encode(), RequestTimeout.__name__.encode(),
+                                         issubclass(RequestTimeout, Exception))
     elif path == "/flags":
         body = b"multithread=%r ident=%d pid=%d" % (environ["wsgi.multithread"], threading.get_ident(),
                                                    os.getpid())
