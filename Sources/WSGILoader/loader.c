@@ -225,6 +225,11 @@ out:
     Py_XDECREF(environ);
     if (t->errors->len > 0)
         errors_emit(t->errors, 1);
+    if (PyErr_Occurred())
+        log_exception(r, "wsgi: unexpected error");
+    /* From here on no Python runs, so the GIL is not let go before the
+     * end: an interrupt landed by now is seen here, none can land later. */
+    t->in_call = 0;
     if (t->interrupted) {
         /* Interrupted but the app caught the exception and returned: the
          * client has its 504; this response is not its. */
@@ -239,9 +244,6 @@ out:
         rc = GATEWAY_ERROR;
         t->interrupted = t->interrupt_reported = 0;
     }
-    if (PyErr_Occurred())
-        log_exception(r, "wsgi: unexpected error");
-    t->in_call = 0;
     t->r = NULL;
     PyEval_SaveThread();
     return rc;
