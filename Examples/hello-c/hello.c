@@ -29,7 +29,7 @@ static int hello_call(gateway_request *r)
 
 static const gateway_app_descriptor hello_app = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .flags = 0,
+    .flags = GATEWAY_APP_THREAD_SAFE,   /* no state shared between calls but constants */
     .name = "hello-c",
     .init = NULL,
     .call = hello_call,

@@ -189,7 +189,7 @@ static int hostile_call(gateway_request *r)
 
 static const gateway_app_descriptor hostile_app = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .flags = 0,
+    .flags = GATEWAY_APP_THREAD_SAFE,   /* no state shared between calls but constants */
     .name = "hostile",
     .init = NULL,
     .call = hostile_call,

@@ -57,6 +57,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -78,8 +79,9 @@ typedef struct testapp {
     size_t arg_count;
 } testapp;
 
-/* Memory /leak hands out, reachable so the compiler cannot drop it. */
-static void *volatile leaked_sink;
+/* Memory /leak hands out, reachable so the compiler cannot drop it
+ * (atomic: calls on several threads may store at once). */
+static _Atomic(void *) leaked_sink;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -490,7 +492,7 @@ static int route_leak(gateway_request *r)
     if (block == NULL)
         return respond_text(r, "500 Internal Server Error", "out of memory");
     memset(block, 0x5a, size);
-    leaked_sink = block;
+    atomic_store_explicit(&leaked_sink, block, memory_order_relaxed);
     char body[64];
     snprintf(body, sizeof(body), "leaked %llu MB", mb);
     return respond_text(r, "200 OK", body);
@@ -961,7 +963,9 @@ static int testapp_init(gateway_init *init)
 
 static const gateway_app_descriptor testapp_descriptor = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .flags = 0,
+    /* init's app_args and pattern are only read by calls, leaked_sink is
+     * atomic, everything else is per call: several threads at once are fine */
+    .flags = GATEWAY_APP_THREAD_SAFE,
     .name = "testapp",
     .init = testapp_init,
     .call = testapp_call,

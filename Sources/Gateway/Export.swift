@@ -15,8 +15,21 @@ import Darwin
 ///
 /// The server then calls `A(arguments:)` once per worker (init), `respond`
 /// once per request (call) and `shutdown()` before the worker exits.
+///
+/// An app that is not `Sendable` is called from one thread at a time: it
+/// boots only in workers with `threads = 1`, and a worker with more refuses
+/// it, saying why. A `Sendable` one takes the overload below.
 public func export<A: Application>(_ type: A.Type, name: String) -> UnsafeRawPointer {
-    Exporter.export(name: name) { try A(arguments: $0) }
+    Exporter.export(name: name, threadSafe: false) { try A(arguments: $0) }
+}
+
+/// Exports a `Sendable` app: the compiler checked that its instance may be
+/// used from several threads, so its descriptor says so
+/// (GATEWAY_APP_THREAD_SAFE) and it boots with `threads > 1` too, called
+/// from that many threads at once. Chosen over the one above whenever the
+/// type is `Sendable`: the call is the same.
+public func export<A: Application & Sendable>(_ type: A.Type, name: String) -> UnsafeRawPointer {
+    Exporter.export(name: name, threadSafe: true) { try A(arguments: $0) }
 }
 
 /// Exports the responder `factory` makes, once per worker, from the
@@ -26,7 +39,13 @@ public func export<A: Application>(_ type: A.Type, name: String) -> UnsafeRawPoi
 ///         Gateway.export(name: "site") { try Site(arguments: $0).with(RequestID()) }
 ///     }
 public func export<R: Responder>(name: String, _ factory: @escaping (Arguments) throws -> R) -> UnsafeRawPointer {
-    Exporter.export(name: name) { try factory($0) }
+    Exporter.export(name: name, threadSafe: false) { try factory($0) }
+}
+
+/// The same for a `Sendable` responder: thread-safe, as `export(_:name:)`
+/// of a `Sendable` app.
+public func export<R: Responder & Sendable>(name: String, _ factory: @escaping (Arguments) throws -> R) -> UnsafeRawPointer {
+    Exporter.export(name: name, threadSafe: true) { try factory($0) }
 }
 
 /// The app instance of a booted worker, behind gateway_init.app_data. The
@@ -56,7 +75,8 @@ enum Exporter {
     /// The server's api, kept from init for `log` outside requests.
     nonisolated(unsafe) static var api: UnsafePointer<gateway_api>?
 
-    static func export(name: String, _ factory: @escaping (Arguments) throws -> any Responder) -> UnsafeRawPointer {
+    static func export(name: String, threadSafe: Bool,
+                       _ factory: @escaping (Arguments) throws -> any Responder) -> UnsafeRawPointer {
         self.factory = factory
         let descriptor = self.descriptor ?? {
             let fresh = UnsafeMutablePointer<gateway_app_descriptor>.allocate(capacity: 1)
@@ -66,6 +86,7 @@ enum Exporter {
             self.descriptor = fresh
             return fresh
         }()
+        descriptor.pointee.flags = threadSafe ? GATEWAY_APP_THREAD_SAFE : 0
         if descriptor.pointee.name.map({ String(cString: $0) != name }) ?? true {
             // A renamed export (only tests do that) leaks the old name: it may still be in use.
             descriptor.pointee.name = UnsafePointer(strdup(name))

@@ -16,7 +16,7 @@ final class NativeApp {
     let descriptor: UnsafePointer<gateway_app_descriptor>
     let appData: UnsafeMutableRawPointer?
 
-    init(path: String, arguments: [(String, String)], workerID: Int) throws {
+    init(path: String, arguments: [(String, String)], workerID: Int, threads: Int = 1) throws {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw NativeAppError(message: "dlopen(\(path)): \(String(cString: dlerror()))")
         }
@@ -31,13 +31,18 @@ final class NativeApp {
             dlclose(handle)
             throw NativeAppError(message: "\(path): no descriptor of ABI version \(GATEWAY_ABI_VERSION) with a call function")
         }
+        // A worker's rule (AppLoader): several threads only for an app that declares it may.
+        if threads > 1 && descriptor.pointee.flags & GATEWAY_APP_THREAD_SAFE == 0 {
+            dlclose(handle)
+            throw NativeAppError(message: "\(path) does not declare GATEWAY_APP_THREAD_SAFE: threads = \(threads) refused")
+        }
         self.descriptor = descriptor
-        appData = try Self.boot(descriptor, path: path, arguments: arguments, workerID: workerID)
+        appData = try Self.boot(descriptor, path: path, arguments: arguments, workerID: workerID, threads: threads)
     }
 
     /// Runs the app's init as a worker does; its error message is thrown.
     private static func boot(_ descriptor: UnsafePointer<gateway_app_descriptor>, path: String,
-                             arguments: [(String, String)], workerID: Int) throws -> UnsafeMutableRawPointer? {
+                             arguments: [(String, String)], workerID: Int, threads: Int) throws -> UnsafeMutableRawPointer? {
         guard let initialize = descriptor.pointee.`init` else { return nil }
         let strings = arguments.map { (strdup($0.0)!, strdup($0.1)!) }
         defer { for s in strings { free(s.0); free(s.1) } }
@@ -45,7 +50,7 @@ final class NativeApp {
         var error = [CChar](repeating: 0, count: 1024)
         return try pairs.withUnsafeBufferPointer { args in
             try error.withUnsafeMutableBufferPointer { message in
-                var boot = gateway_init(abi_version: GATEWAY_ABI_VERSION, threads: 1, api: UnsafePointer(InMemoryExchange.api),
+                var boot = gateway_init(abi_version: GATEWAY_ABI_VERSION, threads: UInt32(threads), api: UnsafePointer(InMemoryExchange.api),
                                         args: args.baseAddress, arg_count: args.count, worker_id: Int32(workerID),
                                         generation: 0, app_data: nil, error: message.baseAddress, error_size: message.count)
                 guard initialize(&boot) == 0 else {

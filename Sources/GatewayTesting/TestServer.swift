@@ -13,8 +13,10 @@
 ///         #expect(created.framing == .contentLength(created.body.count))
 ///     }
 ///
-/// One server serves one request at a time, as a worker does; separate
-/// servers are independent (tests may run in parallel).
+/// One server serves one request at a time, as a worker with `threads = 1`
+/// does; separate servers are independent (tests may run in parallel). A
+/// native app booted with `threads:` > 1 may be sent requests from that
+/// many threads at once, as such a worker calls it.
 public final class TestServer {
     /// What answers: a Swift responder, or a native app's shared library.
     private enum Backend {
@@ -35,13 +37,15 @@ public final class TestServer {
     /// Loads the app in the shared library at `path` (any app built against
     /// gateway.h: C, C++, a Swift app's .so) as a worker does, and boots it
     /// with `arguments` (app_args); a load or init failure is thrown with
-    /// the reason a worker would log.
+    /// the reason a worker would log. `threads` is gateway_init.threads (an
+    /// app that does not declare GATEWAY_APP_THREAD_SAFE is refused above 1,
+    /// as a worker refuses it).
     ///
     ///     let server = try TestServer(library: "build/apps/hello-c.so")
     ///     #expect(server.execute("GET", "/").text == "Hello, World!")
-    public init(library path: String, arguments: [String: String] = [:], workerID: Int = 0) throws {
+    public init(library path: String, arguments: [String: String] = [:], workerID: Int = 0, threads: Int = 1) throws {
         let pairs = arguments.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { ($0.key, $0.value) }
-        backend = .native(try NativeApp(path: path, arguments: pairs, workerID: workerID))
+        backend = .native(try NativeApp(path: path, arguments: pairs, workerID: workerID, threads: threads))
         self.workerID = workerID
     }
 

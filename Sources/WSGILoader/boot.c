@@ -66,6 +66,7 @@ extern char **environ;
 
 static const gateway_app_descriptor *half;   /* the Python half's descriptor */
 static int (*half_dump)(int);
+static int (*half_interrupt)(unsigned long);
 static wsgi_boot boot;
 static char b_program[PATH_MAX], b_venv[PATH_MAX], b_python[PATH_MAX], b_version[64],
             b_prefix[PATH_MAX], b_libpython[PATH_MAX];
@@ -461,6 +462,7 @@ static int boot_init(gateway_init *init)
         return refuse(init, "wsgi: cannot load the loader's Python half %s: %s", path, dlerror());
     wsgi_python_app_fn app = (wsgi_python_app_fn)dlsym(h, WSGI_PYTHON_APP_SYMBOL);
     half_dump = (int (*)(int))dlsym(h, WSGI_PYTHON_DUMP_SYMBOL);
+    half_interrupt = (int (*)(unsigned long))dlsym(h, WSGI_PYTHON_INTERRUPT_SYMBOL);
     boot.program = b_program;
     boot.python = b_python;
     boot.version = b_version;
@@ -492,9 +494,22 @@ __attribute__((visibility("default"))) int gateway_dump_stack(int fd)
     return half_dump != NULL ? half_dump(fd) : -1;
 }
 
+/* interrupt.c's, once the Python half is loaded: raises
+ * gatewayd.RequestTimeout in the call running on the thread whose
+ * pthread_self() (threading.get_ident()) is thread_id. 1: raised; 0: no
+ * call on that thread; -1: Python is not running (before init, during
+ * shutdown) or the exception could not be set. Takes the GIL, so it may
+ * block: call it from a helper thread, never from the event loop. */
+__attribute__((visibility("default"))) int gateway_interrupt(unsigned long thread_id)
+{
+    return half_interrupt != NULL ? half_interrupt(thread_id) : -1;
+}
+
 static const gateway_app_descriptor boot_descriptor = {
     .abi_version = GATEWAY_ABI_VERSION,
-    .flags = 0,
+    /* The loader is thread-safe (wsgi.h); whether the app is, the
+     * operator says with threads > 1, as with Gunicorn's --threads. */
+    .flags = GATEWAY_APP_THREAD_SAFE,
     .name = "wsgi",
     .init = boot_init,
     .call = boot_call,

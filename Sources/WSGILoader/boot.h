@@ -37,6 +37,8 @@ typedef struct wsgi_boot {
 typedef const gateway_app_descriptor *(*wsgi_python_app_fn)(const wsgi_boot *boot);
 /* The Python half's gateway_dump_stack (stack.c), which wsgi.so's forwards to. */
 #define WSGI_PYTHON_DUMP_SYMBOL "wsgi_python_dump_stack"
+/* The Python half's gateway_interrupt (interrupt.c), which wsgi.so's forwards to. */
+#define WSGI_PYTHON_INTERRUPT_SYMBOL "wsgi_python_interrupt"
 
 /* venv.c (in wsgi.so): the virtualenv gatewayd runs from when app_args
  * names none: 1 with its directory in out, 0 when there is none. */

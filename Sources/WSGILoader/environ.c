@@ -3,6 +3,9 @@
  * wsgi.* keys, placeholders for the CGI keys every request has) is copied
  * and filled from the server's environ; keys are interned once, and a
  * value equal to the last one seen for its key is the same str object.
+ * The key cache is shared by the app threads: it is read and changed with
+ * the GIL held, and nothing between a lookup and its update runs Python
+ * code (no GC-tracked allocation), so no other thread sees it half done.
  */
 #define _GNU_SOURCE
 #include "wsgi.h"
@@ -103,10 +106,10 @@ static PyObject *key_value(key_entry *e, const char *value)
     return v;
 }
 
-PyObject *build_environ(gateway_request *r)
+PyObject *build_environ(wsgi_thread *t, gateway_request *r)
 {
     const gateway_api *api = G.api;
-    PyObject *env = PyDict_Copy(G.environ_template);
+    PyObject *env = PyDict_Copy(t->environ_template);
     if (env == NULL)
         return NULL;
     unsigned seen = 0;
@@ -129,11 +132,11 @@ PyObject *build_environ(gateway_request *r)
             }
             continue;
         }
-        key_entry *e = i < INDEX_CACHE ? G.by_index[i] : NULL;
+        key_entry *e = i < INDEX_CACHE ? t->by_index[i] : NULL;
         if (e == NULL || strcmp(e->key, k) != 0) {
             e = key_lookup(k);
             if (i < INDEX_CACHE)
-                G.by_index[i] = e;
+                t->by_index[i] = e;
         }
         PyObject *value;
         int rc;
@@ -144,8 +147,8 @@ PyObject *build_environ(gateway_request *r)
             rc = PyDict_SetItem(env, e->pykey, value);
             if (e->slot >= 0)
                 seen |= 1u << e->slot;
-            if (e->is_content_length && parse_length(v, &G.request_length) < 0)
-                G.request_length = -1;
+            if (e->is_content_length && parse_length(v, &t->request_length) < 0)
+                t->request_length = -1;
         } else {
             value = PyUnicode_DecodeLatin1(v, (Py_ssize_t)strlen(v), NULL);
             if (value == NULL)
@@ -161,7 +164,7 @@ PyObject *build_environ(gateway_request *r)
             if (!(seen & (1u << i)) && PyDict_DelItem(env, G.placeholder_pykeys[i]) < 0)
                 goto fail;
     }
-    if (PyDict_SetItem(env, G.s_wsgi_input, (PyObject *)G.input) < 0)
+    if (PyDict_SetItem(env, G.s_wsgi_input, (PyObject *)t->input) < 0)
         goto fail;
     return env;
 fail:
@@ -192,8 +195,8 @@ int build_template(gateway_init *init)
         { "wsgi.version", version },
         { "wsgi.url_scheme", (Py_INCREF(G.s_http), G.s_http) },
         { "wsgi.input", (Py_INCREF(Py_None), Py_None) },
-        { "wsgi.errors", (Py_INCREF(G.errors), G.errors) },
-        { "wsgi.multithread", (Py_INCREF(Py_False), Py_False) },
+        { "wsgi.errors", (Py_INCREF(Py_None), Py_None) },   /* each thread's copy: its own */
+        { "wsgi.multithread", G.threads > 1 ? (Py_INCREF(Py_True), Py_True) : (Py_INCREF(Py_False), Py_False) },
         { "wsgi.multiprocess", (Py_INCREF(Py_True), Py_True) },
         { "wsgi.run_once", (Py_INCREF(Py_False), Py_False) },
         { "wsgi.file_wrapper", (Py_INCREF(&FileWrapperType), (PyObject *)&FileWrapperType) },

@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* api->log may only be used from the thread that runs init/call/shutdown:
- * what other threads (the app's own) write to wsgi.errors goes to stderr. */
+/* api->log takes a request only on the thread serving it, and NULL only
+ * on the thread that runs init and shutdown: what other threads (the
+ * app's own) write to wsgi.errors goes to stderr. */
 void log_message(gateway_request *r, int level, const char *message)
 {
-    if (G.api != NULL && G.api->log != NULL && pthread_equal(pthread_self(), G.main_thread))
+    if (r == NULL && wsgi_current != NULL)
+        r = wsgi_current->r;
+    if (G.api != NULL && G.api->log != NULL && (r != NULL || pthread_equal(pthread_self(), G.main_thread)))
         G.api->log(r, level, message);
     else
         fprintf(stderr, "wsgi: %s\n", message);
@@ -94,6 +97,9 @@ void log_exception(gateway_request *r, const char *what)
 
 void errors_emit(ErrorsObject *self, int all)
 {
+    /* the owner's request when its own thread writes; another thread's
+     * write (the app kept the stream) goes to stderr */
+    gateway_request *r = self->owner != NULL && self->owner == wsgi_current ? self->owner->r : NULL;
     size_t start = 0;
     for (;;) {
         char *nl = memchr(self->buf + start, '\n', self->len - start);
@@ -101,7 +107,7 @@ void errors_emit(ErrorsObject *self, int all)
             break;
         *nl = '\0';
         if (nl > self->buf + start)
-            log_message(G.r, GATEWAY_LOG_ERROR, self->buf + start);
+            log_message(r, GATEWAY_LOG_ERROR, self->buf + start);
         start = (size_t)(nl - self->buf) + 1;
     }
     if (all && start < self->len) {
@@ -113,7 +119,7 @@ void errors_emit(ErrorsObject *self, int all)
             self->cap++;
         }
         self->buf[self->len] = '\0';
-        log_message(G.r, GATEWAY_LOG_ERROR, self->buf + start);
+        log_message(r, GATEWAY_LOG_ERROR, self->buf + start);
         start = self->len;
     }
     memmove(self->buf, self->buf + start, self->len - start);

@@ -104,7 +104,7 @@ PyTypeObject FileWrapperType = {
 
 /* Sends a file_wrapper's file with sendfile. 1: sent; 0: not a regular
  * file with a descriptor (the caller iterates instead); -1: error. */
-int send_file(FileWrapperObject *fw)
+int send_file(wsgi_thread *t, FileWrapperObject *fw)
 {
     if (fw->filelike == NULL)
         return 0;
@@ -135,18 +135,18 @@ int send_file(FileWrapperObject *fw)
         if (offset < 0)
             offset = 0;
     }
-    if (!G.status_set) {
+    if (!t->status_set) {
         PyErr_SetString(PyExc_RuntimeError, "the app returned a file_wrapper before calling start_response()");
         return -1;
     }
     unsigned long long count = st.st_size > offset ? (unsigned long long)(st.st_size - offset) : 0;
-    if (G.content_length >= 0) {
-        unsigned long long rest = (unsigned long long)G.content_length > G.sent
-                                  ? (unsigned long long)G.content_length - G.sent : 0;
+    if (t->content_length >= 0) {
+        unsigned long long rest = (unsigned long long)t->content_length > t->sent
+                                  ? (unsigned long long)t->content_length - t->sent : 0;
         if (rest < count)
             count = rest;
     }
-    if (G.finished) {
+    if (t->finished) {
         if (count == 0)
             return 1;
         PyErr_SetString(PyExc_RuntimeError, "file_wrapper after the end of the response");
@@ -156,16 +156,16 @@ int send_file(FileWrapperObject *fw)
         size_t n = count > (1ULL << 30) ? (size_t)1 << 30 : (size_t)count;
         int rc;
         IO_BEGIN
-        rc = G.api->sendfile(G.r, (int)fd, (off_t)offset, n);
+        rc = G.api->sendfile(t->r, (int)fd, (off_t)offset, n);
         IO_END
         if (rc != GATEWAY_OK) {
-            G.body_started = 1;
+            t->body_started = 1;
             PyErr_SetString(PyExc_OSError, "sendfile failed: the client went away, or the "
                                            "file is shorter than it was");
             return -1;
         }
-        G.body_started = 1;
-        G.sent += n;
+        t->body_started = 1;
+        t->sent += n;
         offset += (long long)n;
         count -= n;
     }

@@ -11,7 +11,7 @@
 
 static int input_check(InputObject *self)
 {
-    if (!request_alive(self->id)) {
+    if (!request_alive(self->owner, self->id)) {
         PyErr_SetString(PyExc_ValueError, "wsgi.input used after the end of its request");
         return -1;
     }
@@ -25,7 +25,7 @@ static Py_ssize_t body_read(InputObject *self, char *dst, size_t n)
         return 0;
     ssize_t got;
     IO_BEGIN
-    got = G.api->read(G.r, dst, n);
+    got = G.api->read(self->owner->r, dst, n);
     IO_END
     if (got < 0) {
         PyErr_SetString(PyExc_OSError,
@@ -86,8 +86,8 @@ static PyObject *input_read_all(InputObject *self)
     size_t alloc = avail + READ_CHUNK;
     /* Size it from CONTENT_LENGTH (+1: the final read sees the end without
      * growing), but do not trust a client's figure beyond 16 MB up front. */
-    if (G.request_length >= 0 && (unsigned long long)G.request_length + 1 > alloc)
-        alloc = G.request_length < (16LL << 20) ? (size_t)G.request_length + 1 : (size_t)16 << 20;
+    if (self->owner->request_length >= 0 && (unsigned long long)self->owner->request_length + 1 > alloc)
+        alloc = self->owner->request_length < (16LL << 20) ? (size_t)self->owner->request_length + 1 : (size_t)16 << 20;
     if (self->eof)
         alloc = avail;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)alloc);

@@ -41,17 +41,17 @@ static const char *native_string(PyObject *s, const char *what, Py_ssize_t *len)
 /* Sends body bytes. `last`: these are the final bytes (write_last). A write
  * that completes the Content-Length the app declared is made a write_last
  * too, so that the server can finish the response at once. */
-int send_body(const char *data, size_t len, int last)
+int send_body(wsgi_thread *t, const char *data, size_t len, int last)
 {
-    if (G.finished) {
+    if (t->finished) {
         /* PEP 3333: an iterable past its Content-Length is cut there. */
-        if (len == 0 || G.from_iterable)
+        if (len == 0 || t->from_iterable)
             return 0;
         PyErr_SetString(PyExc_RuntimeError,
                         "body bytes after the end of the response (more than its Content-Length?)");
         return -1;
     }
-    if (!G.status_set) {
+    if (!t->status_set) {
         PyErr_SetString(PyExc_RuntimeError, "body bytes before start_response() was called");
         return -1;
     }
@@ -60,35 +60,35 @@ int send_body(const char *data, size_t len, int last)
     /* PEP 3333: the server does not transmit more bytes than Content-Length
      * allows and stops iterating once enough was sent (Gunicorn cuts the
      * same way); write() past it is an error (the server refuses it). */
-    if (G.from_iterable && G.content_length >= 0 &&
-        G.sent + len >= (unsigned long long)G.content_length) {
-        len = (size_t)((unsigned long long)G.content_length - G.sent);
+    if (t->from_iterable && t->content_length >= 0 &&
+        t->sent + len >= (unsigned long long)t->content_length) {
+        len = (size_t)((unsigned long long)t->content_length - t->sent);
         last = 1;
     }
-    if (!last && G.content_length >= 0 && G.sent + len == (unsigned long long)G.content_length)
+    if (!last && t->content_length >= 0 && t->sent + len == (unsigned long long)t->content_length)
         last = 1;
     int rc;
     IO_BEGIN
-    rc = last ? G.api->write_last(G.r, data, len) : G.api->write(G.r, data, len);
+    rc = last ? G.api->write_last(t->r, data, len) : G.api->write(t->r, data, len);
     IO_END
     if (rc != GATEWAY_OK) {
-        G.body_started = 1;
+        t->body_started = 1;
         PyErr_SetString(PyExc_OSError, "response write failed: the client went away, "
                                        "or the body is longer than its Content-Length");
         return -1;
     }
-    G.sent += len;
-    G.body_started = 1;
+    t->sent += len;
+    t->body_started = 1;
     if (last)
-        G.finished = 1;
+        t->finished = 1;
     return 0;
 }
 
 /* A body chunk must be bytes (bytearray and other buffers are accepted). */
-static int send_object(PyObject *chunk, int last)
+static int send_object(wsgi_thread *t, PyObject *chunk, int last)
 {
     if (PyBytes_CheckExact(chunk))
-        return send_body(PyBytes_AS_STRING(chunk), (size_t)PyBytes_GET_SIZE(chunk), last);
+        return send_body(t, PyBytes_AS_STRING(chunk), (size_t)PyBytes_GET_SIZE(chunk), last);
     if (PyUnicode_Check(chunk) || !PyObject_CheckBuffer(chunk)) {
         PyErr_Format(PyExc_TypeError, "a WSGI body chunk must be bytes, not %.100s",
                      Py_TYPE(chunk)->tp_name);
@@ -97,7 +97,7 @@ static int send_object(PyObject *chunk, int last)
     Py_buffer view;
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0)
         return -1;
-    int rc = send_body(view.buf, (size_t)view.len, last);
+    int rc = send_body(t, view.buf, (size_t)view.len, last);
     PyBuffer_Release(&view);
     return rc;
 }
@@ -141,10 +141,11 @@ PyObject *start_response_call(PyObject *callable, PyObject *const *args,
                                      size_t nargsf, PyObject *kwnames)
 {
     CallObject *self = (CallObject *)callable;
+    wsgi_thread *t = self->owner;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *status, *headers, *exc_info = NULL;
 
-    if (!request_alive(self->id)) {
+    if (!request_alive(t, self->id)) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called after the end of its request");
         return NULL;
     }
@@ -169,7 +170,7 @@ PyObject *start_response_call(PyObject *callable, PyObject *const *args,
         exc_info = NULL;
 
     if (exc_info != NULL) {
-        if (G.body_started) {
+        if (t->body_started) {
             /* PEP 3333: too late to change the response: re-raise. */
             if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
                 PyErr_SetString(PyExc_TypeError, "exc_info must be a (type, value, traceback) tuple");
@@ -185,7 +186,7 @@ PyObject *start_response_call(PyObject *callable, PyObject *const *args,
             PyErr_Restore(t, v, tb);
             return NULL;
         }
-    } else if (G.status_set) {
+    } else if (t->status_set) {
         PyErr_SetString(PyExc_RuntimeError,
                         "start_response() called a second time without exc_info");
         return NULL;
@@ -233,16 +234,16 @@ PyObject *start_response_call(PyObject *callable, PyObject *const *args,
         pairs[n].value = value;
         n++;
     }
-    if (G.api->start_response(G.r, status_c, pairs, n,
-                              G.status_set || exc_info ? GATEWAY_REPLACE : 0) != GATEWAY_OK) {
+    if (G.api->start_response(t->r, status_c, pairs, n,
+                              t->status_set || exc_info ? GATEWAY_REPLACE : 0) != GATEWAY_OK) {
         PyErr_Format(PyExc_ValueError,
                      "gatewayd refused the status or headers (%R): see the log for why", status);
         goto done;
     }
-    G.status_set = 1;
-    G.content_length = content_length;
-    Py_INCREF(G.write);
-    result = (PyObject *)G.write;
+    t->status_set = 1;
+    t->content_length = content_length;
+    Py_INCREF(t->write);
+    result = (PyObject *)t->write;
 done:
     if (pairs != stack_pairs)
         PyMem_Free(pairs);
@@ -254,7 +255,7 @@ PyObject *write_call(PyObject *callable, PyObject *const *args,
                             size_t nargsf, PyObject *kwnames)
 {
     CallObject *self = (CallObject *)callable;
-    if (!request_alive(self->id)) {
+    if (!request_alive(self->owner, self->id)) {
         PyErr_SetString(PyExc_RuntimeError, "write() called after the end of its request");
         return NULL;
     }
@@ -262,7 +263,7 @@ PyObject *write_call(PyObject *callable, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "write(data) takes one bytes argument");
         return NULL;
     }
-    if (send_object(args[0], 0) < 0)
+    if (send_object(self->owner, args[0], 0) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -294,21 +295,22 @@ CallObject *new_call_object(PyTypeObject *type, vectorcallfunc fn)
     CallObject *o = PyObject_New(CallObject, type);
     if (o != NULL) {
         o->vectorcall = fn;
+        o->owner = NULL;
         o->id = 0;
     }
     return o;
 }
 
 /* Sends what the app returned. 0 or -1 with an exception set. */
-int send_result(PyObject *result)
+int send_result(wsgi_thread *t, PyObject *result)
 {
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         Py_ssize_t n = PySequence_Fast_GET_SIZE(result);
         PyObject **items = PySequence_Fast_ITEMS(result);
         if (n == 1)
-            return send_object(items[0], 1);
+            return send_object(t, items[0], 1);
         if (n == 0)
-            return send_body("", 0, 1);
+            return send_body(t, "", 0, 1);
         /* Several chunks, all in memory already: one write_last when they
          * are bytes and not too big (Content-Length framing, one send). */
         size_t total = 0;
@@ -320,8 +322,8 @@ int send_result(PyObject *result)
                 total += (size_t)PyBytes_GET_SIZE(items[i]);
         }
         if (joinable && total <= JOIN_LIMIT) {
-            static char stack[16384];   /* only the main thread serves requests */
-            char *buf = total <= sizeof stack ? stack : PyMem_Malloc(total ? total : 1);
+            /* the thread's own buffer: send_body releases the GIL */
+            char *buf = total <= sizeof t->join ? t->join : PyMem_Malloc(total ? total : 1);
             if (buf == NULL) {
                 PyErr_NoMemory();
                 return -1;
@@ -331,8 +333,8 @@ int send_result(PyObject *result)
                 memcpy(buf + off, PyBytes_AS_STRING(items[i]), (size_t)PyBytes_GET_SIZE(items[i]));
                 off += (size_t)PyBytes_GET_SIZE(items[i]);
             }
-            int rc = send_body(buf, total, 1);
-            if (buf != stack)
+            int rc = send_body(t, buf, total, 1);
+            if (buf != t->join)
                 PyMem_Free(buf);
             return rc;
         }
@@ -340,16 +342,16 @@ int send_result(PyObject *result)
         for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(result); i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(result, i);
             Py_INCREF(item);
-            int rc = send_object(item, i == PySequence_Fast_GET_SIZE(result) - 1);
+            int rc = send_object(t, item, i == PySequence_Fast_GET_SIZE(result) - 1);
             Py_DECREF(item);
             if (rc < 0)
                 return -1;
         }
-        return send_body("", 0, 1);
+        return send_body(t, "", 0, 1);
     }
 
     if (Py_IS_TYPE(result, &FileWrapperType)) {
-        int rc = send_file((FileWrapperObject *)result);
+        int rc = send_file(t, (FileWrapperObject *)result);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
         /* not a real file: iterate it as any iterable */
@@ -361,13 +363,13 @@ int send_result(PyObject *result)
     iternextfunc next = Py_TYPE(it)->tp_iternext;
     PyObject *item;
     while ((item = next(it)) != NULL) {
-        int rc = send_object(item, 0);
+        int rc = send_object(t, item, 0);
         Py_DECREF(item);
         if (rc < 0) {
             Py_DECREF(it);
             return -1;
         }
-        if (G.finished)
+        if (t->finished)
             break;   /* the Content-Length is reached: stop iterating */
     }
     Py_DECREF(it);
@@ -376,7 +378,7 @@ int send_result(PyObject *result)
             return -1;
         PyErr_Clear();
     }
-    if (!G.status_set) {
+    if (!t->status_set) {
         PyErr_SetString(PyExc_RuntimeError, "the app returned without calling start_response()");
         return -1;
     }

@@ -19,6 +19,7 @@
 #include "wsgi.h"
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,7 +55,22 @@ fail:
 }
 
 /* wsgi.so's gateway_dump_stack (boot.c) calls this: WSGI_PYTHON_DUMP_SYMBOL. */
+/* One dump at a time: two app threads' dumps would share the scratch file
+ * (an atomic flag is async-signal-safe; the second dump gets -1). */
+static atomic_flag dumping = ATOMIC_FLAG_INIT;
+
+static int dump_stack(int fd);
+
 __attribute__((visibility("default"))) int wsgi_python_dump_stack(int fd)
+{
+    if (atomic_flag_test_and_set(&dumping))
+        return -1;
+    int rc = dump_stack(fd);
+    atomic_flag_clear(&dumping);
+    return rc;
+}
+
+static int dump_stack(int fd)
 {
     if (python_stack_fd < 0)
         return -1;

@@ -33,9 +33,15 @@
  * write) are reused for the next request when the app kept no reference
  * to them, and refuse to work once their request is over when it did.
  *
- * The GIL is released between requests (app threads, such as an error
- * reporter's sender, keep running while the worker waits for the next
- * request) and around blocking I/O when the app has started threads.
+ * Threads (gateway_init.threads > 1): the server calls `call` from that
+ * many threads at once. Each OS thread that calls gets a wsgi_thread on its
+ * first call (its PyThreadState, made once and reused, its own wsgi.errors,
+ * environ template, reusable per-request objects and join buffer); what
+ * is shared (the key cache, the interned strings, the app) is read, or
+ * changed only while the GIL is held and no Python code can run in
+ * between. A call holds the GIL while Python runs and releases it around
+ * the server's blocking calls (read, write, sendfile) and between
+ * requests; app threads (an error reporter's sender) run meanwhile.
  *
  * The files, one concern each:
  *   boot.c          wsgi.so: chdir, the virtualenv, the interpreter and
@@ -53,10 +59,13 @@
  *   file_wrapper.c  wsgi.file_wrapper and its sendfile path
  *   errors.c        wsgi.errors, logging, exception text, init failures
  *   stack.c         every Python thread's traceback for the server's stack dumps
+ *   interrupt.c     gateway_interrupt: gatewayd.RequestTimeout into a call
+ *                   the server timed out, and the time.sleep it wakes
  *
  * Everything here is compiled with -fvisibility=hidden: wsgi.so exports
- * gateway_app and gateway_dump_stack (boot.c), the Python half
- * wsgi_python_app (loader.c) and wsgi_python_dump_stack (stack.c).
+ * gateway_app, gateway_dump_stack and gateway_interrupt (boot.c), the
+ * Python half wsgi_python_app (loader.c), wsgi_python_dump_stack (stack.c)
+ * and wsgi_python_interrupt (interrupt.c).
  */
 #ifndef WSGI_LOADER_H
 #define WSGI_LOADER_H
@@ -73,6 +82,10 @@
 
 #if PY_VERSION_HEX < 0x03090000
 #error "wsgi.so needs Python 3.9 or later"
+#endif
+#ifdef Py_GIL_DISABLED
+/* The shared caches (environ.c) count on the GIL. */
+#error "wsgi.so needs a CPython with the GIL (not a free-threaded build)"
 #endif
 
 #define WSGI_NAME "wsgi"
@@ -101,27 +114,33 @@ typedef struct key_entry {
     char value_bytes[VALUE_CACHE_MAX];
 } key_entry;
 
-/* wsgi.errors (errors.c): lines are buffered until their newline. */
+typedef struct wsgi_thread wsgi_thread;
+
+/* wsgi.errors (errors.c), one per app thread: lines are buffered until
+ * their newline. */
 typedef struct {
     PyObject_HEAD
     char *buf;
     size_t len, cap;
+    wsgi_thread *owner;
 } ErrorsObject;
 
-/* wsgi.input (input.c). */
+/* wsgi.input (input.c). `owner` and `id` tie it to its request. */
 typedef struct InputObject {
     PyObject_HEAD
+    wsgi_thread *owner;
     uint64_t id;
     char *buf;            /* read-ahead for readline */
     size_t pos, end, cap;
     int eof;
 } InputObject;
 
-/* start_response and write() are C objects with vectorcall; `id` ties each
- * to its request (response.c). */
+/* start_response and write() are C objects with vectorcall; `owner` and
+ * `id` tie each to its request (response.c). */
 typedef struct CallObject {
     PyObject_HEAD
     vectorcallfunc vectorcall;
+    wsgi_thread *owner;
     uint64_t id;
 } CallObject;
 
@@ -134,31 +153,23 @@ typedef struct {
 
 /* ------------------------------------------------------------------ state */
 
-/* One worker serves one request at a time from one thread: the loader's
- * state is this one struct, shared by the files. */
-struct wsgi_state {
-    const gateway_api *api;
-    const wsgi_boot *boot;         /* what wsgi.so found (boot.h) */
-    PyThreadState *tstate;
-    PyInterpreterState *interp;
-    pthread_t main_thread;
-    PyObject *app;                 /* the WSGI callable */
-    char *app_spec;                /* "module:callable", for messages */
-    PyObject *format_exception;    /* traceback.format_exception */
-    PyObject *environ_template;
-    PyObject *errors;              /* wsgi.errors, one per worker */
-    PyObject *placeholder_pykeys[PLACEHOLDERS];
+#define JOIN_BUFFER 16384
 
-    key_entry *keys[KEY_TABLE_SIZE];
-    size_t key_count;
+/* One OS thread that calls the app: made on its first call (loader.c),
+ * kept for the life of the worker. The request fields are this thread's
+ * current request; `in_call` and `interrupted` are read and written with
+ * the GIL held (gateway_interrupt takes it too). */
+struct wsgi_thread {
+    wsgi_thread *next;             /* G.threads_list */
+    PyThreadState *tstate;         /* made once, restored for every call */
+    unsigned long ident;           /* threading.get_ident() of this thread */
+    int wake_fd;                   /* eventfd: gateway_interrupt wakes time.sleep */
+    PyObject *environ_template;    /* G's, with this thread's wsgi.errors */
+    ErrorsObject *errors;
+
     /* the entry used for environ item i last time: requests from the same
      * kind of client list the same keys in the same order */
-    key_entry *by_index[INDEX_CACHE];
-
-    /* interned strings */
-    PyObject *s_close, *s_fileno, *s_tell, *s_wsgi_input,
-             *s_wsgi_url_scheme, *s_http, *s_https, *s_empty,
-             *s_gateway_protocol, *s_uwsgi, *s_fastcgi, *s_scgi;
+    struct key_entry *by_index[INDEX_CACHE];
 
     /* cached per-request objects (reused when the app kept no reference) */
     InputObject *input;
@@ -168,6 +179,9 @@ struct wsgi_state {
     /* the request being served */
     gateway_request *r;
     uint64_t req_id;
+    int in_call;
+    int interrupted;               /* gateway_interrupt raised RequestTimeout in this call */
+    int interrupt_reported;        /* ...and the call logged it */
     int status_set;                /* start_response was called (and accepted) */
     int body_started;              /* headers went out: no more replacing */
     int finished;                  /* write_last was called */
@@ -175,9 +189,46 @@ struct wsgi_state {
     long long content_length;      /* of the response, -1 = not set by the app */
     unsigned long long sent;       /* response body bytes sent */
     long long request_length;      /* CONTENT_LENGTH of the request, -1 = unknown */
+
+    char join[JOIN_BUFFER];        /* a list's chunks joined for one write_last */
+};
+
+/* What every thread shares: set at init, read-only afterwards, except the
+ * key cache (changed with the GIL held) and threads_list (GIL). */
+struct wsgi_state {
+    const gateway_api *api;
+    const wsgi_boot *boot;         /* what wsgi.so found (boot.h) */
+    PyThreadState *tstate;         /* the init thread's */
+    PyInterpreterState *interp;
+    pthread_t main_thread;
+    int threads;                   /* gateway_init.threads (0 from an old server: 1) */
+    PyObject *app;                 /* the WSGI callable */
+    char *app_spec;                /* "module:callable", for messages */
+    PyObject *format_exception;    /* traceback.format_exception */
+    PyObject *environ_template;    /* wsgi.errors None: each thread's copy has its own */
+    PyObject *placeholder_pykeys[PLACEHOLDERS];
+    PyObject *request_timeout;     /* gatewayd.RequestTimeout (interrupt.c) */
+    PyObject *original_sleep;      /* time.sleep before interrupt.c's */
+
+    struct key_entry *keys[KEY_TABLE_SIZE];
+    size_t key_count;
+
+    /* interned strings */
+    PyObject *s_close, *s_fileno, *s_tell, *s_wsgi_input, *s_wsgi_errors,
+             *s_wsgi_url_scheme, *s_http, *s_https, *s_empty,
+             *s_gateway_protocol, *s_uwsgi, *s_fastcgi, *s_scgi;
+
+    wsgi_thread *threads_list;     /* every thread that called, newest first */
+    int loader_tstates;            /* thread states the loader made: init's and the app threads' */
+    /* gateway_interrupt may run only while Python does: from the end of
+     * init to the start of shutdown (live), checked under live_lock. */
+    pthread_mutex_t live_lock;
+    int live;
 };
 
 extern struct wsgi_state G;
+/* The calling thread's, or NULL before its first call. */
+extern __thread wsgi_thread *wsgi_current;
 
 /* The app_args the loader takes. */
 typedef struct {
@@ -186,20 +237,27 @@ typedef struct {
 
 /* ------------------------------------------------------------ small tools */
 
-/* Release the GIL around blocking I/O only when another Python thread
- * exists that could use it: without threads it is pure overhead. */
+/* Release the GIL around blocking I/O when another Python thread exists
+ * that could use it (always with several app threads): with none it is
+ * pure overhead. The loader's own thread states (init's, the app
+ * threads') do not count: idle, they need no GIL. */
 static inline int other_threads(void)
 {
-    PyThreadState *head = PyInterpreterState_ThreadHead(G.interp);
-    return head != NULL && PyThreadState_Next(head) != NULL;
+    if (G.threads > 1)
+        return 1;
+    int n = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(G.interp); ts != NULL; ts = PyThreadState_Next(ts))
+        if (++n > G.loader_tstates)
+            return 1;
+    return 0;
 }
 
 #define IO_BEGIN { PyThreadState *_io_save = other_threads() ? PyEval_SaveThread() : NULL;
 #define IO_END   if (_io_save != NULL) PyEval_RestoreThread(_io_save); }
 
-static inline int request_alive(uint64_t id)
+static inline int request_alive(const wsgi_thread *t, uint64_t id)
 {
-    return G.r != NULL && id == G.req_id;
+    return t != NULL && t->r != NULL && id == t->req_id;
 }
 
 #define FASTCALL(f) ((PyCFunction)(void (*)(void))(f))
@@ -235,16 +293,16 @@ PyObject *write_call(PyObject *callable, PyObject *const *args,
                      size_t nargsf, PyObject *kwnames);
 CallObject *new_call_object(PyTypeObject *type, vectorcallfunc fn);
 int parse_length(const char *s, long long *out);
-int send_body(const char *data, size_t len, int last);
-int send_result(PyObject *result);
+int send_body(wsgi_thread *t, const char *data, size_t len, int last);
+int send_result(wsgi_thread *t, PyObject *result);
 
 /* file_wrapper.c */
 extern PyTypeObject FileWrapperType;
-int send_file(FileWrapperObject *fw);
+int send_file(wsgi_thread *t, FileWrapperObject *fw);
 
 /* environ.c */
 int build_template(gateway_init *init);
-PyObject *build_environ(gateway_request *r);
+PyObject *build_environ(wsgi_thread *t, gateway_request *r);
 
 /* interpreter.c */
 int start_python(gateway_init *init, wsgi_args *a, char *cwd, size_t cwd_size);
@@ -257,5 +315,12 @@ PyObject *load_app(const char *spec);
 /* stack.c: faulthandler registered for gateway_dump_stack (0, or -1 with a
  * Python exception or errno set). Called with the GIL, once. */
 int stack_init(void);
+
+/* interrupt.c: gatewayd.RequestTimeout and the time.sleep that
+ * gateway_interrupt wakes (0, or -1 with an exception), at init with the
+ * GIL; after a call gateway_interrupt interrupted, its pending exception
+ * dropped and the wake-up drained (GIL held). */
+int interrupt_init(void);
+void interrupt_settle(wsgi_thread *t);
 
 #endif

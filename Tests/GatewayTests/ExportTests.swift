@@ -80,12 +80,45 @@ import Testing
         let descriptor = Gateway.export(Greeter.self, name: "greeter")
         let d = descriptor.assumingMemoryBound(to: gateway_app_descriptor.self).pointee
         #expect(d.abi_version == GATEWAY_ABI_VERSION)
-        #expect(d.reserved == 0)
+        // Greeter is Sendable (its stored properties are): thread-safe
+        #expect(d.flags == GATEWAY_APP_THREAD_SAFE)
         #expect(String(cString: try #require(d.name)) == "greeter")
         #expect(d.`init` != nil)
         #expect(d.call != nil)
         #expect(d.shutdown != nil)
         #expect(Gateway.export(Greeter.self, name: "greeter") == descriptor)
+    }
+
+    /// Not Sendable: a mutable class.
+    final class Tally: Application {
+        var count = 0
+        init(arguments: Arguments) throws {}
+        func respond(to request: Request, with response: ResponseWriter) throws {
+            count += 1
+            try response.respond(body: "\(count)")
+        }
+    }
+
+    struct Immutable: Application, Sendable {
+        let greeting = "hi"
+        init(arguments: Arguments) throws {}
+        func respond(to request: Request, with response: ResponseWriter) throws {
+            try response.respond(body: greeting)
+        }
+    }
+
+    func flags(_ descriptor: UnsafeRawPointer) -> UInt32 {
+        descriptor.assumingMemoryBound(to: gateway_app_descriptor.self).pointee.flags
+    }
+
+    // threads > 1 only for what the compiler knows may be shared: the
+    // Sendable overload of export is chosen for a Sendable type.
+    @Test func aSendableAppIsThreadSafeAndOthersAreNot() {
+        #expect(flags(Gateway.export(Immutable.self, name: "immutable")) == GATEWAY_APP_THREAD_SAFE)
+        #expect(flags(Gateway.export(Tally.self, name: "tally")) == 0)
+        #expect(flags(Gateway.export(name: "closure") { _ in App { _, response in try response.respond(body: "x") } }) == 0)
+        #expect(flags(Gateway.export(name: "immutable") { try Immutable(arguments: $0) }) == GATEWAY_APP_THREAD_SAFE)
+        #expect(flags(Gateway.export(Greeter.self, name: "greeter")) == GATEWAY_APP_THREAD_SAFE)
     }
 
     @Test func bootCallShutdown() throws {

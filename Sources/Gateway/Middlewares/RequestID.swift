@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Gives every request an id: the client's (or the proxy's) `X-Request-Id`
 /// when it is sane and `trustIncoming` is set, else a fresh one. The app
 /// reads it as `request.header("X-Request-Id")`; the response carries it
@@ -68,18 +70,37 @@ public struct RequestID: Middleware {
     }
 
     /// Per-worker state: the prefix is drawn on first use, after the fork.
-    final class Generator: @unchecked Sendable {
-        private var prefix: String?
-        private var counter: UInt64 = 0
+    /// Atomics: with threads > 1 several requests draw ids at once.
+    final class Generator: Sendable {
+        private let prefix = Atomic<UInt64>(0)   // 0: not drawn yet
+        private let counter = Atomic<UInt64>(0)
 
         func next() -> String {
-            let prefix = self.prefix ?? {
-                let fresh = String(UInt64.random(in: 1 ... .max) | (1 << 63), radix: 16)
-                self.prefix = fresh
-                return fresh
-            }()
-            counter &+= 1
-            return prefix + "-" + String(counter, radix: 16)
+            var prefix = self.prefix.load(ordering: .relaxed)
+            if prefix == 0 {
+                let fresh = UInt64.random(in: 1 ... .max) | (1 << 63)
+                let (exchanged, original) = self.prefix.compareExchange(expected: 0, desired: fresh, ordering: .relaxed)
+                prefix = exchanged ? fresh : original
+            }
+            let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
+            // "prefix-counter" in hex, written once: one allocation, as before.
+            return String(unsafeUninitializedCapacity: 33) { out in
+                var at = 0
+                func hex(_ value: UInt64) {
+                    var digits = 1
+                    while digits < 16 && value >> (4 * UInt64(digits)) != 0 { digits += 1 }
+                    for d in stride(from: digits - 1, through: 0, by: -1) {
+                        let nibble = UInt8((value >> (4 * UInt64(d))) & 0xF)
+                        out[at] = nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10
+                        at += 1
+                    }
+                }
+                hex(prefix)
+                out[at] = UInt8(ascii: "-")
+                at += 1
+                hex(n)
+                return at
+            }
         }
     }
 }
