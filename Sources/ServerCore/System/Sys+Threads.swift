@@ -84,7 +84,13 @@ public final class LoopLock: @unchecked Sendable {
 
     public init() {
         mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        // Adaptive: a thread that finds it held spins a little before it
+        // sleeps; the loop's critical sections are a few microseconds.
+        var attr = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attr)
+        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        pthread_mutex_init(mutex, &attr)
+        pthread_mutexattr_destroy(&attr)
     }
 
     deinit {

@@ -58,7 +58,7 @@ extension RequestContext {
         }
         environ.add(CKey.gwVersion, CKey.one)
         environ.add(CKey.gwScheme, proxiedIsSecure(buf) ? CKey.https : CKey.http)
-        environ.add(CKey.gwMultithread, CKey.zero)
+        environ.add(CKey.gwMultithread, multithread ? CKey.one : CKey.zero)
         environ.add(CKey.gwMultiprocess, CKey.one)
         environ.add(CKey.gwRunOnce, CKey.zero)
         environ.add(CKey.gwWorkerId, environ.copy(String(identity.id)))

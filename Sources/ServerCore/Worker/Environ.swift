@@ -113,7 +113,7 @@ extension RequestContext {
         addRemote()
         environ.add(CKey.gwVersion, CKey.one)
         environ.add(CKey.gwScheme, scheme == .https ? CKey.https : CKey.http)
-        environ.add(CKey.gwMultithread, CKey.zero)
+        environ.add(CKey.gwMultithread, multithread ? CKey.one : CKey.zero)
         environ.add(CKey.gwMultiprocess, CKey.one)
         environ.add(CKey.gwRunOnce, CKey.zero)
         environ.add(CKey.gwWorkerId, environ.copy(String(identity.id)))

@@ -43,10 +43,12 @@ public final class RequestContext {
         didSet { response.setLog(errorLog); output.log = errorLog }
     }
     var stopping = false
+    /// gateway.multithread: the worker has more than one app thread.
+    var multithread = false
     /// The connection whose request head `head` holds, parsed by the loop
     /// on this thread (nil once used, or when overwritten): the thread
     /// that serves it skips parsing it again.
-    var headOf: Connection?
+    unowned(unsafe) var headOf: Connection?
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,

@@ -75,20 +75,32 @@ struct ReadyQueue {
     }
 }
 
-/// A ring of connections that grows (never past the worker's connections) and never shrinks.
+/// A ring of connections that grows (never past the worker's connections)
+/// and never shrinks. Unmanaged: `connections` keeps each one, and a
+/// connection leaves the ring before it closes (RequestLoop.close), so the
+/// ring costs no reference counting.
 struct Ring {
-    private var items: [Connection?] = Array(repeating: nil, count: 16)
+    private var items: UnsafeMutablePointer<Unmanaged<Connection>?>
+    private var capacity = 16
     private var head = 0
     private(set) var count = 0
 
+    init() {
+        items = .allocate(capacity: capacity)
+        items.initialize(repeating: nil, count: capacity)
+    }
+
     mutating func append(_ c: Connection) {
-        if count == items.count {
-            var grown = [Connection?](repeating: nil, count: items.count * 2)
-            for i in 0..<count { grown[i] = items[(head + i) % items.count] }
+        if count == capacity {
+            let grown = UnsafeMutablePointer<Unmanaged<Connection>?>.allocate(capacity: capacity * 2)
+            grown.initialize(repeating: nil, count: capacity * 2)
+            for i in 0..<count { grown[i] = items[(head + i) % capacity] }
+            items.deallocate()
             items = grown
+            capacity *= 2
             head = 0
         }
-        items[(head + count) % items.count] = c
+        items[(head + count) % capacity] = Unmanaged.passUnretained(c)
         count += 1
     }
 
@@ -96,20 +108,20 @@ struct Ring {
         guard count > 0 else { return nil }
         let c = items[head]
         items[head] = nil
-        head = (head + 1) % items.count
+        head = head + 1 == capacity ? 0 : head + 1
         count -= 1
-        return c
+        return c?.takeUnretainedValue()
     }
 
     mutating func remove(_ c: Connection) {
         var kept = 0
         for i in 0..<count {
-            let item = items[(head + i) % items.count]
-            if item === c { continue }
-            items[(head + kept) % items.count] = item
+            let item = items[(head + i) % capacity]
+            if item?.toOpaque() == Unmanaged.passUnretained(c).toOpaque() { continue }
+            items[(head + kept) % capacity] = item
             kept += 1
         }
-        for i in kept..<count { items[(head + i) % items.count] = nil }
+        for i in kept..<count { items[(head + i) % capacity] = nil }
         count = kept
     }
 }
@@ -198,6 +210,7 @@ extension RequestLoop {
         }
         appBusy -= 1
         freeAppSlots.append(slot)
+        saturatedEvents = 0
         publishThreads()
         if accepting == .saturated && stopReason == nil { try? startListening() }
     }
@@ -271,7 +284,9 @@ extension RequestLoop {
         slot.pointee.queue_waits &+= 1
         slot.pointee.queue_wait_sum_ns &+= waited
         var bucket = 0
-        while bucket < Int(GW_DURATION_BUCKETS) - 1 && waited > gwDurationBound(bucket) { bucket += 1 }
+        if waited > Self.firstBucketBound {
+            while bucket < Int(GW_DURATION_BUCKETS) - 1 && waited > gwDurationBound(bucket) { bucket += 1 }
+        }
         gw_score_queue_wait(slot, Int32(bucket))
         slot.pointee.queued = UInt32(ready.count)
     }
@@ -317,6 +332,9 @@ extension RequestLoop {
             }
         }
     }
+
+    /// The first duration bucket's bound (5 ms): most waits are under it.
+    static let firstBucketBound: UInt64 = 5_000_000
 
     /// How long a thread interrupted after a timeout has to come back.
     static let interruptGrace = 2

@@ -72,10 +72,11 @@ public final class RequestLoop {
     let app: AppHandle
     /// The context and access-log writer of the thread holding `lock`: the
     /// loop's code (parsing, refusals, held responses) uses them.
-    var context: RequestContext
-    var accessLog: AccessLogWriter?
+    /// (Unowned: `threads` keeps them; switching them costs no reference counting.)
+    unowned(unsafe) var context: RequestContext
+    unowned(unsafe) var accessLog: AccessLogWriter?
     /// The thread holding `lock`.
-    var current: LoopThread
+    unowned(unsafe) var current: LoopThread
     let logger: Logger
     /// What the worker's threads share is touched with this held.
     let lock = LoopLock()
@@ -94,6 +95,8 @@ public final class RequestLoop {
     /// The stop is complete: each thread leaves at its next wake-up.
     var exiting = false
     var lastTick: UInt64 = 0
+    /// Listener events seen with every app slot busy since one freed.
+    var saturatedEvents = 0
     /// The app reads bodies as they arrive (GATEWAY_APP_STREAM_BODY).
     let appStreamsBody: Bool
     /// One scoreboard slot per app thread; the first is the worker's own
@@ -145,6 +148,7 @@ public final class RequestLoop {
                                      trustedProxies: trustedProxies, secureSchemeHeaders: secureSchemeHeaders,
                                      scriptName: settings.scriptName, fastcgiCapacity: settings.fastcgiCapacity, appData: app.appData)
             ctx.output.deferLimit = settings.responseBufferSize
+            ctx.multithread = appThreads > 1
             Self.attachLogs(ctx, logger)
             threads.append(LoopThread(index: i, context: ctx, accessLog: i == 0 ? accessLog : accessLog?.copy()))
         }
@@ -299,6 +303,7 @@ public final class RequestLoop {
         defer { lock.unlock() }
         try startListening()
         lastTick = Sys.monotonicNanos()
+        CKey.initializeAll()
         for t in threads.dropFirst() {
             try Sys.spawnThread(name: "gatewayd-\(t.index)") { [self] in
                 lock.lock()
@@ -340,8 +345,8 @@ public final class RequestLoop {
                 return
             }
         }
-        let now = Sys.monotonicNanos()
-        if now &- lastTick >= 1_000_000_000 {
+        let now = current.wokeAt
+        if now &- lastTick >= 1_000_000_000 && now > lastTick {
             lastTick = now
             acceptMissed()
             // A fresh clock: what acceptMissed() accepted is younger than
@@ -410,7 +415,11 @@ public final class RequestLoop {
         }
         guard accepting == .on, stopReason == nil else { return }
         if freeAppSlots.isEmpty {
-            stopListening(.saturated)
+            // A sibling thread's wake-up for a connection another thread
+            // already took (a level-triggered listener wakes a second
+            // waiter) is not saturation: a second event in a row is.
+            saturatedEvents += 1
+            if saturatedEvents >= 2 { stopListening(.saturated) }
             return
         }
         if connectionCount >= settings.workerConnections {

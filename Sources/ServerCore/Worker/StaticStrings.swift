@@ -45,4 +45,49 @@ enum CKey {
     static let http11 = make("HTTP/1.1")
     static let software = make("gatewayd/0.1")
     static let cgi = make("CGI/1.1")
+
+    /// Initializes every key now, on one thread, before a worker starts its
+    /// others: a lazy global first touched by several threads at once costs
+    /// each a wait in swift_once (and ThreadSanitizer builds have been seen
+    /// to hang there).
+    static func initializeAll() {
+        _ = requestMethod
+        _ = scriptName
+        _ = pathInfo
+        _ = queryString
+        _ = requestURI
+        _ = contentType
+        _ = contentLength
+        _ = serverName
+        _ = serverPort
+        _ = serverProtocol
+        _ = serverSoftware
+        _ = gatewayInterface
+        _ = remoteAddr
+        _ = remotePort
+        _ = gwVersion
+        _ = gwScheme
+        _ = gwMultithread
+        _ = gwMultiprocess
+        _ = gwRunOnce
+        _ = gwWorkerId
+        _ = gwGeneration
+        _ = gwWorkerPid
+        _ = gwProtocol
+        _ = protocolNames
+        _ = empty
+        _ = p80
+        _ = p443
+        _ = zero
+        _ = one
+        _ = http
+        _ = https
+        _ = http10
+        _ = http11
+        _ = software
+        _ = cgi
+        _ = ShedReply.status
+        _ = ShedReply.body
+        _ = ShedReply.headers
+    }
 }

@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGateway
+import Foundation
+import Logging
+import Testing
+@testable import ServerCore
+
+/// A worker's RequestLoop in this process, with `threads` app threads, on
+/// a real socket, with real clients: no fork, so `make tsan` runs it under
+/// ThreadSanitizer (`swift test --sanitize thread`), where a data race
+/// between the loop and the app threads fails it. Without TSan it checks
+/// the same behaviour: N requests that wait run side by side, and the
+/// loop answers a kept-alive connection while every app thread is busy.
+@Suite(.serialized) struct LoopThreadsTests {
+    /// The app: `/sleep` waits 0.2 s; `/echo` returns the body it read;
+    /// anything else "ok".
+    static let descriptor: UnsafeMutablePointer<gateway_app_descriptor> = {
+        let d = UnsafeMutablePointer<gateway_app_descriptor>.allocate(capacity: 1)
+        d.initialize(to: gateway_app_descriptor(abi_version: GATEWAY_ABI_VERSION, flags: GATEWAY_APP_THREAD_SAFE, name: nil,
+                                                init: nil, call: { r in
+            guard let r, let api = r.pointee.api else { return GATEWAY_ERROR }
+            let path = api.pointee.getenv(r, "PATH_INFO").map { String(cString: $0) } ?? ""
+            if path == "/sleep" { usleep(200_000) }
+            var body = [UInt8](repeating: 0, count: 65536)
+            var n = 0
+            if path == "/echo" {
+                while n < body.count {
+                    let got = body.withUnsafeMutableBytes { api.pointee.read(r, $0.baseAddress! + n, $0.count - n) }
+                    if got <= 0 { break }
+                    n += got
+                }
+            } else {
+                body = Array("ok".utf8); n = 2
+            }
+            _ = api.pointee.start_response(r, "200 OK", nil, 0, 0)
+            return body.withUnsafeBytes { api.pointee.write_last(r, $0.baseAddress, n) }
+        }, shutdown: nil))
+        return d
+    }()
+
+    /// Runs a loop with `threads` on a fresh port; `body` gets the port.
+    func withLoop(threads: Int, bodyBufferSize: Int = 1024, _ body: (UInt16) throws -> Void) throws {
+        var config = Config()
+        config.threads = threads
+        config.bodyBufferSize = bodyBufferSize
+        config.keepaliveTimeout = 5
+        let listener = try Listener.bind(.tcp(host: "127.0.0.1", port: 0), backlog: 64, unixMode: 0o600)
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener.fd, $0, &len) } }
+        let port = UInt16(bigEndian: addr.sin_port)
+        let app = AppHandle(descriptor: UnsafePointer(Self.descriptor), appData: nil)
+        let loop = try RequestLoop(settings: .init(config), limits: HTTPLimits(config), listeners: [listener], app: app,
+                                   identity: WorkerIdentity(id: 0, generation: 1, pid: getpid()), bodyTimeout: 5,
+                                   trustedProxies: [], accessLog: nil, logger: Logger(label: "test"), scoreboard: nil)
+        var stop: [Int32] = [0, 0]
+        _ = pipe(&stop)
+        try loop.watch(stop[0]) { loop.requestStop(.shutdown) }
+        let done = DispatchSemaphore(value: 0)
+        try! Sys.spawnThread(name: "client") {
+            _ = try? loop.run()
+            done.signal()
+        }
+        defer {
+            var one: UInt8 = 1
+            _ = write(stop[1], &one, 1)
+            done.wait()
+            close(stop[0]); close(stop[1]); close(listener.fd)
+        }
+        try body(port)
+    }
+
+    /// One request on `fd` (kept alive): the response body.
+    func request(_ fd: Int32, _ raw: String) -> String {
+        _ = raw.withCString { send(fd, $0, strlen($0), 0) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+            let text = String(decoding: out, as: UTF8.self)
+            if let head = text.range(of: "\r\n\r\n"),
+               let cl = text.range(of: "Content-Length: ")?.upperBound,
+               let length = Int(text[cl...].prefix { $0.isNumber }),
+               out.count - text.utf8.distance(from: text.startIndex, to: head.upperBound) >= length {
+                return String(text[head.upperBound...])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func connect(_ port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    @Test func fourRequestsThatWaitRunSideBySideOnFourThreads() throws {
+        try withLoop(threads: 4) { port in
+            let start = Date()
+            let group = DispatchGroup()
+            let answers = Answers()
+            for _ in 0..<4 {
+                group.enter()
+                try! Sys.spawnThread(name: "client") {
+                    let fd = connect(port)
+                    answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"))
+                    close(fd)
+                    group.leave()
+                }
+            }
+            group.wait()
+            #expect(answers.all == ["ok", "ok", "ok", "ok"])
+            #expect(Date().timeIntervalSince(start) < 0.7)  // four 0.2 s waits, not 0.8 s
+        }
+    }
+
+    @Test func aMixedLoadOnFourThreads() throws {
+        try withLoop(threads: 4) { port in
+            let group = DispatchGroup()
+            let answers = Answers()
+            for client in 0..<6 {
+                group.enter()
+                try! Sys.spawnThread(name: "client") {
+                    let fd = connect(port)
+                    for i in 0..<40 {
+                        switch (client + i) % 3 {
+                        case 0: answers.add(request(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"))
+                        case 1:
+                            let body = String(repeating: "b", count: 3000)  // above body_buffer_size: spooled
+                            let got = request(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + body)
+                            answers.add(got == body ? "ok" : "bad echo")
+                        default: answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"))
+                        }
+                    }
+                    close(fd)
+                    group.leave()
+                }
+            }
+            group.wait()
+            #expect(answers.all.count == 240)
+            #expect(answers.all.allSatisfy { $0 == "ok" })
+        }
+    }
+
+    @Test func aKeptAliveConnectionIsReadWhileTheOnlyAppThreadIsBusy() throws {
+        try withLoop(threads: 1) { port in
+            let kept = connect(port)
+            #expect(request(kept, "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == "ok")
+            let busy = connect(port)
+            _ = "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n".withCString { send(busy, $0, strlen($0), 0) }
+            usleep(50_000)
+            // Sent while the app sleeps: read by the loop now, served next.
+            #expect(request(kept, "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == "ok")
+            close(kept); close(busy)
+        }
+    }
+}
+
+/// Answers collected from several client threads.
+final class Answers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
