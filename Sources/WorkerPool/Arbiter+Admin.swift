@@ -50,6 +50,10 @@ extension Arbiter {
             guard let text = r.query["workers"], let n = Int(text), n >= 1, n <= 1024 else {
                 return .outcome(400, "refused", reason: "scale needs ?workers=N (1 to 1024)")
             }
+            // one scoreboard slot per app thread
+            guard n * config.threads <= scoreboardSize else {
+                return .outcome(400, "refused", reason: "\(n) workers x threads \(config.threads) is above the scoreboard's \(scoreboardSize) slots")
+            }
             guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
             guard supervisor.reload == nil else { return .outcome(409, "refused", reason: "a reload is in progress") }
             logger.info("admin: scale to \(n) workers")
