@@ -123,6 +123,12 @@ public struct WorkerProcess {
             m.exitReason = reason
             channel.send(m)
         }
+        // threads > 1: after a timeout the loop interrupts the thread or
+        // retires; a retirement is announced so the master replaces it now.
+        var threadTimedOut = false
+        let announceRetirement = {
+            if threadTimedOut && loop.stopReason != nil { announce(.threadTimeout) }
+        }
         do {
             try loop.watch(channel.fd) {
                 if case .eof = channel.receive() {
@@ -137,7 +143,10 @@ public struct WorkerProcess {
                     case Signals.term, Signals.quit: loop.requestStop(.shutdown)
                     case Signals.int: loop.requestStop(.fast)
                     case Signals.usr1: reopen(logger)
-                    case gw_timeout_signal(): loop.handleThreadTimeouts()
+                    case gw_timeout_signal():
+                        threadTimedOut = true
+                        loop.handleThreadTimeouts()
+                        announceRetirement()
                     default: break
                     }
                 }
@@ -156,6 +165,7 @@ public struct WorkerProcess {
             m.ussKB = usage.ussKB
             m.pssKB = usage.pssKB
             channel.send(m)
+            announceRetirement()
             scoreboard?.pointee.heartbeat_ns = Sys.monotonicNanos()
             LogRateLimiter.shared.flush()
             if memoryLimitKB > 0 && usage.ussKB > memoryLimitKB && loop.stopReason == nil {
