@@ -40,6 +40,9 @@ static volatile int dump_log_mode = GW_LOG_TEXT;
 static int scratch_fd = -1;
 static gw_score_slot *dump_slot;
 static int (*app_dumper)(int fd);
+#define MAX_THREAD_SLOTS 256
+static gw_score_slot *thread_slots[MAX_THREAD_SLOTS];
+static volatile int thread_slot_count;
 static long utc_offset;           /* seconds east of UTC: read once, outside any handler */
 static int utc_offset_known;
 
@@ -332,10 +335,32 @@ static void native_backtrace(int fd) {
     }
 }
 
+/* threads > 1: which app thread this dump runs on, as the first line. */
+static void thread_header(int fd) {
+    int count = thread_slot_count;
+    if (count < 2) return;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    char line[128];
+    out_buf b = {line, 0, sizeof line};
+    for (int i = 0; i < count; i++) {
+        if (thread_slots[i] == NULL || thread_slots[i]->tid != tid) continue;
+        puts_(&b, "app thread ");
+        put_uint(&b, (unsigned long long)thread_slots[i]->thread_index, 1);
+        puts_(&b, " of ");
+        put_uint(&b, (unsigned long long)count, 1);
+        puts_(&b, " (tid ");
+        put_uint(&b, (unsigned long long)tid, 1);
+        puts_(&b, "):\n");
+        write_all(fd, line, b.n);
+        return;
+    }
+}
+
 __attribute__((noinline)) void gw_stack_dump(int reason) {
     if (scratch_fd < 0) return;
     (void)ftruncate(scratch_fd, 0);
     (void)lseek(scratch_fd, 0, SEEK_SET);
+    thread_header(scratch_fd);
     if (app_dumper == NULL || app_dumper(scratch_fd) != 0) native_backtrace(scratch_fd);
     log_scratch(reason);
 }
@@ -356,6 +381,13 @@ void gw_stack_set_field(const char *key, const char *value) {
     if (k >= sizeof field_key || v >= sizeof field_value) return;
     memcpy(field_value, value, v + 1);
     memcpy(field_key, key, k + 1);
+}
+
+void gw_stack_set_threads(gw_score_slot *const *slots, int count) {
+    if (count > MAX_THREAD_SLOTS) count = MAX_THREAD_SLOTS;
+    thread_slot_count = 0;
+    for (int i = 0; i < count; i++) thread_slots[i] = slots[i];
+    thread_slot_count = count < 0 ? 0 : count;
 }
 
 void gw_stack_set_log(int log_fd, int log_mode) {

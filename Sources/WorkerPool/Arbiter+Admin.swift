@@ -50,6 +50,10 @@ extension Arbiter {
             guard let text = r.query["workers"], let n = Int(text), n >= 1, n <= 1024 else {
                 return .outcome(400, "refused", reason: "scale needs ?workers=N (1 to 1024)")
             }
+            // one scoreboard slot per app thread
+            guard n * config.threads <= scoreboardSize else {
+                return .outcome(400, "refused", reason: "\(n) workers x threads \(config.threads) is above the scoreboard's \(scoreboardSize) slots")
+            }
             guard case .running = supervisor.phase else { return .outcome(409, "refused", reason: "not running (\(phaseName))") }
             guard supervisor.reload == nil else { return .outcome(409, "refused", reason: "a reload is in progress") }
             logger.info("admin: scale to \(n) workers")
@@ -91,7 +95,7 @@ extension Arbiter {
     /// Folds what the live workers counted since the last look.
     func foldScores() {
         for (pid, r) in records {
-            let now = ScoreCounters(slot: scoreboard[r.score])
+            let now = counters(r)
             metrics.totals.add(now, since: r.folded)
             records[pid]?.folded = now
         }
@@ -109,11 +113,11 @@ extension Arbiter {
     /// it was not) and what it announced (the announcement counts even when
     /// it was already leaving for another reason, except a timeout).
     static func restartReason(_ leave: Supervisor.Leave?, announced: HealthMessage.ExitReason) -> RestartReason {
-        if leave == .timeout { return .timeout }
+        if leave == .timeout || announced == .threadTimeout { return .timeout }
         switch announced {
         case .maxRequests: return .maxRequests
         case .memoryLimit: return .memory
-        case .none, .shutdown, .masterGone: break
+        case .none, .shutdown, .masterGone, .threadTimeout: break
         }
         guard let leave else { return .crash }
         switch leave {
@@ -131,8 +135,9 @@ extension Arbiter {
         case .booting: return "booting"
         case .leaving, .killed: return "stopping"
         case .ready:
-            guard let i = records[w.pid]?.score else { return "idle" }
-            return scoreboard[i].state == Int32(GW_SCORE_BUSY) ? "busy" : "idle"
+            // busy: at least one of its app threads serves a request
+            guard let r = records[w.pid] else { return "idle" }
+            return busySlots(r).isEmpty ? "idle" : "busy"
         }
     }
 
@@ -156,7 +161,11 @@ extension Arbiter {
             m.workers[workerState(w), default: 0] += 1
             if let u = memory(of: w) { m.memory.append(.init(pid: w.pid, ussBytes: u.ussKB * 1024, pssBytes: u.pssKB * 1024)) }
         }
-        m.inFlight = m.workers["busy"] ?? 0
+        let threads = threadCounts()
+        m.inFlight = threads.busy
+        m.threadsBusy = threads.busy
+        m.threadsTotal = threads.total
+        m.queuedRequests = queuedRequests()
         m.workersTarget = supervisor.settings.workers
         m.workersMax = maxWorkers
         m.draining = drain.isDraining
@@ -173,24 +182,26 @@ extension Arbiter {
     }
 
     /// Once a pass: the queues' high-water marks, max children reached,
-    /// and a rate-limited warning when a listen queue is full.
+    /// and a rate-limited warning when a listen queue is full. All busy:
+    /// every app thread of every serving worker.
     func watchPressure() {
         let serving = supervisor.workers.values.filter { $0.generation == supervisor.generation && !$0.isLeaving }
         let allBusy = !serving.isEmpty && serving.allSatisfy { w in
-            records[w.pid].map { scoreboard[$0.score].state == Int32(GW_SCORE_BUSY) } ?? false
+            records[w.pid].map { busySlots($0).count == $0.threads } ?? false
         }
         for line in pressure.observe(listenQueues(), allBusy: allBusy, atCeiling: supervisor.settings.workers >= maxWorkers, now: Self.now) {
             logger.warning("\(line)")
         }
     }
 
-    /// The live workers' connections by state; a request in the app is writing.
+    /// The live workers' connections by state; a request in the app (one
+    /// per busy app thread) is writing.
     func connectionStates() -> [String: UInt64] {
         var c: [String: UInt64] = ["reading": 0, "writing": 0, "waiting": 0]
         for r in records.values {
             let s = scoreboard[r.score]
             c["reading"]! += UInt64(s.conn_reading)
-            c["writing"]! += UInt64(s.conn_writing) + (s.state == Int32(GW_SCORE_BUSY) ? 1 : 0)
+            c["writing"]! += UInt64(s.conn_writing) + UInt64(busySlots(r).count)
             c["waiting"]! += UInt64(s.conn_waiting)
         }
         return c
@@ -209,26 +220,23 @@ extension Arbiter {
                               ("seconds", .double(Self.seconds(now &- r.startedAt)))])
         }
         let workers = supervisor.sortedWorkers.map { w -> JSON in
-            var request = JSON.null
-            if let i = records[w.pid]?.score, scoreboard[i].state == Int32(GW_SCORE_BUSY) {
-                let s = scoreboard[i]
-                let text = requestText(s)
-                let space = text.firstIndex(of: " ") ?? text.endIndex
-                request = .object([("method", .string(String(text[..<space]))),
-                                   ("path", .string(String(text[space...].dropFirst()))),
-                                   ("seconds", .double(Self.seconds(now &- s.busy_since_ns)))])
-            }
-            let served = records[w.pid].map { scoreboard[$0.score].requests } ?? w.requests
+            let record = records[w.pid]
+            // the first busy thread's request (threads = 1: the worker's)
+            let request = record.flatMap { busySlots($0).first }.map { requestJSON(scoreboard[$0.score], now: now) } ?? .null
+            let served = record.map { counters($0).requests } ?? w.requests
             let memory = memory(of: w)
+            let threads: [(String, JSON)] = threadFields(record, now: now)
             return .object([
                 ("pid", .int(Int64(w.pid))), ("slot", .int(Int64(w.slot))), ("generation", .int(Int64(w.generation))),
                 ("state", .string(workerState(w))), ("requests", .int(Int64(served))), ("request", request),
+            ] + threads + [
                 ("uss_bytes", memory.map { .int(Int64($0.ussKB * 1024)) } ?? .null),
                 ("pss_bytes", memory.map { .int(Int64($0.pssKB * 1024)) } ?? .null),
                 ("age_seconds", .double(Self.seconds(now &- w.spawnedAt))),
                 ("last_exit", supervisor.slots[w.slot]?.lastExit.map { .string($0.description) } ?? .null),
             ])
         }
+        let threadCount = threadCounts()
         let listeners: [JSON] = queues.map { q in
             .object([("address", .string(q.listener)), ("protocol", .string(q.proto.description)),
                      ("queue_length", .int(Int64(q.length))), ("queue_max", .int(Int64(q.max))),
@@ -243,11 +251,44 @@ extension Arbiter {
             ("workers_base", .int(Int64(baseWorkers))), ("workers_max", .int(Int64(maxWorkers))),
             ("draining", .bool(drain.isDraining)),
             ("requests_total", .int(Int64(metrics.totals.requests))),
+            ("threads", .int(Int64(config.threads))), ("threads_busy", .int(Int64(threadCount.busy))),
+            ("threads_total", .int(Int64(threadCount.total))), ("queued", .int(Int64(queuedRequests()))),
             ("max_children_reached", .int(Int64(pressure.maxChildrenReached))),
             ("connections", .object(["reading", "writing", "waiting"].map { ($0, .int(Int64(states[$0] ?? 0))) })),
             ("listeners", .array(listeners)),
             ("workers", .array(workers)),
         ])
+    }
+
+    /// A busy slot's request: method, path, seconds running.
+    func requestJSON(_ s: gw_score_slot, now: UInt64) -> JSON {
+        let text = requestText(s)
+        let space = text.firstIndex(of: " ") ?? text.endIndex
+        return .object([("method", .string(String(text[..<space]))),
+                        ("path", .string(String(text[space...].dropFirst()))),
+                        ("seconds", .double(Self.seconds(now &- s.busy_since_ns)))])
+    }
+
+    /// A worker's threads, busy_threads, queued and app_threads.
+    func threadFields(_ record: WorkerRecord?, now: UInt64) -> [(String, JSON)] {
+        guard let r = record else { return [("threads", .int(1)), ("busy_threads", .int(0)), ("queued", .int(0)), ("app_threads", .array([]))] }
+        let busy = Int64(busySlots(r).count)
+        return [("threads", .int(Int64(r.threads))), ("busy_threads", .int(busy)),
+                ("queued", .int(Int64(scoreboard[r.score].queued))), ("app_threads", .array(threadsJSON(r, now: now)))]
+    }
+
+    /// Each app thread of a worker: index, state, its request and since when.
+    func threadsJSON(_ r: WorkerRecord, now: UInt64) -> [JSON] {
+        r.scores.enumerated().map { index, i in
+            let s = scoreboard[i]
+            let busy = s.state == Int32(GW_SCORE_BUSY)
+            return .object([
+                ("index", .int(Int64(index))),
+                ("state", .string(busy ? "busy" : s.state == Int32(GW_SCORE_BOOTING) ? "booting" : "idle")),
+                ("request", busy ? requestJSON(s, now: now) : .null),
+                ("since", busy ? .double(Self.seconds(now &- s.busy_since_ns)) : .null),
+            ])
+        }
     }
 
     static func seconds(_ ns: UInt64) -> Double { (Double(ns) / 1e6).rounded() / 1e3 }

@@ -36,13 +36,13 @@ extension Arbiter {
         }
     }
 
-    /// A worker is active when its slot says busy or its request serial
-    /// moved (it served requests between two looks).
+    /// A worker is active when one of its app threads is busy or their
+    /// request serials moved (it served requests between two looks).
     func noteActivity(now: UInt64) {
         for (pid, r) in records {
-            let slot = scoreboard[r.score]
-            if slot.state == Int32(GW_SCORE_BUSY) || slot.request_serial != r.lastSerial {
-                records[pid]?.lastSerial = slot.request_serial
+            let serial = r.scores.reduce(UInt64(0)) { $0 &+ scoreboard[$1].request_serial }
+            if !busySlots(r).isEmpty || serial != r.lastSerial {
+                records[pid]?.lastSerial = serial
                 records[pid]?.activeAt = now
             }
         }
@@ -52,11 +52,12 @@ extension Arbiter {
         let serving = supervisor.workers.values.filter { $0.generation == supervisor.generation && !$0.isLeaving }
         let workers = serving.map { w -> DemandScaler.Worker in
             let r = records[w.pid]
-            let busy = r.map { scoreboard[$0.score].state == Int32(GW_SCORE_BUSY) } ?? false
-            return .init(slot: w.slot, booting: w.state == .booting, busy: busy, idleSince: r?.activeAt ?? w.spawnedAt)
+            return .init(slot: w.slot, booting: w.state == .booting, threads: r?.threads ?? 1,
+                         busyThreads: r.map { busySlots($0).count } ?? 0, idleSince: r?.activeAt ?? w.spawnedAt)
         }
         let queued = listenQueues().reduce(0) { $0 + Int($1.length) }
-        return .init(target: supervisor.settings.workers, workers: workers, queued: queued)
+        let waiting = serving.reduce(0) { n, w in n + (records[w.pid].map { Int(scoreboard[$0.score].queued) } ?? 0) }
+        return .init(target: supervisor.settings.workers, workers: workers, queued: queued, waiting: waiting)
     }
 
     /// TTIN/TTOU (base ± 1) and POST /scale (base = n). Without max_workers

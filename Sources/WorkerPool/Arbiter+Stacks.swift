@@ -2,21 +2,25 @@ import CSupport
 import ServerCore
 
 /// Stack dumps of workers: the master signals the worker's main thread
-/// (gw_stack_signal), the worker writes its stack to the error log and to
+/// (gw_stack_signal), or, for a timeout of a worker with app threads, the
+/// stuck app thread (its tid in its slot; the dump names its index); the worker writes its stack to the error log and to
 /// its scratch file (CSupport/stackdump.c), and the master, on a later
 /// pass of its loop, answers `POST /dump` with the text, or notes a dump
 /// that did not come (a timeout's). It never waits for a worker.
 extension Arbiter {
     /// Signals `pid` for a dump unless one is under way. False when the
     /// worker cannot dump (no slot, handler not installed, signal failed).
+    /// `thread`: the app thread to dump (threads > 1), nil: the main thread.
     @discardableResult
-    func requestDump(_ pid: Int32, purpose: StackDumps.Purpose) -> Bool {
+    func requestDump(_ pid: Int32, purpose: StackDumps.Purpose, thread: Int? = nil) -> Bool {
         guard let i = records[pid]?.score, scoreboard[i].dump_fd > 0 else { return false }
         let slot = scoreboard + i
+        // the app thread's kernel tid; unknown yet (0): the main thread
+        let tid = thread.flatMap { threadSlot(pid, $0)?.pointee.tid }.flatMap { $0 > 0 ? $0 : nil } ?? pid
         guard dumps.begin(pid: pid, purpose: purpose, serial: slot.pointee.dump_serial, now: Self.now) else { return true }
         // Read by the handler: the level of its lines.
         if case .timeout = purpose { slot.pointee.dump_reason = Int32(GW_DUMP_TIMEOUT) } else { slot.pointee.dump_reason = Int32(GW_DUMP_ON_DEMAND) }
-        if !Sys.signalMainThread(pid, gw_stack_signal()) {
+        if !Sys.signalThread(pid, tid, gw_stack_signal()) {
             dumps.cancel(pid: pid)
             return false
         }

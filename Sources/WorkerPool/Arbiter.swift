@@ -35,8 +35,10 @@ public final class Arbiter {
     /// One record per worker process, by pid.
     var records: [Int32: WorkerRecord] = [:]
     var scoreboard: UnsafeMutablePointer<gw_score_slot>!
-    let scoreboardSize = 1024
-    var freeScores: [Int] = []
+    /// One slot per app thread of every worker (threads of each): the
+    /// config check keeps max(workers, max_workers) x threads within it.
+    let scoreboardSize = Config.scoreboardSlots
+    var freeScores = ScoreAllocator(capacity: Config.scoreboardSlots)
     /// The admin listener (admin_bind), nil when off.
     var admin: AdminServer?
     /// The master's metrics: totals folded from the scoreboard, and its own counts.
@@ -75,7 +77,6 @@ public final class Arbiter {
         supervisor = Supervisor(settings: Self.settings(config))
         demand = Self.demandScaler(config, base: config.workers)
         drain = Drain(seconds: config.drainDelay)
-        freeScores = Array((0..<scoreboardSize).reversed())
         executable = BinaryUpgrade.executablePath()
         upgradeFrom = BinaryUpgrade.upgradedFrom()
     }
@@ -115,7 +116,7 @@ public final class Arbiter {
             watchPressure()
             finishDrain()
             let busy = busyWorkers()
-            execute(supervisor.tick(now: Self.now, busy: busy))
+            execute(supervisor.tick(now: Self.now, busy: busy, threads: busyThreads()))
             LogRateLimiter.shared.flush()
             reportStatus()
         }
@@ -407,19 +408,20 @@ public final class Arbiter {
         }
     }
 
-    /// The worker is gone: fold its last counts, free its slot and channel.
+    /// The worker is gone: fold its last counts, free its slots and channel.
     func forget(_ pid: Int32) {
         guard let record = records.removeValue(forKey: pid) else { return }
-        metrics.totals.add(ScoreCounters(slot: scoreboard[record.score]), since: record.folded)
+        metrics.totals.add(counters(record), since: record.folded)
         if let ch = record.channel { Sys.close(ch.fd) }
-        scoreboard[record.score] = gw_score_slot()
-        freeScores.append(record.score)
+        for i in record.scores { scoreboard[i] = gw_score_slot() }
+        freeScores.release(record.scores)
     }
 
-    /// The request a worker was serving, from its scoreboard slot.
+    /// The request(s) a worker was serving, from its scoreboard slots.
     func busyRequest(_ pid: Int32) -> String? {
-        guard let i = records[pid]?.score, scoreboard[i].state == Int32(GW_SCORE_BUSY) else { return nil }
-        return requestText(scoreboard[i])
+        guard let r = records[pid] else { return nil }
+        let requests = busySlots(r).map { requestText(scoreboard[$0.score]) }
+        return requests.isEmpty ? nil : requests.joined(separator: ", ")
     }
 
     func requestText(_ s: gw_score_slot) -> String {
@@ -428,10 +430,11 @@ public final class Arbiter {
         return "\(method) \(path)"
     }
 
-    /// Busy workers from the scoreboard: since when, and on what request.
+    /// Busy workers with one app thread, from the scoreboard: since when,
+    /// and on what request (those with several: busyThreads).
     func busyWorkers() -> [Int32: Supervisor.Busy] {
         var busy: [Int32: Supervisor.Busy] = [:]
-        for (pid, r) in records where scoreboard[r.score].state == Int32(GW_SCORE_BUSY) {
+        for (pid, r) in records where r.threads == 1 && scoreboard[r.score].state == Int32(GW_SCORE_BUSY) {
             let s = scoreboard[r.score]
             busy[pid] = Supervisor.Busy(since: s.busy_since_ns, request: requestText(s))
         }
@@ -441,26 +444,27 @@ public final class Arbiter {
     func spawn(slot: Int, generation: UInt32) {
         // a reload abandoned while its own spawn actions were being executed
         guard supervisor.wantsSpawn(generation: generation) else { return }
-        guard let score = freeScores.popLast() else {
-            logger.error("cannot spawn worker \(slot): scoreboard full")
+        // each generation its own count (a reload may change `threads`)
+        let threads = generations[generation]?.config.threads ?? config.threads
+        guard let scores = freeScores.take(threads) else {
+            logger.error("cannot spawn worker \(slot): scoreboard full (\(freeScores.available) of \(scoreboardSize) slots free, \(threads) needed)")
             return
         }
         let pair: (Int32, Int32)
         do {
             pair = try Sys.seqpacketPair()
         } catch {
-            freeScores.append(score)
+            freeScores.release(scores)
             execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
-        scoreboard[score] = gw_score_slot()
-        if drain.isDraining { scoreboard[score].draining = 1 }
+        prepareSlots(scores)
         let child: pid_t
         do {
             child = try Sys.fork()
         } catch {
             Sys.close(pair.0); Sys.close(pair.1)
-            freeScores.append(score)
+            freeScores.release(scores)
             execute(supervisor.spawnFailed(slot: slot, generation: generation, reason: "\(error)", now: Self.now))
             return
         }
@@ -472,13 +476,13 @@ public final class Arbiter {
             let g = generations[generation]
                 ?? GenerationRecord(config: config, listeners: generations[supervisor.generation]?.listeners ?? [], privileges: privileges)
             WorkerProcess(slot: slot, generation: generation, config: g.config, listeners: g.listeners,
-                          channel: HealthChannel(fd: pair.1), scoreboard: scoreboard + score,
+                          channel: HealthChannel(fd: pair.1), threadSlots: scores.map { scoreboard + $0 },
                           privileges: g.privileges, errorLog: errorLog, accessLog: accessLog, master: pid,
                           quietBoot: supervisor.foldsBootLines(generation: generation, now: Self.now)).run()
         }
         Sys.close(pair.1)
         try? Sys.setNonBlocking(pair.0)
-        records[child] = WorkerRecord(pid: child, channel: HealthChannel(fd: pair.0), score: score, spawnedAt: Self.now, activeAt: Self.now)
+        records[child] = WorkerRecord(pid: child, channel: HealthChannel(fd: pair.0), scores: scores, spawnedAt: Self.now, activeAt: Self.now)
         supervisor.spawned(slot: slot, generation: generation, pid: child, now: Self.now)
         logger.debug("spawned worker \(child) (slot \(slot), generation \(generation))")
     }
@@ -494,9 +498,16 @@ public final class Arbiter {
                 Sys.kill(pid, sig)
             case let .captureClient(pid):
                 metrics.timeouts += 1
-                captureClient(pid)
+                if let r = records[pid] { captureClient(pid, slot: scoreboard + r.score, serial: nil) }
             case let .dumpStack(pid):
                 requestDump(pid, purpose: .timeout)
+            case let .captureThreadClient(pid, thread, serial):
+                metrics.timeouts += 1
+                if let slot = threadSlot(pid, thread) { captureClient(pid, slot: slot, serial: serial) }
+            case let .dumpThreadStack(pid, thread):
+                requestDump(pid, purpose: .timeout, thread: thread)
+            case let .interruptThread(pid, thread, serial):
+                interruptThread(pid, thread: thread, serial: serial)
             case let .log(level, message):
                 switch level {
                 case .info: logger.info("\(message)")
@@ -557,11 +568,11 @@ public final class Arbiter {
     /// scoreboard claim; the worker then sends nothing more) and answer the
     /// client 504 at once, through a dup of its socket (pidfd_getfd). When the
     /// worker started its response first, its client sees the connection
-    /// closed when the worker dies.
-    func captureClient(_ pid: Int32) {
-        guard let i = records[pid]?.score else { return }
-        let slot = scoreboard + i
-        let serial = slot.pointee.request_serial
+    /// closed when the worker dies. `slot`: the worker's (threads = 1) or
+    /// the timed-out app thread's; `serial`: the request timed out (nil:
+    /// the one in the slot now).
+    func captureClient(_ pid: Int32, slot: UnsafeMutablePointer<gw_score_slot>, serial: UInt64?) {
+        let serial = serial ?? slot.pointee.request_serial
         let connection = slot.pointee.conn_fd
         guard slot.pointee.state == Int32(GW_SCORE_BUSY), connection >= 0 else { return }
         let fd: Int32
@@ -590,7 +601,7 @@ public final class Arbiter {
     // MARK: systemd status
 
     func statusLine() -> String {
-        let busy = busyWorkers().count
+        let busy = records.values.filter { !busySlots($0).isEmpty }.count
         let requests = supervisor.workers.values.reduce(UInt64(0)) { $0 + $1.requests }
         return "\(supervisor.liveCount) workers, \(busy) busy, \(requests) requests, \(supervisor.requestCrashes) request crashes, generation \(supervisor.generation)"
     }

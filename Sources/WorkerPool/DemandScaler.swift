@@ -3,9 +3,13 @@
 /// no clock of its own; the Arbiter feeds it once per loop pass and turns a
 /// decision into a Supervisor resize. Tested with a fake clock.
 ///
+/// A worker with app threads (threads = N) is busy when all N are; the
+/// pool's saturation counts threads, not processes.
+///
 /// Grow when the pool is saturated: every ready worker is busy and either
 /// connections wait in the listen queues (more than the workers already
-/// booting will take) or every worker has been busy for `saturation` without
+/// booting will take), or complete requests wait in the workers for an app
+/// thread, or every worker has been busy for `saturation` without
 /// a break (behind a proxy that keeps connections alive, requests wait in a
 /// busy worker's socket, not in the listen queue). At most one worker per
 /// `growInterval`, never above `max`.
@@ -37,14 +41,28 @@ public struct DemandScaler {
     public struct Worker: Equatable {
         public var slot: Int
         public var booting: Bool
-        public var busy: Bool
+        /// App threads (threads), and those serving a request now.
+        public var threads: Int
+        public var busyThreads: Int
         /// When it last finished a request (or booted): monotonic ns.
         public var idleSince: UInt64
 
+        /// Every app thread serves a request: it takes no more.
+        public var busy: Bool {
+            get { busyThreads >= threads }
+            set { busyThreads = newValue ? threads : 0 }
+        }
+
+        /// One app thread (threads = 1).
         public init(slot: Int, booting: Bool = false, busy: Bool, idleSince: UInt64) {
+            self.init(slot: slot, booting: booting, threads: 1, busyThreads: busy ? 1 : 0, idleSince: idleSince)
+        }
+
+        public init(slot: Int, booting: Bool = false, threads: Int, busyThreads: Int, idleSince: UInt64) {
             self.slot = slot
             self.booting = booting
-            self.busy = busy
+            self.threads = max(1, threads)
+            self.busyThreads = busyThreads
             self.idleSince = idleSince
         }
     }
@@ -55,11 +73,14 @@ public struct DemandScaler {
         public var workers: [Worker]
         /// Connections waiting in the listen queues, summed.
         public var queued: Int
+        /// Complete requests waiting in the workers for an app thread (threads > 1).
+        public var waiting: Int
 
-        public init(target: Int, workers: [Worker], queued: Int) {
+        public init(target: Int, workers: [Worker], queued: Int, waiting: Int = 0) {
             self.target = target
             self.workers = workers
             self.queued = queued
+            self.waiting = waiting
         }
     }
 
@@ -86,10 +107,15 @@ public struct DemandScaler {
         if allBusy { saturatedSince = saturatedSince ?? now } else { saturatedSince = nil }
         if allBusy && o.target < settings.max && since(lastGrow, now) >= settings.growInterval {
             var reason: String?
+            let threads = ready.reduce(0) { $0 + $1.threads }
+            // threads = 1: as before; else the threads they are
+            let all = threads == ready.count ? "all \(ready.count) workers busy" : "all \(ready.count) workers busy (\(threads) app threads)"
             if o.queued > booting {
-                reason = "all \(ready.count) workers busy, \(o.queued) connections queued"
+                reason = "\(all), \(o.queued) connections queued" + (o.waiting > 0 ? ", \(o.waiting) requests waiting for a thread" : "")
+            } else if booting == 0 && o.waiting > 0 {
+                reason = "\(all), \(o.waiting) requests waiting for a thread"
             } else if booting == 0, let s = saturatedSince, now &- s >= settings.saturation {
-                reason = "all \(ready.count) workers busy for \(Self.text(now &- s))"
+                reason = "\(all) for \(Self.text(now &- s))"
             }
             if let reason {
                 lastGrow = now
@@ -99,7 +125,7 @@ public struct DemandScaler {
         guard o.target > settings.base, o.queued == 0, booting == 0,
               since(lastGrow, now) >= settings.idleTimeout, since(lastShrink, now) >= settings.shrinkInterval,
               let top = o.workers.first(where: { $0.slot == o.target - 1 }),
-              !top.busy, now > top.idleSince, now - top.idleSince >= settings.idleTimeout else { return .hold }
+              top.busyThreads == 0, now > top.idleSince, now - top.idleSince >= settings.idleTimeout else { return .hold }
         lastShrink = now
         return .shrink(reason: "worker in slot \(top.slot) idle for \(Self.text(now - top.idleSince))")
     }

@@ -4,6 +4,9 @@ public struct HealthMessage: Equatable {
     public enum Kind: UInt8 { case booted = 1, bootFailed = 2, heartbeat = 3, exiting = 4 }
     public enum ExitReason: UInt8, CustomStringConvertible {
         case none = 0, maxRequests = 1, memoryLimit = 2, shutdown = 3, masterGone = 4
+        /// threads > 1: a request of one of its app threads timed out and
+        /// the worker retires (finishes its other requests, then exits).
+        case threadTimeout = 5
         public var description: String {
             switch self {
             case .none: return "none"
@@ -11,6 +14,7 @@ public struct HealthMessage: Equatable {
             case .memoryLimit: return "max_worker_memory exceeded"
             case .shutdown: return "shutdown"
             case .masterGone: return "master gone"
+            case .threadTimeout: return "a request of an app thread timed out"
             }
         }
     }

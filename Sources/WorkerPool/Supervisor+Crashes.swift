@@ -33,6 +33,7 @@ extension Supervisor {
     /// request it was serving when it died, if any (from the scoreboard).
     public mutating func exited(pid: Int32, status: ExitStatus, now: UInt64, request: String? = nil) -> [Action] {
         guard let w = workers.removeValue(forKey: pid) else { return [] }
+        threadTimeouts.forget(pid: pid)
         slots[w.slot, default: Slot()].lastExit = Slot.Exit(status: status, leave: w.leave)
         var actions: [Action] = []
         if case .stopping = phase {

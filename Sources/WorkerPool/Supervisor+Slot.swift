@@ -33,6 +33,8 @@ extension Supervisor {
             /// A timed-out worker is stopped by the master (SIGINT), so it
             /// often exits 0: that is not what an operator should read.
             public var description: String {
+                // threads > 1: it retired on its own after a thread's timeout
+                if leave == .recycle(.threadTimeout) && status.code != nil { return "timed out: retired" }
                 guard leave == .timeout else { return "\(status)" }
                 return status.code != nil ? "timed out: stopped by the master" : "timed out: \(status)"
             }

@@ -88,6 +88,14 @@ public struct Supervisor {
         case captureClient(pid: Int32)
         /// Signal the worker for a dump of its stack to the error log.
         case dumpStack(pid: Int32)
+        /// threads > 1: answer 504 to the client of one app thread's request
+        /// `serial` (as captureClient, on that thread's slot).
+        case captureThreadClient(pid: Int32, thread: Int, serial: UInt64)
+        /// threads > 1: dump the stack of that app thread (tgkill to its tid).
+        case dumpThreadStack(pid: Int32, thread: Int)
+        /// threads > 1: tell the worker its thread's request `serial` timed
+        /// out (timeout_serial, then gw_timeout_signal).
+        case interruptThread(pid: Int32, thread: Int, serial: UInt64)
         case log(level: LogLevel, message: String)
         case ready
         case closeListeners
@@ -128,6 +136,8 @@ public struct Supervisor {
     public internal(set) var requestCrashes: UInt64 = 0
     /// The request crashes of the current second, logged as one line.
     var requestCrashLog = FoldedLog()
+    /// Timeouts of app threads (threads > 1; Supervisor+ThreadTimeouts).
+    public internal(set) var threadTimeouts = ThreadTimeouts()
 
     public init(settings: Settings) {
         self.settings = settings
@@ -256,8 +266,11 @@ public struct Supervisor {
         return [.spawn(slot: w.slot, generation: generation)]
     }
 
-    /// Periodic checks: due spawns, boot timeouts, request timeouts, silence, graceful deadline.
-    public mutating func tick(now: UInt64, busy: [Int32: Busy]) -> [Action] {
+    /// Periodic checks: due spawns, boot timeouts, request timeouts, silence,
+    /// graceful deadline. `busy`: workers with one app thread serving a
+    /// request; `threads`: the busy app threads of workers with several
+    /// (their heartbeats come from the event loop, busy or not).
+    public mutating func tick(now: UInt64, busy: [Int32: Busy], threads: [Int32: [ThreadTimeouts.Busy]] = [:]) -> [Action] {
         var actions: [Action] = []
         if case let .stopping(deadline, fast) = phase {
             if now >= deadline {
@@ -337,7 +350,7 @@ public struct Supervisor {
                 break
             }
         }
-        return actions
+        return actions + tickThreads(now: now, busy: threads)
     }
 
     // MARK: signals

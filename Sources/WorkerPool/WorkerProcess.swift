@@ -14,7 +14,11 @@ public struct WorkerProcess {
     public let config: Config
     public let listeners: [Listener]
     public let channel: HealthChannel
-    public let scoreboard: UnsafeMutablePointer<gw_score_slot>?
+    /// One scoreboard slot per app thread (config.threads); the first also
+    /// holds the worker-wide fields (pid, heartbeat, draining, dumps, queue).
+    public let threadSlots: [UnsafeMutablePointer<gw_score_slot>]
+    /// The worker-wide slot.
+    public var scoreboard: UnsafeMutablePointer<gw_score_slot>? { threadSlots.first }
     public let privileges: Privileges?
     public let errorLog: LogFile
     public let accessLog: LogFile
@@ -36,7 +40,7 @@ public struct WorkerProcess {
         gw_reset_signals()
         let signals: SignalQueue
         do {
-            signals = try SignalQueue(catching: [Signals.term, Signals.quit, Signals.int, Signals.usr1],
+            signals = try SignalQueue(catching: [Signals.term, Signals.quit, Signals.int, Signals.usr1, gw_timeout_signal()],
                                       ignoring: [Signals.pipe, Signals.hup, Signals.ttin, Signals.ttou, Signals.usr2, Signals.winch])
             try privileges?.drop()
             // after the drop: a change of credentials clears PR_SET_PDEATHSIG
@@ -81,6 +85,7 @@ public struct WorkerProcess {
             logger.warning("stack dumps are off in this worker: memfd_create() or sigaction() failed: \(String(cString: strerror(errno)))")
         }
         gw_stack_set_field("gen", "\(generation)")
+        threadSlots.map { Optional($0) }.withUnsafeBufferPointer { gw_stack_set_threads($0.baseAddress, Int32($0.count)) }
         do {
             try sandbox.seal()
         } catch {
@@ -94,13 +99,14 @@ public struct WorkerProcess {
                                    identity: identity, bodyTimeout: config.bodyTimeout,
                                    trustedProxies: config.forwardedAllowIPs,
                                    secureSchemeHeaders: config.secureSchemeHeaders, accessLog: access, logger: logger,
-                                   scoreboard: scoreboard)
+                                   scoreboard: threadSlots.first)
         } catch {
             fail(logger, "worker setup failed: \(error)", code: WorkerExit.bootFailed)
         }
         if let interrupt = AppLoader.optionalSymbol(path: config.app, "gateway_interrupt") {
             AppInterrupt.function = unsafeBitCast(interrupt, to: AppInterrupt.Function.self)
         }
+        loop.threadSlots = threadSlots
         loop.maxRequests = maxRequests(pid: pid)
         loop.maxQueueWait = config.maxQueueWait
         GatewayAPI.processLog = processLog
@@ -120,6 +126,12 @@ public struct WorkerProcess {
             m.exitReason = reason
             channel.send(m)
         }
+        // threads > 1: after a timeout the loop interrupts the thread or
+        // retires; a retirement is announced so the master replaces it now.
+        var threadTimedOut = false
+        let announceRetirement = {
+            if threadTimedOut && loop.stopReason != nil { announce(.threadTimeout) }
+        }
         do {
             try loop.watch(channel.fd) {
                 if case .eof = channel.receive() {
@@ -134,6 +146,10 @@ public struct WorkerProcess {
                     case Signals.term, Signals.quit: loop.requestStop(.shutdown)
                     case Signals.int: loop.requestStop(.fast)
                     case Signals.usr1: reopen(logger)
+                    case gw_timeout_signal():
+                        threadTimedOut = true
+                        loop.handleThreadTimeouts()
+                        announceRetirement()
                     default: break
                     }
                 }
@@ -152,6 +168,7 @@ public struct WorkerProcess {
             m.ussKB = usage.ussKB
             m.pssKB = usage.pssKB
             channel.send(m)
+            announceRetirement()
             if let slot = scoreboard { gw_score_heartbeat(slot, Sys.monotonicNanos()) }
             LogRateLimiter.shared.flush()
             if memoryLimitKB > 0 && usage.ussKB > memoryLimitKB && loop.stopReason == nil {

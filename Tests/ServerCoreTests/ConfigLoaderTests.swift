@@ -214,6 +214,17 @@ import Testing
         #expect(failure("app = \"a.so\"\nadmin_bind = [\"unix:relative.sock\"]\n")?.key == "admin_bind")
     }
 
+    @Test func threadsTimesWorkersFitTheScoreboard() throws {
+        // max(workers, max_workers) x threads app threads, one scoreboard slot each
+        let c = try parse("app = \"x.so\"\nworkers = 16\nmax_workers = 1024\nthreads = 4\n")
+        #expect(c.threads == 4 && Config.scoreboardSlots == 4096)
+        let e = failure("app = \"x.so\"\nworkers = 16\nmax_workers = 1024\nthreads = 5\n")
+        #expect(e?.key == "threads")
+        #expect(e?.message.contains("5120 app threads, above the scoreboard's 4096 slots") == true, "\(e?.message ?? "")")
+        #expect(e?.message.contains("max_workers") == true)
+        #expect(failure("app = \"x.so\"\nworkers = 600\nthreads = 8\n")?.key == "threads")
+    }
+
     @Test func capacityKeys() throws {
         let c = try parse("app = \"x.so\"\nworkers = 2\nmax_workers = 6\nidle_worker_timeout = 30\nmax_queue_wait = 0.5\ndrain_delay = 5\n")
         #expect(c.maxWorkers == 6 && c.idleWorkerTimeout == 30 && c.maxQueueWait == 0.5 && c.drainDelay == 5)

@@ -1,3 +1,4 @@
+import CSupport
 import ServerCore
 import Testing
 @testable import WorkerPool
@@ -168,5 +169,42 @@ import Testing
         #expect(MasterSignal.allCases.count == 11)
         for s in MasterSignal.allCases { #expect(MasterSignal(number: s.number) == s) }
         #expect(MasterSignal(number: Signals.kill) == nil)
+    }
+}
+
+@Suite struct ThreadsExposition {
+    @Test func threadsQueueAndQueueWaitAreExposed() {
+        var m = MetricsSnapshot()
+        m.threadsTotal = 8
+        m.threadsBusy = 5
+        m.inFlight = 5
+        m.queuedRequests = 3
+        m.totals.queueWaitCounts = [4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        m.totals.queueWaitSumNs = 12_250_000_000
+        let t = MetricsExposition.render(m, openMetrics: false)
+        #expect(t.contains("# TYPE gatewayd_app_threads gauge\ngatewayd_app_threads 8\n"))
+        #expect(t.contains("# TYPE gatewayd_app_threads_busy gauge\ngatewayd_app_threads_busy 5\n"))
+        #expect(t.contains("gatewayd_requests_in_flight 5\n"))
+        #expect(t.contains("# TYPE gatewayd_requests_queued gauge\ngatewayd_requests_queued 3\n"))
+        #expect(t.contains("# TYPE gatewayd_request_queue_wait_seconds histogram\n"))
+        #expect(t.contains("gatewayd_request_queue_wait_seconds_bucket{le=\"0.005\"} 4\n"))
+        #expect(t.contains("gatewayd_request_queue_wait_seconds_bucket{le=\"0.01\"} 5\n"))
+        #expect(t.contains("gatewayd_request_queue_wait_seconds_bucket{le=\"+Inf\"} 6\n"))
+        #expect(t.contains("gatewayd_request_queue_wait_seconds_sum 12.25\n"))
+        #expect(t.contains("gatewayd_request_queue_wait_seconds_count 6\n"))
+        let types = t.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
+        #expect(Set(types).count == types.count)
+    }
+
+    @Test func aWorkersCountersAreTheSumOfItsSlots() {
+        var a = gw_score_slot(), b = gw_score_slot()
+        a.requests = 3; a.bytes_out = 100; a.status_classes.2 = 3; a.duration_counts.0 = 3
+        b.requests = 2; b.bytes_out = 50; b.status_classes.5 = 2; b.duration_counts.11 = 2; b.shed = 1
+        a.queue_waits = 4; a.queue_wait_sum_ns = 9; a.queue_wait_counts.1 = 4
+        let c = ScoreCounters(slots: [a, b])
+        #expect(c.requests == 5 && c.bytesOut == 150 && c.shed == 1)
+        #expect(c.statusClasses == [0, 0, 3, 0, 0, 2])
+        #expect(c.durations[0] == 3 && c.durations[11] == 2)
+        #expect(c.queueWaits == 4 && c.queueWaitSumNs == 9 && c.queueWaitCounts[1] == 4)
     }
 }

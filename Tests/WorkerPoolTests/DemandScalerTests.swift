@@ -216,3 +216,55 @@ fileprivate func busy(_ n: Int, at t: UInt64 = 0) -> [W] { (0..<n).map { W(slot:
         #expect(!d.isDraining)
     }
 }
+
+// threads = 4: a worker is busy when its four app threads are; what the
+// pool waits for counts threads.
+@Suite struct DemandWithThreads {
+    static func scaler() -> DemandScaler { DemandScaler(settings: .init(base: 1, max: 4, idleTimeoutSeconds: 3)) }
+    let t0: UInt64 = 1_000 * sec
+
+    func workers(_ busyThreads: [Int], at t: UInt64 = 0) -> [DemandScaler.Worker] {
+        busyThreads.enumerated().map { DemandScaler.Worker(slot: $0.offset, threads: 4, busyThreads: $0.element, idleSince: t) }
+    }
+
+    @Test func aWorkerWithAFreeThreadIsNotBusy() {
+        var scaler = Self.scaler()
+        let d = scaler.decide(.init(target: 2, workers: workers([4, 3]), queued: 5), now: t0)
+        #expect(d == .hold, "one app thread is free: it takes the next connection")
+        #expect(!workers([3])[0].busy && workers([4])[0].busy)
+    }
+
+    @Test func growsWhenEveryThreadIsBusyAndConnectionsQueue() {
+        var scaler = Self.scaler()
+        let d = scaler.decide(.init(target: 2, workers: workers([4, 4]), queued: 3), now: t0)
+        #expect(d == .grow(reason: "all 2 workers busy (8 app threads), 3 connections queued"))
+    }
+
+    @Test func growsWhenRequestsWaitForAThread() {
+        var scaler = Self.scaler()
+        let d = scaler.decide(.init(target: 1, workers: workers([4]), queued: 0, waiting: 2), now: t0)
+        #expect(d == .grow(reason: "all 1 workers busy (4 app threads), 2 requests waiting for a thread"))
+    }
+
+    @Test func growsWhenEveryThreadStaysBusy() {
+        var scaler = Self.scaler()
+        #expect(scaler.decide(.init(target: 2, workers: workers([4, 4]), queued: 0), now: t0) == .hold)
+        #expect(scaler.decide(.init(target: 2, workers: workers([4, 3]), queued: 0), now: t0 + 600 * msec) == .hold,
+                "a free thread breaks the saturation")
+        #expect(scaler.decide(.init(target: 2, workers: workers([4, 4]), queued: 0), now: t0 + 700 * msec) == .hold)
+        #expect(scaler.decide(.init(target: 2, workers: workers([4, 4]), queued: 0), now: t0 + 1700 * msec)
+                == .grow(reason: "all 2 workers busy (8 app threads) for 1.0s"))
+    }
+
+    @Test func theTopWorkerShrinksOnlyWithAllItsThreadsIdle() {
+        var scaler = Self.scaler()
+        do {
+            let d = scaler.decide(.init(target: 2, workers: workers([0, 1], at: t0), queued: 0), now: t0 + 10 * sec)
+            #expect(d == .hold, "one thread of the top worker serves a request")
+        }
+        do {
+            let d = scaler.decide(.init(target: 2, workers: workers([2, 0], at: t0), queued: 0), now: t0 + 10 * sec)
+            #expect(d == .shrink(reason: "worker in slot 1 idle for 10.0s"))
+        }
+    }
+}

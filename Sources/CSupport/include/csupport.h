@@ -190,6 +190,10 @@ int gw_handover_signal(void);
  * app's optional `gateway_dump_stack` and installs the handler. 0 or -1
  * (errno set). `slot` may be NULL. */
 int gw_stack_install(const char *app_path, int log_fd, int log_mode, gw_score_slot *slot);
+/* threads > 1: every app thread's slot (at most 256 kept), so a dump
+ * running on an app thread (the master tgkills the stuck one) starts with
+ * a line naming its index: "app thread K of N (tid T)". */
+void gw_stack_set_threads(gw_score_slot *const *slots, int count);
 /* After a log reopen: the descriptor and form the handler writes with. */
 void gw_stack_set_log(int log_fd, int log_mode);
 /* One metadata key of the worker's lines (gen) for the dump's lines too:

@@ -44,6 +44,9 @@ public struct Config: Equatable, Sendable {
     /// App threads per worker (Gunicorn's --threads): how many requests one
     /// worker's app serves at once. The event loop is a thread of its own.
     public var threads: Int = 1
+    /// Slots of the master's scoreboard: one per app thread of every worker
+    /// (threads of each). max(workers, max_workers) x threads must fit.
+    public static let scoreboardSlots = 4096
     public var unixSocketMode: Int = 0o660
     public var limitRequestLine: Int = 8190
     public var limitRequestFields: Int = 100

@@ -194,6 +194,11 @@ public struct ConfigLoader {
             }
             throw fail("max_workers", "is below workers (\(c.workers)\(c.flags["workers"].map { ", from \($0)" } ?? "")): 0 keeps the count fixed, otherwise at least workers")
         }
+        // One scoreboard slot per app thread of every worker the pool may hold.
+        let threadSlots = max(c.workers, c.maxWorkers) * c.threads
+        if threadSlots > Config.scoreboardSlots {
+            throw fail("threads", "\(c.threads) x \(max(c.workers, c.maxWorkers)) workers (the larger of workers and max_workers) is \(threadSlots) app threads, above the scoreboard's \(Config.scoreboardSlots) slots: fewer threads, or fewer workers / max_workers")
+        }
         if c.maxWorkerMemoryHard > 0 && c.maxWorkerMemory > c.maxWorkerMemoryHard {
             throw fail("max_worker_memory", "is larger than max_worker_memory_hard (\(c.maxWorkerMemoryHard))")
         }

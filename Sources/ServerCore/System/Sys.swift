@@ -265,6 +265,12 @@ public enum Sys {
         gw_tgkill(pid, pid, sig) == 0
     }
 
+    /// Sends `sig` to thread `tid` of `pid` (an app thread, for a stack
+    /// dump of the request it is stuck on).
+    public static func signalThread(_ pid: pid_t, _ tid: pid_t, _ sig: Int32) -> Bool {
+        gw_tgkill(pid, tid, sig) == 0
+    }
+
     /// Reads up to `limit` bytes of `fd` from offset 0 without moving its offset.
     public static func readFromStart(_ fd: Int32, limit: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: limit)

@@ -40,17 +40,15 @@ struct MetricsExposition {
             sample("gatewayd_requests_total", [("status_class", "\(i)xx")], n)
         }
         family("gatewayd_request_duration_seconds", "histogram", "Time from the parsed request head to the end of the response.")
-        var cumulative: UInt64 = 0
-        for (i, n) in m.totals.durations.enumerated() {
-            cumulative += n
-            let le = i < ScoreCounters.bucketBounds.count ? Self.number(ScoreCounters.bucketBounds[i]) : "+Inf"
-            sample("gatewayd_request_duration_seconds_bucket", [("le", le)], cumulative)
-        }
-        sample("gatewayd_request_duration_seconds_sum", [], Self.number(Double(m.totals.durationSumNs) / 1e9))
-        sample("gatewayd_request_duration_seconds_count", [], cumulative)
+        histogram("gatewayd_request_duration_seconds", m.totals.durations, sumNs: m.totals.durationSumNs)
         counter("gatewayd_request_bytes_total", "Request body bytes read.", m.totals.bytesIn)
         counter("gatewayd_response_bytes_total", "Response bytes sent (head and body).", m.totals.bytesOut)
         gauge("gatewayd_requests_in_flight", "Requests being served now.", UInt64(m.inFlight))
+        gauge("gatewayd_app_threads", "App threads of the ready workers (threads per worker).", UInt64(m.threadsTotal))
+        gauge("gatewayd_app_threads_busy", "App threads serving a request now.", UInt64(m.threadsBusy))
+        gauge("gatewayd_requests_queued", "Complete requests waiting in a worker for an app thread.", m.queuedRequests)
+        family("gatewayd_request_queue_wait_seconds", "histogram", "Time a complete request waited in its worker for an app thread.")
+        histogram("gatewayd_request_queue_wait_seconds", m.totals.queueWaitCounts, sumNs: m.totals.queueWaitSumNs)
         family("gatewayd_workers", "gauge", "Worker processes by state.")
         for state in ["booting", "idle", "busy", "stopping"] {
             sample("gatewayd_workers", [("state", state)], UInt64(m.workers[state] ?? 0))
@@ -85,6 +83,18 @@ struct MetricsExposition {
         sample("gatewayd_start_time_seconds", [], Self.number(m.startTime))
         family("gatewayd_build_info", "gauge", "Always 1; the version is the label.")
         sample("gatewayd_build_info", [("version", m.version)], 1)
+    }
+
+    /// A histogram's samples over the duration buckets (its family line written).
+    mutating func histogram(_ name: String, _ counts: [UInt64], sumNs: UInt64) {
+        var cumulative: UInt64 = 0
+        for (i, n) in counts.enumerated() {
+            cumulative += n
+            let le = i < ScoreCounters.bucketBounds.count ? Self.number(ScoreCounters.bucketBounds[i]) : "+Inf"
+            sample("\(name)_bucket", [("le", le)], cumulative)
+        }
+        sample("\(name)_sum", [], Self.number(Double(sumNs) / 1e9))
+        sample("\(name)_count", [], cumulative)
     }
 
     mutating func counter(_ name: String, _ help: String, _ value: UInt64) {

@@ -8,6 +8,11 @@ struct MetricsSnapshot {
 
     var totals = ScoreCounters()
     var inFlight = 0
+    /// App threads of the ready workers (threads each), and those busy.
+    var threadsBusy = 0
+    var threadsTotal = 0
+    /// Complete requests waiting for an app thread (the workers' `queued`).
+    var queuedRequests: UInt64 = 0
     /// booting, idle, busy, stopping
     var workers: [String: Int] = ["booting": 0, "idle": 0, "busy": 0, "stopping": 0]
     var restarts: [String: UInt64] = Self.zero(RestartReason.allCases.map { $0.rawValue })
