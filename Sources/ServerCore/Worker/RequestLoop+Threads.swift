@@ -187,6 +187,7 @@ extension RequestLoop {
         c.phase = .queued
         c.readyAt = current.wokeAt
         ready.append(c)
+        publishQueued()
     }
 
     /// Serves what is in `ready` while an app slot is free: the app's call
@@ -197,6 +198,7 @@ extension RequestLoop {
         appBusy += 1
         publishThreads()
         while !exiting, let c = ready.popFirst() {
+            publishQueued()
             // More waiting and a slot free: another thread takes the next.
             if !ready.isEmpty && !freeAppSlots.isEmpty { Sys.signalEventFD(wakeFD) }
             guard prepare(c, t, slot: slot) else { continue }
@@ -288,7 +290,13 @@ extension RequestLoop {
             while bucket < Int(GW_DURATION_BUCKETS) - 1 && waited > gwDurationBound(bucket) { bucket += 1 }
         }
         gw_score_queue_wait(slot, Int32(bucket))
-        slot.pointee.queued = UInt32(ready.count)
+    }
+
+    /// How many complete requests wait for an app thread, for the master
+    /// (status, metrics, demand): stored whenever `ready` changes.
+    @inline(__always)
+    func publishQueued() {
+        workerSlot?.pointee.queued = UInt32(ready.count)
     }
 
     /// The worker's busy app threads and waiting requests, for the master.

@@ -500,7 +500,7 @@ public final class RequestLoop {
     func close(_ c: Connection) {
         guard !c.closed else { return }
         if c.phase == .sendingResponse { logHeldResponse(c) }
-        if c.phase == .queued { ready.remove(c) }
+        if c.phase == .queued { ready.remove(c); publishQueued() }
         c.phase = .closed
         c.spool = nil
         // close(2) takes the fd out of the epoll set: no EPOLL_CTL_DEL needed.
