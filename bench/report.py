@@ -396,6 +396,7 @@ def threaded_table(res, workloads):
     head = ["workload", "server", "req/s (median)"] + (["/ cap"] if cap else []) + [
         "p50 ms", "p99 ms", "errors", "PSS MB, whole server (processes)", "gatewayd / this (req/s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    failures = {}
     for w in workloads:
         out = res["workloads"].get(w)
         if not out:
@@ -413,7 +414,9 @@ def threaded_table(res, workloads):
             if e.get("threads") and e["threads"] != summary.get("threads"):
                 name += " (run with --threads %d)" % e["threads"]
             if "failed" in e:
-                lines.append("| " + " | ".join([label, name, e["failed"]] + [""] * (len(head) - 3)) + " |")
+                # the reason once, under the table (a pid apart, the same in every workload)
+                failures.setdefault(s, set()).add(re.sub(r"\[worker \d+\] ", "", e["failed"]))
+                lines.append("| " + " | ".join([label, name, "did not start"] + ["-"] * (len(head) - 3)) + " |")
                 continue
             if e.get("workers_replaced"):
                 name += " [%d worker(s) replaced]" % e["workers_replaced"]
@@ -430,6 +433,8 @@ def threaded_table(res, workloads):
             row = [label, name, "%.0f" % e["rps"]] + (["%.2f" % e["cap_ratio"] if "cap_ratio" in e else "-"] if cap else []) + [
                 fmt(e["p50_ms"]), fmt(e["p99_ms"]), err, pss, ratio]
             lines.append("| " + " | ".join(row) + " |")
+    for s, whys in failures.items():
+        lines += ["", "%s: %s" % (s, "; ".join("`%s`" % why for why in sorted(whys)))]
     return "\n".join(lines)
 
 
@@ -474,7 +479,7 @@ def threaded_block(res, workloads):
         "",
         "Versions (build/bench-venv): gunicorn %s, granian %s, Django %s, psycopg %s; %s; Python %s%s." % (
             venv.get("gunicorn", "?"), venv.get("granian", "?"), venv.get("django", "?"), venv.get("psycopg", "?"),
-            v.get("uwsgi", "uWSGI ?"), v.get("python", "?"),
+            "uWSGI " + v.get("uwsgi", "?"), v.get("python", "?"),
             ("; " + v["postgresql"]) if "django_pg" in workloads and v.get("postgresql") else ""),
         "",
         threaded_table(res, workloads),
