@@ -367,7 +367,9 @@ def results_block(res):
         table(res),
         "",
         "Memory after the last round, per worker (Hummingbird: its one process). "
-        "The ratio column is the median over rounds of gatewayd's requests/s over that server's, same round.",
+        "The ratio column is the median over rounds of gatewayd's requests/s over that server's, same round."
+        + (" The app threads workloads (%s) have their tables in their own sections (App threads)."
+           % ", ".join(w for w in THREADED if w in res["workloads"]) if any(w in res["workloads"] for w in THREADED) else ""),
         "",
         "Idle memory: each server alone, after 1 s of light load (4 connections), 1 s idle:",
         "",

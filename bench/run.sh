@@ -160,7 +160,8 @@ build() {
 }
 
 # --- servers ----------------------------------------------------------------
-# A server is a name; start_named NAME starts it on a free port and records
+# A server is a name; start_named NAME starts it on a free port (or returns
+# 1: the caller decides whether that ends the run) and records
 # PORT_<id>, PID_<id> (the pid whose children are the workers).
 
 id_of() { echo "${1//[^a-zA-Z0-9]/_}"; }
@@ -460,7 +461,7 @@ measure_idle_memory() {
     local s id pid workers
     WSGI_APP=hello_wsgi:app
     for s in gatewayd-c gatewayd-swift gatewayd-wsgi nginx granian hummingbird gunicorn; do
-        start_named "$s"
+        start_named "$s" || die "$s did not start"
         wrk -t1 -c4 -d1s "$(url_of hello_ka "$s")" >/dev/null 2>&1 || true
         sleep 1
         id=$(id_of "$s")
