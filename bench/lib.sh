@@ -14,6 +14,8 @@ BENCH_PIDS=()
 bench_cleanup() {
     local p
     for p in "${BENCH_PIDS[@]:-}"; do [ -n "$p" ] && stop_server "$p"; done
+    BENCH_PIDS=()
+    pg_stop
     rm -rf "$BENCH_TMP"
 }
 
@@ -66,6 +68,14 @@ workers_of() {
     local kids
     kids=$(pgrep -P "$1" | tr '\n' ' ')
     if [ -n "$kids" ]; then echo "$kids"; else echo "$1"; fi
+}
+
+# tree_of PID: PID and every process below it (children, grandchildren...):
+# the whole server, for its total PSS.
+tree_of() {
+    local k
+    printf '%s ' "$1"
+    for k in $(pgrep -P "$1"); do tree_of "$k"; done
 }
 
 # --- the servers ----------------------------------------------------------
@@ -344,4 +354,116 @@ NG
         done
         echo "}"
     } >"$f"
+}
+
+# --- app threads: 2 workers x 8 threads (io_* and django_pg) -----------------
+# Each server serves MODULE:CALLABLE from DIR with the Python of BENCH_VENV
+# (build/bench-venv: gunicorn, granian, Django, psycopg from PyPI), THREADS
+# app threads in each of WORKERS processes, on 127.0.0.1:PORT.
+
+BENCH_VENV=${BENCH_VENV:-$PWD/build/bench-venv}
+THREADS=${THREADS:-8}
+# gatewayd's own --threads (default THREADS): only to try the scripts while
+# the worker cannot yet run a WSGI app on several threads; the report says so.
+GATEWAYD_THREADS=${GATEWAYD_THREADS:-$THREADS}
+
+# start_gatewayd_threads NAME PORT DIR MODULE:CALLABLE: Gunicorn's command
+# line (gatewayd -w 2 --threads 8 module:app), the venv as VIRTUAL_ENV (the
+# loader serves the activated venv). Started as root, the workers stay root
+# (-u root), as in start_gatewayd_wsgi.
+start_gatewayd_threads() {
+    local name=$1 port=$2 dir=$3 app=$4 user=()
+    [ "$(id -u)" = 0 ] && user=(-u root)
+    start_bg "$name" env VIRTUAL_ENV="$BENCH_VENV" build/bin/gatewayd -w "${WORKERS:-2}" --threads "$GATEWAYD_THREADS" \
+        -b "127.0.0.1:$port" --chdir "$dir" --log-level warning "${user[@]}" "$app"
+    wait_server "$name" "$port"
+}
+
+# start_gunicorn_threads NAME PORT DIR MODULE:CALLABLE: -k gthread.
+start_gunicorn_threads() {
+    local name=$1 port=$2 dir=$3 app=$4
+    start_bg "$name" "$BENCH_VENV/bin/gunicorn" -w "${WORKERS:-2}" -k gthread --threads "$THREADS" \
+        -b "127.0.0.1:$port" --chdir "$dir" --log-level warning "$app"
+    wait_server "$name" "$port"
+}
+
+# start_granian_threads NAME PORT DIR MODULE:CALLABLE: WSGI, the app on
+# --blocking-threads threads of each worker.
+start_granian_threads() {
+    local name=$1 port=$2 dir=$3 app=$4
+    start_bg "$name" "$BENCH_VENV/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port" \
+        --workers "${WORKERS:-2}" --blocking-threads "$THREADS" --http 1 --no-ws --log-level warning \
+        --working-dir "$dir" "$app"
+    wait_server "$name" "$port"
+}
+
+# start_uwsgi_threads NAME PORT DIR MODULE:CALLABLE: uWSGI (build/uwsgi-venv)
+# speaking HTTP itself (--http-socket: no router process), a master and
+# WORKERS processes of THREADS threads, the bench venv as its virtualenv.
+# --listen 1024: uWSGI's default listen queue (100) is below 256 connections;
+# the others' are 1024 (granian) and 2048 (gatewayd, Gunicorn). --http-socket
+# closes the connection after every response without saying so, which wrk
+# counts as a read error each time: --add-header "Connection: close" says
+# it (the same close, announced; --http11-socket would keep connections).
+start_uwsgi_threads() {
+    local name=$1 port=$2 dir=$3 app=$4
+    start_bg "$name" "$UWSGI_BIN" --master --processes "${WORKERS:-2}" --threads "$THREADS" --enable-threads \
+        --http-socket "127.0.0.1:$port" --add-header "Connection: close" --listen 1024 \
+        --chdir "$dir" --virtualenv "$BENCH_VENV" \
+        --module "$app" --disable-logging --die-on-term --need-app
+    wait_server "$name" "$port"
+}
+
+# --- PostgreSQL (django_pg) -----------------------------------------------------
+# Debian's PostgreSQL binaries, a cluster made for the run in $BENCH_TMP/pg
+# (initdb), owned by nobody when the bench runs as root (PostgreSQL refuses
+# root), listening only on a unix socket in that directory; the user "bench"
+# with trust authentication, the database "bench". pg_stop (bench_cleanup
+# calls it) stops it whatever happened.
+
+PG_DIR=""
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+# as_pg CMD...: as nobody when root, else as oneself; from PG_DIR (nobody
+# may not be able to enter the current directory).
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        (cd "$PG_DIR" && runuser -u nobody -- "$@")
+    else
+        (cd "$PG_DIR" && "$@")
+    fi
+}
+
+# pg_start: sets PG_DIR and exports BENCH_PG_HOST, BENCH_PG_USER, BENCH_PG_DB
+# (bench/django_site/benchsite/settings.py reads them).
+pg_start() {
+    local bin
+    bin=$(pg_bindir)
+    [ -n "$bin" ] || { log "no /usr/lib/postgresql/*/bin"; return 1; }
+    PG_DIR="$BENCH_TMP/pg"
+    mkdir -p "$PG_DIR"
+    [ "$(id -u)" = 0 ] && chown nobody:nogroup "$PG_DIR"
+    chmod 755 "$PG_DIR"
+    as_pg "$bin/initdb" -D "$PG_DIR/data" -U bench -A trust -E UTF8 --no-sync >"$BENCH_TMP/initdb.log" 2>&1 ||
+        { tail -20 "$BENCH_TMP/initdb.log" >&2; return 1; }
+    # max_connections: 4 servers x 2 workers x 8 threads keep a connection
+    # each (CONN_MAX_AGE); fsync off: the data is made again each run.
+    as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+        -o "-c listen_addresses='' -k $PG_DIR -c max_connections=200 -c fsync=off -c synchronous_commit=off" \
+        start >"$BENCH_TMP/pg_ctl.log" 2>&1 ||
+        { tail -20 "$BENCH_TMP/pg_ctl.log" "$PG_DIR/postgres.log" >&2; return 1; }
+    "$bin/createdb" -h "$PG_DIR" -U bench bench || return 1
+    export BENCH_PG_HOST=$PG_DIR BENCH_PG_USER=bench BENCH_PG_DB=bench
+}
+
+# pg_stop: a fast shutdown (sessions ended), then KILL to the postmaster if
+# it is still there; safe to call when nothing was started.
+pg_stop() {
+    [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ] || return 0
+    local pid=""
+    [ -f "$PG_DIR/data/postmaster.pid" ] && pid=$(head -1 "$PG_DIR/data/postmaster.pid")
+    as_pg "$(pg_bindir)/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 20 stop >/dev/null 2>&1 || true
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    PG_DIR=""
 }

@@ -3,7 +3,8 @@
 
     measure.py wrk FILE          wrk --latency output -> requests/s, latency, errors
     measure.py mem PID...        /proc/PID/smaps_rollup of each -> RSS, PSS, USS (KiB)
-    measure.py check URL KIND    fetch once, check the body (hello, bytes, echo)
+    measure.py check URL KIND    fetch once, check the body (hello, bytes, echo, todo, todos,
+                                 sleep:MS, django)
 
 Memory: RSS counts every resident page the process maps, shared or not; PSS
 divides each shared page by the number of processes mapping it (so the PSS
@@ -13,6 +14,7 @@ Private_Dirty) is what the process alone uses: what ending it would free.
 import json
 import re
 import sys
+import time
 import urllib.request
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -35,7 +37,8 @@ def parse_wrk(text):
         out["read"] = m.group(3)
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
         m = re.search(r"^\s+%s(?:\.000)?%%\s+(\S+)" % pct, text, re.M)
-        if m:
+        # no answer in the run: wrk prints 0us percentiles, which are none
+        if m and out["requests"]:
             out[key] = to_ms(m.group(1))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
@@ -79,6 +82,18 @@ def check(url, kind):
     elif kind == "todos":
         body = urllib.request.urlopen(url, timeout=10).read()
         ok = [t["title"] for t in json.loads(body)][:10] == ["todo %d" % (i + 1) for i in range(10)]
+    elif kind.startswith("sleep:"):
+        # bench/apps/sleep_wsgi.py: the body, and the wait behind it
+        ms = int(kind.split(":", 1)[1])
+        t0 = time.monotonic()
+        body = urllib.request.urlopen(url, timeout=10).read()
+        ok = body == b"slept %d ms\n" % ms and time.monotonic() - t0 >= ms / 1000.0
+    elif kind == "django":
+        # bench/django_site: item 1, read from PostgreSQL, rendered
+        r = urllib.request.urlopen(url, timeout=10)
+        body = r.read()
+        ok = (r.status == 200 and b"<h1>Item 1</h1>" in body and b"Price: 199 cents" in body
+              and r.headers.get("Content-Type", "").startswith("text/html"))
     else:
         body = urllib.request.urlopen(url, timeout=10).read()
         ok = body == b"Hello, World!" if kind == "hello" else len(body) == 65536

@@ -24,7 +24,7 @@ import sys
 # reference of that ratio is the same server with the admin listener off.
 GATEWAYD = ("gatewayd-c", "gatewayd-swift", "gatewayd-testapp", "nginx+gatewayd-c", "gatewayd-wsgi", "gatewayd-c-admin", "gatewayd-todo",
             "nginx+gatewayd-http", "nginx+gatewayd-httpclose", "nginx+gatewayd-uwsgi", "nginx+gatewayd-fastcgi", "nginx+gatewayd-scgi",
-            "nginx+gatewayd-wsgi-http", "nginx+gatewayd-wsgi-uwsgi")
+            "nginx+gatewayd-wsgi-http", "nginx+gatewayd-wsgi-uwsgi", "gatewayd-2x8")
 # gatewayd servers that are the reference in their workload: the other
 # protocols are measured against gatewayd over HTTP behind the same nginx.
 REFERENCES = {"behind_nginx": ("nginx+gatewayd-http", "nginx+gatewayd-httpclose"), "behind_nginx_wsgi": ("nginx+gatewayd-wsgi-http",)}
@@ -46,8 +46,24 @@ LABEL = {
     "todo_list": "JSON API, list (GET /todos, 10 items)",
     "todo_create": "JSON API, create (POST /todos)",
     "admin_ka": "hello, keep-alive, admin listener on vs off",
+    "io_10ms_c64": "WSGI long I/O, sleep 10 ms, 64 connections",
+    "io_10ms_c256": "WSGI long I/O, sleep 10 ms, 256 connections",
+    "io_100ms_c64": "WSGI long I/O, sleep 100 ms, 64 connections",
+    "io_100ms_c256": "WSGI long I/O, sleep 100 ms, 256 connections",
+    "django_pg": "Django + PostgreSQL, one row rendered, 64 connections",
 }
 ORDER = list(LABEL)
+
+# The app threads workloads (2 workers x 8 app threads per server; their own
+# tables, bench/run.sh's threaded()): the app's wait in ms (io_*: the cap is
+# workers x threads / wait), and the goals of gatewayd against its peers.
+THREADED = {"io_10ms_c64": 10, "io_10ms_c256": 10, "io_100ms_c64": 100, "io_100ms_c256": 100, "django_pg": None}
+THREADS_GATEWAYD = "gatewayd-2x8"
+# io_*: at least 97 % of the cap, at least the best peer's requests/s, p99
+# at most 0.8 x the best peer's; django_pg: at least 1.2 x the best peer, p99
+# no worse than the best peer's.
+IO_GOALS = {"cap": 0.97, "peer": 1.0, "p99": 0.8}
+DJANGO_GOALS = {"peer": 1.2, "p99": 1.0}
 
 # (workload, gatewayd server, reference, minimum ratio[, issue, strictly above])
 RATE_TARGETS = [
@@ -103,6 +119,9 @@ def per_worker(runs, key):
 def aggregate(raw, env, stamp):
     runs = [json.loads(l) for l in open(raw) if l.strip()]
     res = {"stamp": stamp, "environment": env, "workloads": {}, "idle_memory": {}}
+    # servers that did not start (app threads workloads): kept with the reason
+    failed = [r for r in runs if "failed" in r]
+    runs = [r for r in runs if "failed" not in r]
     for r in runs:
         if r["workload"] == "idle_memory":
             ws = r["workers"]
@@ -127,8 +146,9 @@ def aggregate(raw, env, stamp):
             entry = {
                 "rounds": {str(r["round"]): r["rps"] for r in sr},
                 "rps": median(r["rps"] for r in sr),
-                "p50_ms": median(r["p50_ms"] for r in sr),
-                "p99_ms": median(r["p99_ms"] for r in sr),
+                # a run with no answer has no latency (wrk prints 0us)
+                "p50_ms": median(r["p50_ms"] for r in sr if r["requests"]),
+                "p99_ms": median(r["p99_ms"] for r in sr if r["requests"]),
                 "p99_ms_rounds": [r["p99_ms"] for r in sr],
                 "requests": sum(r["requests"] for r in sr),
                 "errors": sum(r["errors"] for r in sr),
@@ -144,6 +164,14 @@ def aggregate(raw, env, stamp):
             }
             last = max(sr, key=lambda r: r["round"])
             entry["pss_mb_total"] = mb(sum(x["pss_kb"] for x in (last.get("workers") or []) + (last.get("master") or [])))
+            if last.get("tree"):
+                # every process of the server (master, workers, helpers)
+                entry["pss_mb_tree"] = mb(sum(x["pss_kb"] for x in last["tree"]))
+                entry["processes"] = len(last["tree"])
+            if last.get("threads"):
+                entry["threads"] = last["threads"]
+            if last.get("connections"):
+                entry["connections"] = last["connections"]
             if "idle_connections" in sr[0]:
                 entry["idle_connections_alive_min"] = min(r["idle_connections"].get("alive", 0) for r in sr)
             out[s] = entry
@@ -163,8 +191,73 @@ def aggregate(raw, env, stamp):
             if "nginx" in out and out["nginx"]["p99_ms"] and out[g]["p99_ms"]:
                 out[g]["p99_vs_nginx"] = round(out[g]["p99_ms"] / out["nginx"]["p99_ms"], 3)
         res["workloads"][w] = out
+    for f in failed:
+        res["workloads"].setdefault(f["workload"], {})[f["server"]] = {"failed": f["failed"]}
+    for w in THREADED:
+        if w in res["workloads"]:
+            threaded_figures(w, res["workloads"][w], env)
     res["targets"] = targets(res)
     return res
+
+
+def threaded_figures(w, out, env):
+    """The cap and each server's share of it (io_*), the best peer by
+    requests/s and by p99, gatewayd's ratios to them (in out["_summary"])."""
+    workers = env.get("server_workers", 2)
+    threads = env.get("threads", 8)
+    ms = THREADED[w]
+    cap = workers * threads * 1000.0 / ms if ms else None
+    peers = {s: e for s, e in out.items() if s != THREADS_GATEWAYD and not s.startswith("_") and "rps" in e}
+    for s, e in out.items():
+        if cap and "rps" in e:
+            e["cap_ratio"] = round(e["rps"] / cap, 3)
+    best = max(peers, key=lambda s: peers[s]["rps"]) if peers else None
+    with_p99 = [s for s in peers if peers[s].get("p99_ms")]
+    best_p99 = min(with_p99, key=lambda s: peers[s]["p99_ms"]) if with_p99 else None
+    g = out.get(THREADS_GATEWAYD, {})
+    conns = next((e["connections"] for e in out.values() if e.get("connections")), None)
+    # Little's law: wrk keeps every connection's request outstanding, so at a
+    # throughput X the mean latency is connections / X; at the cap no server's
+    # mean can be below connections / cap (io_*: 40 ms for 64 connections and
+    # 10 ms), and its p99 hardly either.
+    floor = round(conns * 1000.0 / cap, 1) if cap and conns else None
+    summary = {"cap_rps": cap, "workers": workers, "threads": threads, "sleep_ms": ms,
+               "connections": conns, "latency_floor_ms": floor,
+               "best_peer": best, "best_peer_p99": best_p99,
+               "gatewayd_threads": g.get("threads"), "gatewayd_failed": g.get("failed")}
+    if best and "ratios" in g and best in g["ratios"]:
+        summary["vs_best_peer"] = g["ratios"][best]["median"]
+    if best_p99:
+        summary["best_peer_p99_ms"] = peers[best_p99]["p99_ms"]
+    if best_p99 and g.get("p99_ms"):
+        summary["p99_vs_best_peer"] = round(g["p99_ms"] / peers[best_p99]["p99_ms"], 3)
+    if cap and "rps" in g:
+        summary["gatewayd_cap_ratio"] = g["cap_ratio"]
+    out["_summary"] = summary
+
+
+def threaded_goals(w, summary):
+    """[(goal text, value, met or None)] for one app threads workload."""
+    g = THREADS_GATEWAYD
+    rows = []
+    def row(text, key, goal, below=False):
+        v = summary.get(key)
+        rows.append((text, v, None if v is None else (v <= goal if below else v >= goal)))
+    if summary.get("sleep_ms"):
+        row("%s >= %.0f %% of the cap (%d x %d / %d ms = %.0f/s)" % (
+            g, 100 * IO_GOALS["cap"], summary["workers"], summary["threads"], summary["sleep_ms"], summary["cap_rps"]),
+            "gatewayd_cap_ratio", IO_GOALS["cap"])
+        peer, p99 = IO_GOALS["peer"], IO_GOALS["p99"]
+    else:
+        peer, p99 = DJANGO_GOALS["peer"], DJANGO_GOALS["p99"]
+    row("%s >= %.2f x the best peer's requests/s (%s)" % (g, peer, summary.get("best_peer") or "-"), "vs_best_peer", peer)
+    text = "%s p99 <= %.2f x the best peer's p99 (%s)" % (g, p99, summary.get("best_peer_p99") or "-")
+    floor, best = summary.get("latency_floor_ms"), summary.get("best_peer_p99_ms")
+    if floor and best and p99 * best < floor:
+        # the goal asks for less than the mean latency at the cap
+        text += ": %.0f ms, below the %.0f ms floor (connections / cap)" % (p99 * best, floor)
+    row(text, "p99_vs_best_peer", p99, True)
+    return rows
 
 
 def targets(res):
@@ -181,6 +274,11 @@ def targets(res):
         v = res["workloads"].get(w, {}).get(g, {}).get("p99_vs_nginx")
         t.append({"target": "%s: %s p99 <= %.1f x nginx p99" % (LABEL[w], g, goal),
                   "value": v, "met": None if v is None else v <= goal})
+    for w in THREADED:
+        summary = res["workloads"].get(w, {}).get("_summary")
+        if summary:
+            for text, v, met in threaded_goals(w, summary):
+                t.append({"target": "%s: %s" % (LABEL[w], text), "value": v, "met": met, "issue": "threads"})
     for s in ("gatewayd-c", "gatewayd-swift"):
         m = res["idle_memory"].get(s)
         v = m["uss_mb_max"] if m else None
@@ -203,7 +301,7 @@ def table(res):
     rows = []
     for w in ORDER:
         out = res["workloads"].get(w)
-        if not out:
+        if not out or w in THREADED:  # threaded_table
             continue
         gws = [s for s in out if not is_reference(w, s)]
         for s, e in out.items():
@@ -269,7 +367,9 @@ def results_block(res):
         table(res),
         "",
         "Memory after the last round, per worker (Hummingbird: its one process). "
-        "The ratio column is the median over rounds of gatewayd's requests/s over that server's, same round.",
+        "The ratio column is the median over rounds of gatewayd's requests/s over that server's, same round."
+        + (" The app threads workloads (%s) have their tables in their own sections (App threads)."
+           % ", ".join(w for w in THREADED if w in res["workloads"]) if any(w in res["workloads"] for w in THREADED) else ""),
         "",
         "Idle memory: each server alone, after 1 s of light load (4 connections), 1 s idle:",
         "",
@@ -290,6 +390,109 @@ def results_block(res):
         "",
         protocol_ratios(res),
     ])
+
+
+def threaded_table(res, workloads):
+    """One row per server of the app threads workloads given."""
+    cap = any(THREADED[w] for w in workloads)
+    head = ["workload", "server", "req/s (median)"] + (["/ cap"] if cap else []) + [
+        "p50 ms", "p99 ms", "errors", "PSS MB, whole server (processes)", "gatewayd / this (req/s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    failures = {}
+    for w in workloads:
+        out = res["workloads"].get(w)
+        if not out:
+            continue
+        summary = out.get("_summary", {})
+        g = out.get(THREADS_GATEWAYD, {})
+        # gatewayd first (a server that did not start is recorded last)
+        for s, e in sorted(out.items(), key=lambda kv: kv[0] != THREADS_GATEWAYD):
+            if s.startswith("_"):
+                continue
+            label = LABEL[w].replace("WSGI long I/O, ", "")
+            if cap and summary.get("cap_rps"):
+                label += " (cap %.0f/s, latency floor %.0f ms)" % (summary["cap_rps"], summary["latency_floor_ms"] or 0)
+            name = s
+            if e.get("threads") and e["threads"] != summary.get("threads"):
+                name += " (run with --threads %d)" % e["threads"]
+            if "failed" in e:
+                # the reason once, under the table (a pid apart, the same in every workload)
+                failures.setdefault(s, set()).add(re.sub(r"\[worker \d+\] ", "", e["failed"]))
+                lines.append("| " + " | ".join([label, name, "did not start"] + ["-"] * (len(head) - 3)) + " |")
+                continue
+            if e.get("workers_replaced"):
+                name += " [%d worker(s) replaced]" % e["workers_replaced"]
+            err = str(e["errors"])
+            if e["errors"]:
+                kinds = ["%s %d" % (k, v) for k, v in e.get("socket_errors_detail", {}).items() if v]
+                if e["non2xx"]:
+                    kinds.append("non-2xx %d" % e["non2xx"])
+                err += " (%s)" % ", ".join(kinds)
+            ratio = ""
+            if s != THREADS_GATEWAYD and s in g.get("ratios", {}):
+                ratio = "%.2fx" % g["ratios"][s]["median"]
+            pss = "-" if e.get("pss_mb_tree") is None else "%.1f (%d)" % (e["pss_mb_tree"], e.get("processes", 0))
+            row = [label, name, "%.0f" % e["rps"]] + (["%.2f" % e["cap_ratio"] if "cap_ratio" in e else "-"] if cap else []) + [
+                fmt(e["p50_ms"]), fmt(e["p99_ms"]), err, pss, ratio]
+            lines.append("| " + " | ".join(row) + " |")
+    for s, whys in failures.items():
+        lines += ["", "%s: %s" % (s, "; ".join("`%s`" % why for why in sorted(whys)))]
+    return "\n".join(lines)
+
+
+def threaded_goals_table(res, workloads):
+    lines = ["| workload | goal | measured | |", "| --- | --- | --- | --- |"]
+    for w in workloads:
+        summary = res["workloads"].get(w, {}).get("_summary")
+        if not summary:
+            continue
+        for text, v, met in threaded_goals(w, summary):
+            if met is None:
+                verdict = "not measured" + (" (%s did not start)" % THREADS_GATEWAYD if summary.get("gatewayd_failed") else "")
+            else:
+                verdict = "met" if met else "**not met**"
+            if summary.get("gatewayd_threads") and summary["gatewayd_threads"] != summary["threads"] and met is not None:
+                verdict += " (gatewayd ran with --threads %d)" % summary["gatewayd_threads"]
+            lines.append("| %s | %s | %s | %s |" % (LABEL[w], text, fmt(v, 3), verdict))
+    return "\n".join(lines)
+
+
+THREADED_BLOCKS = {
+    "threads_io": ["io_10ms_c64", "io_10ms_c256", "io_100ms_c64", "io_100ms_c256"],
+    "threads_django": ["django_pg"],
+}
+
+
+def threaded_block(res, workloads):
+    env = res["environment"]
+    v = env.get("versions", {})
+    venv = v.get("bench_venv", {})
+    parts = []
+    if env.get("quick"):
+        parts += ["**Validation run, not the final figures**: `QUICK=1`, %d round(s) of %d s, to check the scripts; "
+                  "the machine may have been busy (load average before the run %s)." % (
+                      env.get("rounds"), env.get("duration_s"), " ".join(env.get("loadavg_before", []))), ""]
+    parts += [
+        "Run %s (commit %s): %d round(s) of %d s per server and workload, wrk %d thread(s), `--timeout 30s`; "
+        "every server %d workers x %d app threads; %d cores (%s), kernel %s; load average before the run %s." % (
+            res["stamp"], env.get("commit"), env.get("rounds"), env.get("duration_s"), env.get("wrk_threads"),
+            env.get("server_workers", 2), env.get("threads", 8), env.get("cores"), env.get("cpu"), env.get("kernel"),
+            " ".join(env.get("loadavg_before", []))),
+        "",
+        "Versions (build/bench-venv): gunicorn %s, granian %s, Django %s, psycopg %s; %s; Python %s%s." % (
+            venv.get("gunicorn", "?"), venv.get("granian", "?"), venv.get("django", "?"), venv.get("psycopg", "?"),
+            "uWSGI " + v.get("uwsgi", "?"), v.get("python", "?"),
+            ("; " + v["postgresql"]) if "django_pg" in workloads and v.get("postgresql") else ""),
+        "",
+        threaded_table(res, workloads),
+        "",
+        "PSS: the sum over the server's whole process tree (master, workers, anything they started), from "
+        "`/proc/PID/smaps_rollup` after the last round. The last column is the median over rounds of "
+        "gatewayd's requests/s over that server's, same round.",
+        "",
+        threaded_goals_table(res, workloads),
+    ]
+    return "\n".join(parts)
 
 
 def protocol_ratios(res):
@@ -362,13 +565,22 @@ def replace_block(doc, name, body):
     return doc.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def write_doc(results_path, doc_path):
+def write_doc(results_path, doc_path, blocks=None):
+    """Rewrites the generated blocks (all, or those named in blocks). An app
+    threads block is left alone when the results have none of its workloads."""
     res = json.load(open(results_path))
     doc = open(doc_path).read() if os.path.exists(doc_path) else "# Performance\n"
-    doc = replace_block(doc, "results", results_block(res))
+    want = lambda name: blocks is None or name in blocks
+    if want("results"):
+        doc = replace_block(doc, "results", results_block(res))
     cg = os.path.join(os.path.dirname(results_path), "callgrind.json")
-    doc = replace_block(doc, "callgrind", callgrind_block(cg))
-    doc = replace_block(doc, "overload", overload_block(os.path.join(os.path.dirname(results_path), "overload.json")))
+    if want("callgrind"):
+        doc = replace_block(doc, "callgrind", callgrind_block(cg))
+    if want("overload"):
+        doc = replace_block(doc, "overload", overload_block(os.path.join(os.path.dirname(results_path), "overload.json")))
+    for name, workloads in THREADED_BLOCKS.items():
+        if want(name) and any(w in res["workloads"] for w in workloads):
+            doc = replace_block(doc, name, threaded_block(res, workloads))
     with open(doc_path, "w") as f:
         f.write(doc)
 
@@ -382,6 +594,8 @@ def main():
     ap.add_argument("--latest")
     ap.add_argument("--results")
     ap.add_argument("--doc")
+    ap.add_argument("--blocks", help="comma-separated blocks of --doc to rewrite (default: all): results, callgrind, "
+                    "overload, " + ", ".join(THREADED_BLOCKS))
     a = ap.parse_args()
     if a.raw:
         res = aggregate(a.raw, json.loads(a.env), a.stamp)
@@ -392,11 +606,17 @@ def main():
                     f.write("\n")
         print(table(res))
         print()
+        for workloads in THREADED_BLOCKS.values():
+            if any(w in res["workloads"] for w in workloads):
+                print(threaded_table(res, workloads))
+                print()
+                print(threaded_goals_table(res, workloads))
+                print()
         print(memory_table(res))
         print()
         print(targets_table(res))
     if a.results and a.doc:
-        write_doc(a.results, a.doc)
+        write_doc(a.results, a.doc, a.blocks.split(",") if a.blocks else None)
     if not (a.raw or (a.results and a.doc)):
         ap.error("give --raw ... or --results FILE --doc FILE")
 

@@ -10,13 +10,23 @@
 #   CONNECTIONS=50  wrk connections
 #   WRK_THREADS=1   wrk threads (the machine has 2 cores for wrk and servers)
 #   WORKLOADS="hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi
-#              wsgi_hello wsgi_flask todo_list todo_create admin_ka"
+#              wsgi_hello wsgi_flask todo_list todo_create admin_ka
+#              io_10ms_c64 io_10ms_c256 io_100ms_c64 io_100ms_c256 django_pg"
 #                   (admin_ka: hello keep-alive, the admin listener on against off)
 #                   behind_nginx: one nginx in front of one gatewayd (hello-c)
 #                   over HTTP, uwsgi, FastCGI (keep-alive) and SCGI, unix
 #                   sockets; behind_nginx_wsgi: the same nginx in front of
 #                   gatewayd-wsgi (HTTP, uwsgi) and of uWSGI (uwsgi), the
 #                   minimal WSGI callable
+#                   io_*: app threads on long I/O, a WSGI app that sleeps
+#                   10 or 100 ms (bench/apps/sleep_wsgi.py) at 64 or 256
+#                   connections; django_pg: a Django view reading one row
+#                   from PostgreSQL (bench/django_site), 64 connections.
+#                   Both: gatewayd, Gunicorn gthread, granian and uWSGI,
+#                   each 2 workers x 8 app threads, from build/bench-venv
+#   THREADS=8       app threads per worker in io_* and django_pg
+#   GATEWAYD_THREADS=8  gatewayd's --threads there (default THREADS; another
+#                   value only to try the scripts, and the report says so)
 #   QUICK=1         smoke run: 1 round of 2 s, hello_ka hello_close proxied
 #                   wsgi_hello wsgi_flask, no callgrind; writes
 #                   bench/results/<timestamp>.json only
@@ -44,7 +54,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
-WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi wsgi_hello wsgi_flask todo_list todo_create admin_ka"}
+WORKLOADS=${WORKLOADS:-"hello_ka hello_close bytes_64k echo_1m idle_100 proxied behind_nginx behind_nginx_wsgi wsgi_hello wsgi_flask todo_list todo_create admin_ka io_10ms_c64 io_10ms_c256 io_100ms_c64 io_100ms_c256 django_pg"}
 CALLGRIND=${CALLGRIND:-1}
 OVERLOAD=${OVERLOAD:-1}
 IDLE_MEMORY=${IDLE_MEMORY:-1}
@@ -52,6 +62,12 @@ export WORKERS=2
 
 . bench/lib.sh
 trap bench_cleanup EXIT
+# Ctrl-C, TERM, HUP: stop here (servers, PostgreSQL, temporary files: the
+# EXIT trap). Without these, Ctrl-C during a round would end only wrk (which
+# exits 0 on SIGINT) and bash would go on with the next run.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 RAW="$BENCH_TMP/raw.jsonl"
 : >"$RAW"
 : >"$BENCH_TMP/wrk.log"
@@ -59,6 +75,17 @@ HUMMINGBIRD_BIN=.build-bench/release/HelloHummingbird
 # The WSGI app (bench/apps) the Python servers serve: the minimal callable,
 # except in wsgi_flask (run_workload sets it).
 WSGI_APP=hello_wsgi:app
+# The directory the app threads workloads' servers import it from.
+WSGI_DIR=bench/apps
+
+# threaded WORKLOAD: the app threads workloads (2 workers x THREADS threads).
+threaded() { case $1 in io_* | django_pg) return 0 ;; *) return 1 ;; esac; }
+# sleep_ms_of WORKLOAD: the app's wait in io_* (the cap is workers x threads / wait).
+sleep_ms_of() { case $1 in io_10ms_*) echo 10 ;; io_100ms_*) echo 100 ;; *) echo 0 ;; esac; }
+# connections_of WORKLOAD: wrk's connections.
+connections_of() { case $1 in *_c256) echo 256 ;; *_c64 | django_pg) echo 64 ;; *) echo "$CONNECTIONS" ;; esac; }
+selected() { case " $WORKLOADS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+any_threaded() { local w; for w in $WORKLOADS; do threaded "$w" && return 0; done; return 1; }
 
 # --- tools and builds -------------------------------------------------------
 
@@ -85,6 +112,34 @@ install_tools() {
         python3 -m venv build/uwsgi-venv
         build/uwsgi-venv/bin/pip install -q uwsgi
     fi
+    if any_threaded; then install_threads_tools; fi
+}
+
+# The app threads workloads: one venv for the four servers' apps (Gunicorn
+# and granian run from it, gatewayd and uWSGI serve it as their virtualenv),
+# made with the python3 on PATH (the one wsgi.so and uWSGI are built
+# against); PostgreSQL from Debian for django_pg.
+install_threads_tools() {
+    local want
+    want=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ -x "$BENCH_VENV/bin/python" ] &&
+        [ "$("$BENCH_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$want" ]; then
+        log "build/bench-venv is not of Python $want: making it again"
+        rm -rf "$BENCH_VENV"
+    fi
+    if ! "$BENCH_VENV/bin/python" -c 'import gunicorn, granian, django, psycopg' 2>/dev/null; then
+        log "installing gunicorn, granian, Django and psycopg (pip) into $BENCH_VENV"
+        [ -x "$BENCH_VENV/bin/python" ] || python3 -m venv "$BENCH_VENV"
+        "$BENCH_VENV/bin/pip" install -q gunicorn granian django 'psycopg[binary]'
+    fi
+    if selected django_pg && [ -z "$(pg_bindir)" ]; then
+        log "installing postgresql (apt-get)"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends postgresql
+        [ -n "$(pg_bindir)" ] || die "postgresql installed, but no /usr/lib/postgresql/*/bin"
+    fi
 }
 
 build() {
@@ -105,7 +160,8 @@ build() {
 }
 
 # --- servers ----------------------------------------------------------------
-# A server is a name; start_named NAME starts it on a free port and records
+# A server is a name; start_named NAME starts it on a free port (or returns
+# 1: the caller decides whether that ends the run) and records
 # PORT_<id>, PID_<id> (the pid whose children are the workers).
 
 id_of() { echo "${1//[^a-zA-Z0-9]/_}"; }
@@ -132,8 +188,13 @@ start_named() {
         gunicorn | gunicorn-sync) start_gunicorn "$name" "$port" "$WSGI_APP" ;;
         gunicorn-gthread) start_gunicorn "$name" "$port" "$WSGI_APP" -k gthread --threads 4 ;;
         hummingbird) start_hummingbird "$name" "$port" ;;
+        # the app threads workloads: 2 workers x THREADS app threads each
+        gatewayd-2x8) start_gatewayd_threads "$name" "$port" "$WSGI_DIR" "$WSGI_APP" ;;
+        gunicorn-gthread-2x8) start_gunicorn_threads "$name" "$port" "$WSGI_DIR" "$WSGI_APP" ;;
+        granian-2x8) start_granian_threads "$name" "$port" "$WSGI_DIR" "$WSGI_APP" ;;
+        uwsgi-2x8) start_uwsgi_threads "$name" "$port" "$WSGI_DIR" "$WSGI_APP" ;;
         *) die "unknown server $name" ;;
-    esac || die "$name did not start"
+    esac || return 1
     printf -v "PORT_$id" '%s' "$port"
     printf -v "PID_$id" '%s' "$SERVER_PID"
 }
@@ -224,6 +285,7 @@ servers_of() {
         wsgi_hello | wsgi_flask) echo "gatewayd-wsgi granian gunicorn-sync gunicorn-gthread" ;;
         todo_list | todo_create) echo "gatewayd-todo hummingbird" ;;
         admin_ka) echo "gatewayd-c-admin gatewayd-c-noadmin" ;;
+        io_* | django_pg) echo "gatewayd-2x8 gunicorn-gthread-2x8 granian-2x8 uwsgi-2x8" ;;
     esac
 }
 
@@ -236,12 +298,17 @@ url_of() {
         bytes_64k) path=/bytes; [ "$2" = gatewayd-testapp ] && path="/bytes?n=65536" ;;
         echo_1m) path=/echo ;;
         todo_list | todo_create) path=/todos ;;
+        django_pg) path=/item/1/ ;;
     esac
     echo "http://127.0.0.1:${!port}$path"
 }
 
 check_kind() {
-    case $1 in bytes_64k) echo bytes ;; echo_1m) echo echo ;; todo_list) echo todos ;; todo_create) echo todo ;; *) echo hello ;; esac
+    case $1 in
+        bytes_64k) echo bytes ;; echo_1m) echo echo ;; todo_list) echo todos ;; todo_create) echo todo ;;
+        io_*) echo "sleep:$(sleep_ms_of "$1")" ;; django_pg) echo django ;;
+        *) echo hello ;;
+    esac
 }
 
 # run_wrk WORKLOAD SERVER SECONDS OUTFILE
@@ -251,8 +318,11 @@ run_wrk() {
         hello_close) extra=(-H "Connection: close") ;; # wrk needs the space after the colon
         echo_1m) extra=(-s bench/post_1m.lua) ;;
         todo_create) extra=(-s bench/post_todo.lua) ;;
+        # wrk's 2 s timeout would cut the latency of a server queueing 256
+        # connections for 100 ms requests (1.6 s each at the cap)
+        io_* | django_pg) extra=(--timeout 30s) ;;
     esac
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$3s" --latency "${extra[@]}" "$(url_of "$1" "$2")" >"$4" 2>&1 || true
+    wrk -t"$WRK_THREADS" -c"$(connections_of "$1")" -d"$3s" --latency "${extra[@]}" "$(url_of "$1" "$2")" >"$4" 2>&1 || true
 }
 
 # record WORKLOAD SERVER ROUND POSITION WRKFILE IDLEFILE WORKERS_BEFORE: one
@@ -263,16 +333,23 @@ record() {
     id=$(id_of "$2")
     pid=PID_$id
     workers=$(workers_of "${!pid}")
-    python3 - "$@" "${!pid}" "$workers" <<'PY' >>"$RAW"
+    local threads=""
+    if threaded "$1"; then threads=$THREADS; [ "${2%%-*}" = gatewayd ] && threads=$GATEWAYD_THREADS; fi
+    python3 - "$@" "${!pid}" "$workers" "$(tree_of "${!pid}")" "$(connections_of "$1")" "$threads" <<'PY' >>"$RAW"
 import json, subprocess, sys
-workload, server, rnd, pos, wrkfile, idlefile, before, master, workers = sys.argv[1:10]
+workload, server, rnd, pos, wrkfile, idlefile, before, master, workers, tree, conns, threads = sys.argv[1:13]
 run = json.loads(subprocess.check_output([sys.executable, "bench/measure.py", "wrk", wrkfile]))
 pids = workers.split()
 run.update(workload=workload, server=server, round=int(rnd), position=int(pos),
            workers_replaced=len(set(before.split()) - set(pids)),
            workers=json.loads(subprocess.check_output([sys.executable, "bench/measure.py", "mem"] + pids)),
            master=json.loads(subprocess.check_output([sys.executable, "bench/measure.py", "mem", master]))
-                  if master not in pids else [])
+                  if master not in pids else [],
+           # the whole process tree (master, workers and anything below them)
+           tree=json.loads(subprocess.check_output([sys.executable, "bench/measure.py", "mem"] + tree.split())),
+           connections=int(conns))
+if threads:
+    run["threads"] = int(threads)
 if idlefile:
     lines = open(idlefile).read().split("\n")
     stats = [l for l in lines if l.startswith("{")]
@@ -283,26 +360,71 @@ PY
     { echo "== $1 $2 round $3"; cat "$5"; } >>"$BENCH_TMP/wrk.log"
 }
 
+# record_failure WORKLOAD SERVER: a server of an app threads workload that
+# did not start (or did not answer): one line in $RAW with the last line of
+# its log, and the workload goes on with the others.
+record_failure() {
+    local why
+    # the first error line (gatewayd: the worker's reason, which the
+    # master's "halted" line repeats), else the last line; no timestamp
+    why=$({ grep -E -m1 '\[(error|critical)\]|Error|error:' "$BENCH_TMP/$2.log" ||
+        grep -v '^[[:space:]]*$' "$BENCH_TMP/$2.log" | tail -1; } 2>/dev/null |
+        sed -E 's#^[0-9]+/[A-Za-z]+/[0-9:]+ [+-][0-9]+ ##' | cut -c1-400)
+    log "  $2 did not start: $why"
+    python3 -c 'import json, sys; print(json.dumps({"workload": sys.argv[1], "server": sys.argv[2], "failed": sys.argv[3]}))' \
+        "$1" "$2" "did not start: ${why:-no log}" >>"$RAW"
+}
+
+# django_pg's database: PostgreSQL in $BENCH_TMP/pg, the app's one table
+# and its rows (bench/django_site/setup_db.py, with the bench venv's Django).
+start_django_db() {
+    log "starting PostgreSQL ($(pg_bindir)) in $BENCH_TMP/pg"
+    pg_start || die "PostgreSQL did not start"
+    (cd bench/django_site && "$BENCH_VENV/bin/python" setup_db.py 100) >"$BENCH_TMP/setup_db.log" 2>&1 ||
+        { tail -20 "$BENCH_TMP/setup_db.log" >&2; die "setup_db.py failed"; }
+}
+
 run_workload() {
     local w=$1 servers s r i n pos wrkout idleout hp
     read -r -a servers <<<"$(servers_of "$w")"
     log "workload $w: ${servers[*]}"
     WSGI_APP=hello_wsgi:app
+    WSGI_DIR=bench/apps
     [ "$w" = wsgi_flask ] && WSGI_APP=flask_app:app
+    case $w in
+        io_*) WSGI_APP=sleep_wsgi:sleep_$(sleep_ms_of "$w")ms ;;
+        django_pg)
+            WSGI_DIR=bench/django_site
+            WSGI_APP=benchsite.wsgi:application
+            # wait_server's path (the app has no "/"), for this workload's servers
+            local WAIT_PATH=/item/1/
+            start_django_db
+            ;;
+    esac
     if [ "$w" = proxied ]; then
         start_proxied
     elif [ "$w" = behind_nginx ]; then
         start_behind_nginx
     elif [ "$w" = behind_nginx_wsgi ]; then
         start_behind_nginx_wsgi
+    elif threaded "$w"; then
+        # a server that does not start is recorded as such, the others run
+        local up=()
+        for s in "${servers[@]}"; do
+            if start_named "$s"; then up+=("$s"); else record_failure "$w" "$s"; fi
+        done
+        servers=("${up[@]}")
     else
-        for s in "${servers[@]}"; do start_named "$s"; done
+        for s in "${servers[@]}"; do start_named "$s" || die "$s did not start"; done
     fi
     for s in "${servers[@]}"; do
         python3 bench/measure.py check "$(url_of "$w" "$s")" "$(check_kind "$w")" >/dev/null ||
             die "$s gives a wrong answer for $w: $(python3 bench/measure.py check "$(url_of "$w" "$s")" "$(check_kind "$w")" 2>&1 | tail -1)"
         run_wrk "$w" "$s" 1 /dev/null # warm-up
     done
+    # the requests wrk left queued at the warm-up's end (256 connections of
+    # 100 ms requests: 1.6 s at the cap) are served before the first round
+    threaded "$w" && sleep 2
     n=${#servers[@]}
     for r in $(seq 1 "$ROUNDS"); do
         for i in $(seq 0 $((n - 1))); do
@@ -330,6 +452,8 @@ run_workload() {
         done
     done
     stop_all
+    [ "$w" = django_pg ] && pg_stop
+    return 0
 }
 
 # Memory of each server alone, idle after a short warm-up: the USS target.
@@ -337,7 +461,7 @@ measure_idle_memory() {
     local s id pid workers
     WSGI_APP=hello_wsgi:app
     for s in gatewayd-c gatewayd-swift gatewayd-wsgi nginx granian hummingbird gunicorn; do
-        start_named "$s"
+        start_named "$s" || die "$s did not start"
         wrk -t1 -c4 -d1s "$(url_of hello_ka "$s")" >/dev/null 2>&1 || true
         sleep 1
         id=$(id_of "$s")
@@ -356,7 +480,8 @@ PY
 }
 
 environment() {
-    python3 - "$ROUNDS" "$DURATION" "$CONNECTIONS" "$WRK_THREADS" "$NGINX_ECHO" <<'PY'
+    BENCH_VENV=$BENCH_VENV PG_BINDIR=$(pg_bindir) THREADS=$THREADS GATEWAYD_THREADS=$GATEWAYD_THREADS QUICK=${QUICK:-0} \
+        python3 - "$ROUNDS" "$DURATION" "$CONNECTIONS" "$WRK_THREADS" "$NGINX_ECHO" <<'PY'
 import json, os, platform, subprocess, sys
 def out(*cmd):
     try:
@@ -377,6 +502,11 @@ for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
         cpu = line.split(":", 1)[1].strip(); break
 rounds, duration, conns, threads, echo = sys.argv[1:6]
+venv = os.environ.get("BENCH_VENV", "")
+venv_py = os.path.join(venv, "bin", "python")
+def pkg(name):
+    return out(venv_py, "-c", "import importlib.metadata as m; print(m.version(%r))" % name) if os.path.exists(venv_py) else "?"
+pg = os.environ.get("PG_BINDIR", "")
 print(json.dumps({
     "rounds": int(rounds), "duration_s": int(duration), "connections": int(conns),
     "wrk_threads": int(threads), "server_workers": 2, "nginx_echo": echo,
@@ -391,7 +521,13 @@ print(json.dumps({
         "hummingbird": resolved("hummingbird"), "swift-nio": resolved("swift-nio"),
         "flask": out(sys.executable, "-c", "import importlib.metadata as m; print('Flask', m.version('flask'))"),
         "uwsgi": out("build/uwsgi-venv/bin/uwsgi", "--version"),
+        # the app threads workloads' venv (build/bench-venv) and database
+        "bench_venv": {n: pkg(n) for n in ("gunicorn", "granian", "django", "psycopg")},
+        "postgresql": out(os.path.join(pg, "postgres"), "--version") if pg else "?",
     },
+    "threads": int(os.environ.get("THREADS", "8")),
+    "gatewayd_threads": int(os.environ.get("GATEWAYD_THREADS", "8")),
+    "quick": os.environ.get("QUICK") == "1",
 }))
 PY
 }
