@@ -21,6 +21,9 @@ void gw_listeners_register(int epfd, const int *fds, int count) {
     memcpy(listener_fds, fds, sizeof(int) * (size_t)count);
     listener_count = count;
     listener_epoll = epfd;
+    /* A new set is open (a second loop in one process: the in-process
+     * tests), unless the master died already: then they stay refused. */
+    if (!master_gone) __atomic_store_n(&listeners_done, 0, __ATOMIC_SEQ_CST);
 }
 
 int gw_listeners_close(void) {

@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import Client, get, read_response, wait_until
 
 SLOW_READ = "/bytes?n=32768&sndbuf=4096"
@@ -147,8 +149,25 @@ def test_100_continue_is_sent_before_the_body_is_held(gatewayd):
         assert r.status == 200 and r.body == body  # no second 100 Continue before it
 
 
-def test_a_body_bigger_than_body_buffer_size_streams_to_the_app(gatewayd):
+def test_a_body_bigger_than_body_buffer_size_is_spooled_and_the_app_called_once_it_is_whole(gatewayd):
     s = gatewayd(workers=1, body_buffer_size=1024)
+    body = os.urandom(8192)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        c.sendall(post_head("/echo", len(body)) + body[:2048])
+        # Nothing comes back while the body is incomplete: the app is not called yet.
+        c.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            c.recv(1)
+        c.settimeout(5)
+        c.sendall(body[2048:])
+        f = c.makefile("rb")
+        r = read_response(f, head_only=True)
+        assert r.status == 200
+        assert f.read(len(body)) == body
+
+
+def test_with_spooling_off_a_body_bigger_than_body_buffer_size_streams_to_the_app(gatewayd):
+    s = gatewayd(workers=1, body_buffer_size=1024, body_spool_max_size=0)
     body = os.urandom(8192)
     with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
         c.sendall(post_head("/echo", len(body)) + body[:2048])

@@ -108,6 +108,12 @@ extension RequestLoop {
     /// More of a held body arrived (or the client left). Edge-triggered:
     /// read until a short read.
     func readHeldBody(_ c: Connection) {
+        var filled = false
+        defer {
+            // The body completed on a read that filled the buffer: more (a
+            // pipelined request) may wait in the socket, and no new edge comes.
+            if filled && c.isWithApp { c.pendingInput = true }
+        }
         while c.phase == .bufferingBody {
             if c.spool != nil {
                 // The buffer past the head is a scratch area for the spool.
@@ -127,6 +133,7 @@ extension RequestLoop {
             // The client left before its body was whole: nobody to answer.
             if n == 0 { return close(c) }
             c.end += n
+            filled = n == room
             c.lastActive = Sys.monotonicNanos()
             if c.spool != nil {
                 guard spoolBuffered(c) else { return }

@@ -223,8 +223,9 @@ public final class RequestLoop {
     static let exhaustedRetry: UInt64 = 100_000_000
 
     func startListening() throws {
-        guard accepting != .on, accepting != .closed, !Sys.listenersClosed else { return }
+        guard accepting != .on, accepting != .closed else { return }
         if accepting == .off { Sys.registerListeners(epoll: epoll, fds: listeners.map(\.fd)) }
+        guard !Sys.listenersClosed else { return }
         if Sys.masterGone {
             closeListeners()  // it died while we booted: serve nobody new
             return
