@@ -71,7 +71,9 @@ extension Arbiter {
         }
         let doing = busyRequest(pid).map { "busy on \($0)" } ?? "idle"
         logger.info("admin: stack dump of worker \(pid) (\(doing))")
-        guard requestDump(pid, purpose: .admin) else {
+        // A busy worker: the first busy app thread's stack (what it is doing); idle: the main thread's.
+        let busyThread = records[pid].flatMap { busySlots($0).first?.thread }
+        guard requestDump(pid, purpose: .admin, thread: busyThread) else {
             return .outcome(409, "refused", reason: "worker \(pid) cannot dump its stack (not booted, or stack dumps are off in it)")
         }
         return .awaitDump(pid: pid)

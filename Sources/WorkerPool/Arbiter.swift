@@ -500,7 +500,8 @@ public final class Arbiter {
                 metrics.timeouts += 1
                 if let r = records[pid] { captureClient(pid, slot: scoreboard + r.score, serial: nil) }
             case let .dumpStack(pid):
-                requestDump(pid, purpose: .timeout)
+                // threads = 1: the app thread is thread 0, whichever OS thread serves it now.
+                requestDump(pid, purpose: .timeout, thread: 0)
             case let .captureThreadClient(pid, thread, serial):
                 metrics.timeouts += 1
                 if let slot = threadSlot(pid, thread) { captureClient(pid, slot: slot, serial: serial) }

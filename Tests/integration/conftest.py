@@ -3,6 +3,7 @@ with real apps, and talks to it with real clients (sockets, curl, wrk).
 
 Every test gets its own directory (mode 0755: when the tests run as root the
 workers drop to nobody, who must be able to read what the app reads)."""
+import glob
 import os
 import random
 import signal
@@ -347,3 +348,16 @@ def python_user_args():
     if os.geteuid() != 0 or readable_by_others(sys.base_prefix):
         return []
     return ["--user", "root"]
+
+
+def in_sleep(pid):
+    """True when one of the process's threads is inside nanosleep or
+    clock_nanosleep (x86_64): with app threads, the request may be on any."""
+    for task in glob.glob(f"/proc/{pid}/task/*/syscall"):
+        try:
+            with open(task) as f:
+                if f.read().split()[0] in ("35", "230"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False

@@ -523,9 +523,8 @@ def test_a_file_name_as_module_says_did_you_mean(project):
 
 @pytest.mark.parametrize("args,reason", [
     (["--preload"], "the master never imports the app"),
-    (["-k", "gevent"], "every worker is a synchronous process"),
-    (["--worker-class=uvicorn.workers.UvicornWorker"], "every worker is a synchronous process"),
-    (["--threads", "4"], "add workers"),
+    (["-k", "gevent"], "every worker is gthread-like"),
+    (["--worker-class=uvicorn.workers.UvicornWorker"], "every worker is gthread-like"),
     (["--certfile", "c.pem", "--keyfile", "k.pem"], "terminate TLS in nginx"),
     (["--daemon"], "run under systemd"),
     (["-D"], "run under systemd"),
@@ -712,7 +711,7 @@ def test_a_gunicorn_conf_py_is_named_when_gatewayd_runs_without_an_app(project):
 
 
 # A value for each key's flags: (flag value, or None for a switch).
-FLAG_VALUES = {"bind": "127.0.0.1:9", "backlog": "64", "workers": "3", "worker_connections": "10", "app": "b.so",
+FLAG_VALUES = {"bind": "127.0.0.1:9", "backlog": "64", "workers": "3", "threads": "4", "worker_connections": "10", "app": "b.so",
                "app_args": "/srv", "user": "nobody", "group": "nogroup", "env": "A=1", "capture_output": None,
                "reload": None, "pidfile": "/run/g.pid", "timeout": "60", "graceful_timeout": "60",
                "keepalive_timeout": "2", "max_requests": "1000", "max_requests_jitter": "10",

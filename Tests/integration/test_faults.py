@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import GATEWAYD, Client, read_response, get, wait_until
+from conftest import GATEWAYD, Client, read_response, get, wait_until, in_sleep
 
 
 
@@ -37,15 +37,7 @@ def cpu_seconds(pid):
 
 def busy_workers(s):
     """Workers inside the app's nanosleep (a /sleep request in hand)."""
-    out = []
-    for p in s.workers():
-        try:
-            with open(f"/proc/{p}/syscall") as f:
-                if f.read().split()[0] in ("35", "230"):
-                    out.append(p)
-        except (OSError, IndexError):
-            pass
-    return out
+    return [p for p in s.workers() if in_sleep(p)]
 
 
 def prlimit_nofile(pid, n):

@@ -331,10 +331,22 @@ def test_a_refused_start_response_stays_refused(gatewayd):
         assert status_line(raw) == "HTTP/1.1 500 Internal Server Error", (bad, raw[:200])
 
 
+def test_a_spooled_body_left_unread_keeps_the_connection(gatewayd):
+    """The loop read the whole body (spooled) before the app: what the app
+    left unread is skipped, and the connection serves the next request."""
+    s = gatewayd(workers=1)
+    body = b"x" * (6 << 20)
+    with Client(s.port) as c:
+        r = c.request("POST", "/ignore-body", body=body)
+        assert r.status == 200 and r.header("connection") is None
+        assert c.request(path="/").body == b"Hello, World!"
+
+
 def test_a_body_left_unread_announces_the_close(gatewayd):
     """A 200 that is followed by a close says Connection: close, so a
-    keep-alive client does not send its next request into the void."""
-    s = gatewayd(workers=1)
+    keep-alive client does not send its next request into the void
+    (a body streamed to the app: spooling off)."""
+    s = gatewayd(workers=1, body_spool_max_size=0)
     body = b"x" * (6 << 20)
     head = b"POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
     data, err = send_then_read(s.port, head, body)

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from conftest import Client, read_response, get, wait_until
+from conftest import Client, read_response, get, wait_until, in_sleep
 
 
 
@@ -22,15 +22,7 @@ def pid_of(port):
 
 def sleeping_worker(s):
     """A worker inside the app's nanosleep (a /sleep request in hand), or None."""
-    for p in s.workers():
-        try:
-            with open(f"/proc/{p}/syscall") as f:
-                nr = f.read().split()[0]
-        except (OSError, IndexError):
-            continue
-        if nr in ("35", "230"):  # nanosleep, clock_nanosleep (x86_64)
-            return p
-    return None
+    return next((p for p in s.workers() if in_sleep(p)), None)
 
 
 def log_lines(s, *needles):

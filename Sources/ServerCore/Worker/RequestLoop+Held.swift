@@ -128,10 +128,10 @@ extension RequestLoop {
                 guard let r = try Sys.read(c.fd, c.buffer + c.end, room) else { return }
                 n = r
             } catch {
-                return close(c)
+                return abandonedBody(c)
             }
             // The client left before its body was whole: nobody to answer.
-            if n == 0 { return close(c) }
+            if n == 0 { return abandonedBody(c) }
             c.end += n
             filled = n == room
             c.lastActive = Sys.monotonicNanos()
@@ -149,6 +149,15 @@ extension RequestLoop {
             }
             if n < room { return }
         }
+    }
+
+    /// The client left (or reset) before its body was whole: the app was
+    /// never called; one line at info, as when an app reads a body whose
+    /// client goes away.
+    func abandonedBody(_ c: Connection) {
+        let got = (c.spool?.length ?? 0) + (c.spool == nil ? max(0, c.end - c.bodyHold.headEnd) : 0)
+        logger.info("client went away before the whole request body was received (\(got) bytes of it): connection closed")
+        close(c)
     }
 
     /// A held body refused (malformed, too big, the spool failed).

@@ -649,9 +649,10 @@ public final class RequestLoop {
         if c.phase != .open { return false }
         c.headSince = 0
         if c.start == c.end {
+            // Idle now; when stopping, closed after a short grace unless its
+            // next request comes first (the response said keep-alive).
             c.start = 0; c.end = 0
             c.scanner.reset(at: 0)
-            if stopReason != nil { close(c) }
             return false
         }
         // pipelined: the next head starts here
@@ -751,16 +752,22 @@ public final class RequestLoop {
         requestsServed += 1
         bytesIn += served.bytesIn
         bytesOut += served.bytesOut
-        var end = served.end
-        if stopReason != nil { end = max(end, .close) }
+        // A stop that came while the app ran does not close here: the
+        // response went out without Connection: close, so the client may
+        // send its next request at once. The connection is then one of the
+        // stopping worker's kept ones: its next request is answered with
+        // Connection: close, or it is closed after a short idle grace.
+        let end = served.end
+        // Input that came while the app ran is unread too: a close lingers.
+        let unread = served.unread || c.pendingInput
         if served.deferred > 0 {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
-            holdResponse(c, end: end, unread: served.unread, started: served.started)
+            holdResponse(c, end: end, unread: unread, started: served.started)
         }
         onRequestDone?(self)
         if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
         if served.deferred > 0 { return }
-        finish(c, end, unread: served.unread)
+        finish(c, end, unread: unread)
         resume(c)
     }
 
