@@ -368,10 +368,22 @@ __attribute__((noinline)) void gw_stack_dump(int reason) {
 static void on_dump_signal(int sig) {
     (void)sig;
     int saved = errno;
-    int reason = dump_slot ? dump_slot->dump_reason : GW_DUMP_ON_DEMAND;
+    int reason = dump_slot ? (dump_slot->dump_reason & ~GW_DUMP_REQUESTED) : GW_DUMP_ON_DEMAND;
     gw_stack_dump(reason);
-    if (dump_slot) __atomic_add_fetch(&dump_slot->dump_serial, 1, __ATOMIC_RELEASE);
+    if (dump_slot) {
+        __atomic_add_fetch(&dump_slot->dump_serial, 1, __ATOMIC_RELEASE);
+        __atomic_and_fetch(&dump_slot->dump_reason, ~GW_DUMP_REQUESTED, __ATOMIC_RELEASE);
+    }
     errno = saved;
+}
+
+void gw_stack_wait_requested(int ms) {
+    if (dump_slot == NULL) return;
+    struct timespec step = {0, 1000000};
+    for (int i = 0; i < ms; i++) {
+        if (!(__atomic_load_n(&dump_slot->dump_reason, __ATOMIC_ACQUIRE) & GW_DUMP_REQUESTED)) return;
+        nanosleep(&step, NULL);
+    }
 }
 
 void gw_stack_set_field(const char *key, const char *value) {

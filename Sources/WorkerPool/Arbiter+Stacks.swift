@@ -19,7 +19,9 @@ extension Arbiter {
         let tid = thread.flatMap { threadSlot(pid, $0)?.pointee.tid }.flatMap { $0 > 0 ? $0 : nil } ?? pid
         guard dumps.begin(pid: pid, purpose: purpose, serial: slot.pointee.dump_serial, now: Self.now) else { return true }
         // Read by the handler: the level of its lines.
-        if case .timeout = purpose { slot.pointee.dump_reason = Int32(GW_DUMP_TIMEOUT) } else { slot.pointee.dump_reason = Int32(GW_DUMP_ON_DEMAND) }
+        // With the flag the worker clears once the dump is written (a worker told to stop waits for it).
+        let reason = (purpose == .timeout ? Int32(GW_DUMP_TIMEOUT) : Int32(GW_DUMP_ON_DEMAND)) | Int32(GW_DUMP_REQUESTED)
+        slot.pointee.dump_reason = reason
         if !Sys.signalThread(pid, tid, gw_stack_signal()) {
             dumps.cancel(pid: pid)
             return false

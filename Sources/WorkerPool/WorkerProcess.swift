@@ -200,6 +200,10 @@ public struct WorkerProcess {
         } else {
             logger.warning("exiting with app calls in progress: the app's shutdown is not called")
         }
+        // A timeout's stack dump runs on the stuck app thread; the fast stop
+        // the master sent right after it is handled here, on another: the
+        // dump is written before the process ends (the master kills at its grace).
+        gw_stack_wait_requested(500)
         LogRateLimiter.shared.flush(now: .max)
         Sys.exit(WorkerExit.ok)
     }

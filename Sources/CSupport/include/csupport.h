@@ -165,6 +165,11 @@ int gw_score_claim_master(gw_score_slot *s, uint64_t serial);
 
 /* --- stack dumps of a worker (stackdump.c) --- */
 enum { GW_DUMP_ON_DEMAND = 0, GW_DUMP_TIMEOUT = 1 };
+/* Set in dump_reason with the reason by the master before it signals a
+ * dump, cleared by the worker's handler when the dump is written: a worker
+ * told to stop at once right after (a timeout) waits for it before exiting,
+ * as the handler runs on the app thread and the stop on another. */
+enum { GW_DUMP_REQUESTED = 0x100 };
 /* Log line forms, shared with the Swift ErrorLogHandler: text or JSON,
  * either with GW_LOG_JOURNAL (no timestamp, a <N> syslog priority prefix).
  * GW_LOG_CONTINUED (text only): a later line of a message of several lines
@@ -201,6 +206,9 @@ void gw_stack_set_log(int log_fd, int log_mode);
 void gw_stack_set_field(const char *key, const char *value);
 /* The dump itself, as the handler does it (for tests and the handler). */
 void gw_stack_dump(int reason);
+/* Waits up to `ms` for a dump the master requested (GW_DUMP_REQUESTED) to
+ * be written; returns at once when none is. */
+void gw_stack_wait_requested(int ms);
 /* Now as the logs write it: "25/Nov/2026:10:00:00 +0000" (text) or
  * "2026-11-25T10:00:00.123+00:00" (json); NUL-terminated, returns its length. */
 size_t gw_log_time(char out[40], int json);

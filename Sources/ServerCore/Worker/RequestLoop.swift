@@ -340,9 +340,11 @@ public final class RequestLoop {
             if reason == .fast || connectionCount == 0 || Sys.monotonicNanos() >= stopDeadline {
                 closeAll()
                 exiting = true
-                // The others are in epoll for at most 50 ms (or a second, if
-                // they went in before the stop); wake what the eventfd wakes.
-                for _ in threads { Sys.signalEventFD(wakeFD) }
+                // Every other thread out of epoll now: the eventfd, made
+                // level-triggered and never read again, is ready for each
+                // (an edge would wake one, and the rest would sleep their wait out).
+                Sys.signalEventFD(wakeFD)
+                try? Sys.epollModify(epoll, wakeFD, events: UInt32(EPOLLIN.rawValue), data: Self.wakeTag)
                 return
             }
         }
