@@ -48,6 +48,10 @@ int gw_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int time
 /* --- sockets --- */
 int gw_accept(int fd, struct sockaddr_storage *addr, socklen_t *len);
 ssize_t gw_send(int fd, const void *buf, size_t len);
+ssize_t gw_read(int fd, void *buf, size_t len);
+/* The worker loop's lock: a futex word (0 when free). */
+void gw_loop_lock(int *word);
+void gw_loop_unlock(int *word);
 ssize_t gw_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 ssize_t gw_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 /* Formats a peer address: host into host (NUL-terminated), port returned; -1 if unknown. */

@@ -76,28 +76,24 @@ extension Sys {
     }
 }
 
-/// A mutex (pthread): what the worker's threads share is touched with it
-/// held (RequestLoop+Threads.swift). Uncontended, a lock and an unlock are
-/// two atomic instructions and no system call.
+/// The worker loop's lock: what the worker's threads share is touched with
+/// it held (RequestLoop+Threads.swift). Uncontended, a lock and an unlock
+/// are two atomic instructions and no system call.
 public final class LoopLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// The futex word (csupport.c gw_loop_lock): one atomic instruction to
+    /// take or give back when uncontended, a short spin then a futex wait
+    /// when not; the loop's critical sections are a few microseconds.
+    private let word: UnsafeMutablePointer<Int32>
 
     public init() {
-        mutex = .allocate(capacity: 1)
-        // Adaptive: a thread that finds it held spins a little before it
-        // sleeps; the loop's critical sections are a few microseconds.
-        var attr = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attr)
-        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
-        pthread_mutex_init(mutex, &attr)
-        pthread_mutexattr_destroy(&attr)
+        word = .allocate(capacity: 1)
+        word.initialize(to: 0)
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        word.deallocate()
     }
 
-    @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) public func lock() { gw_loop_lock(word) }
+    @inline(__always) public func unlock() { gw_loop_unlock(word) }
 }

@@ -52,7 +52,7 @@ public enum Sys {
 
     @inline(__always)
     public static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws -> Int? {
-        try checkNonBlocking("read") { Glibc.read(fd, buf, count) }
+        try checkNonBlocking("read") { gw_read(fd, buf, count) }
     }
 
     @inline(__always)

@@ -16,6 +16,8 @@ public final class RequestContext {
     var connection: Connection!
     var head: RequestHead
     var listener: Listener!
+    /// Which of the worker's listeners `listener` is (-1: set otherwise, by `reject`).
+    var listenerIndex = -1
     let identity: WorkerIdentity
     let limits: HTTPLimits
     /// script_name (Mount.swift); `mountsAll` when there is none, so the
@@ -75,9 +77,14 @@ public final class RequestContext {
 
     /// Prepares for a request whose head was parsed into `head`.
     @inline(__always)
-    func begin(connection: Connection, listener: Listener) {
+    func begin(connection: Connection, listeners: [Listener]) {
         self.connection = connection
-        self.listener = listener
+        // Copied only when it changes: a Listener holds strings, and a copy
+        // per request cost two hundred instructions of reference counting.
+        if listenerIndex != connection.listener {
+            listener = listeners[connection.listener]
+            listenerIndex = connection.listener
+        }
         rejectedLine = nil
         environ.reset()
         output.fd = connection.fd
@@ -101,6 +108,7 @@ public final class RequestContext {
         headOf = nil
         self.connection = connection
         self.listener = listener
+        listenerIndex = -1
         if !keepFields { head.reset() }
         head.methodLength = 0
         rejectedLine = line

@@ -59,11 +59,14 @@ struct ReadyQueue {
     var isEmpty: Bool { fresh.count == 0 && kept.count == 0 }
     var count: Int { fresh.count + kept.count }
 
+    @inline(__always)
     mutating func append(_ c: Connection) {
         if c.requests == 0 { fresh.append(c) } else { kept.append(c) }
     }
 
-    mutating func popFirst() -> Connection? {
+    /// The next connection, unretained (the loop holds it in `connections`).
+    @inline(__always)
+    mutating func popFirst() -> Unmanaged<Connection>? {
         let fromFresh = kept.count == 0 || (freshNext && fresh.count > 0)
         freshNext = !fromFresh
         return fromFresh ? fresh.popFirst() : kept.popFirst()
@@ -76,7 +79,7 @@ struct ReadyQueue {
 }
 
 /// A ring of connections that grows (never past the worker's connections)
-/// and never shrinks. Unmanaged: `connections` keeps each one, and a
+/// and never shrinks; its capacity a power of two (an index is a mask). Unmanaged: `connections` keeps each one, and a
 /// connection leaves the ring before it closes (RequestLoop.close), so the
 /// ring costs no reference counting.
 struct Ring {
@@ -90,39 +93,72 @@ struct Ring {
         items.initialize(repeating: nil, count: capacity)
     }
 
+    @inline(__always)
     mutating func append(_ c: Connection) {
-        if count == capacity {
-            let grown = UnsafeMutablePointer<Unmanaged<Connection>?>.allocate(capacity: capacity * 2)
-            grown.initialize(repeating: nil, count: capacity * 2)
-            for i in 0..<count { grown[i] = items[(head + i) % capacity] }
-            items.deallocate()
-            items = grown
-            capacity *= 2
-            head = 0
-        }
-        items[(head + count) % capacity] = Unmanaged.passUnretained(c)
+        if count == capacity { grow() }
+        items[(head + count) & (capacity - 1)] = Unmanaged.passUnretained(c)
         count += 1
     }
 
-    mutating func popFirst() -> Connection? {
+    @inline(never)
+    private mutating func grow() {
+        let grown = UnsafeMutablePointer<Unmanaged<Connection>?>.allocate(capacity: capacity * 2)
+        grown.initialize(repeating: nil, count: capacity * 2)
+        for i in 0..<count { grown[i] = items[(head + i) & (capacity - 1)] }
+        items.deallocate()
+        items = grown
+        capacity *= 2
+        head = 0
+    }
+
+    @inline(__always)
+    mutating func popFirst() -> Unmanaged<Connection>? {
         guard count > 0 else { return nil }
         let c = items[head]
         items[head] = nil
-        head = head + 1 == capacity ? 0 : head + 1
+        head = (head + 1) & (capacity - 1)
         count -= 1
-        return c?.takeUnretainedValue()
+        return c
     }
 
     mutating func remove(_ c: Connection) {
         var kept = 0
         for i in 0..<count {
-            let item = items[(head + i) % capacity]
+            let item = items[(head + i) & (capacity - 1)]
             if item?.toOpaque() == Unmanaged.passUnretained(c).toOpaque() { continue }
-            items[(head + kept) % capacity] = item
+            items[(head + kept) & (capacity - 1)] = item
             kept += 1
         }
-        for i in kept..<count { items[(head + i) % capacity] = nil }
+        for i in kept..<count { items[(head + i) & (capacity - 1)] = nil }
         count = kept
+    }
+}
+
+/// The free app slots: a fixed stack (no array, so no uniqueness check or
+/// reference counting per request); the most recently freed slot first,
+/// whose scoreboard entry and thread are warm.
+struct SlotStack {
+    private let items: UnsafeMutablePointer<Int>
+    private(set) var count: Int
+
+    /// All of 0..<capacity free, 0 on top.
+    init(capacity: Int) {
+        items = .allocate(capacity: max(capacity, 1))
+        for i in 0..<capacity { items[i] = capacity - 1 - i }
+        count = capacity
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func pop() -> Int? {
+        guard count > 0 else { return nil }
+        count -= 1
+        return items[count]
+    }
+
+    mutating func push(_ slot: Int) {
+        items[count] = slot
+        count += 1
     }
 }
 
@@ -149,7 +185,8 @@ extension RequestLoop {
             if exiting { break }
             t.wokeAt = Sys.monotonicNanos()
             handle(t, n)
-            housekeeping()
+            // The periodic work: at most once a second, or while stopping.
+            if stopReason != nil || t.wokeAt &- lastTick >= 1_000_000_000 { housekeeping() }
             serveReady(t)
         }
     }
@@ -194,10 +231,10 @@ extension RequestLoop {
     /// runs with `lock` released.
     @inline(__always)
     func serveReady(_ t: LoopThread) {
-        guard !ready.isEmpty, let slot = freeAppSlots.popLast() else { return }
+        guard !ready.isEmpty, let slot = freeAppSlots.pop() else { return }
         appBusy += 1
-        publishThreads()
-        while !exiting, let c = ready.popFirst() {
+        while !exiting, let u = ready.popFirst() {
+            let c = u.takeUnretainedValue()
             publishQueued()
             // More waiting and a slot free: another thread takes the next.
             if !ready.isEmpty && !freeAppSlots.isEmpty { Sys.signalEventFD(wakeFD) }
@@ -211,9 +248,8 @@ extension RequestLoop {
             if accepting == .saturated { acceptOnCompletion() }
         }
         appBusy -= 1
-        freeAppSlots.append(slot)
+        freeAppSlots.push(slot)
         saturatedEvents = 0
-        publishThreads()
         if accepting == .saturated && stopReason == nil { try? startListening() }
     }
 
@@ -264,7 +300,7 @@ extension RequestLoop {
             ctx.head.keepAlive = c.fastcgi.keepConn
         }
         ctx.headOf = nil
-        ctx.scoreboard = slot < threadSlots.count ? threadSlots[slot] : (slot == 0 ? workerSlot : nil)
+        ctx.scoreboard = slotScores[slot]
         if let s = ctx.scoreboard, s.pointee.tid != t.tid {
             s.pointee.tid = t.tid
             s.pointee.thread_index = Int32(slot)
@@ -299,8 +335,8 @@ extension RequestLoop {
         workerSlot?.pointee.queued = UInt32(ready.count)
     }
 
-    /// The worker's busy app threads and waiting requests, for the master.
-    @inline(__always)
+    /// The worker's app threads, for the master (status, metrics): set once,
+    /// the count does not change; busy ones are in their slots' state.
     func publishThreads() {
         guard let slot = workerSlot else { return }
         slot.pointee.threads = Int32(appThreads)

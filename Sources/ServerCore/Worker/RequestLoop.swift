@@ -87,7 +87,7 @@ public final class RequestLoop {
     /// Complete requests waiting for an app thread, oldest first.
     var ready = ReadyQueue()
     /// Free app slots (indices into `threadSlots`).
-    var freeAppSlots: [Int]
+    var freeAppSlots: SlotStack
     var appBusy = 0
     /// Wakes one thread waiting in epoll (edge-triggered eventfd): a request
     /// is ready and an app slot is free.
@@ -101,7 +101,16 @@ public final class RequestLoop {
     let appStreamsBody: Bool
     /// One scoreboard slot per app thread; the first is the worker's own
     /// (heartbeat, draining, connection counts). Set by WorkerProcess.
-    public var threadSlots: [UnsafeMutablePointer<gw_score_slot>] = []
+    public var threadSlots: [UnsafeMutablePointer<gw_score_slot>] = [] {
+        didSet {
+            for i in 0..<appThreads {
+                slotScores[i] = i < threadSlots.count ? threadSlots[i] : (i == 0 ? workerSlot : nil)
+            }
+        }
+    }
+    /// `threadSlots` by app slot, as a plain table (read once per request).
+    let slotScores: UnsafeMutablePointer<UnsafeMutablePointer<gw_score_slot>?>
+
     /// The worker's slot (the first).
     let workerSlot: UnsafeMutablePointer<gw_score_slot>?
     public let epoll: Int32
@@ -115,7 +124,8 @@ public final class RequestLoop {
     public private(set) var requestsServed = 0
     /// Called about once a second (heartbeats, memory checks).
     public var onTick: ((RequestLoop) -> Void)?
-    /// Called after each request (max_requests, counters).
+    /// Called after each request when max_requests is set (the worker
+    /// announces its recycling); not called otherwise, to spare the hot path.
     public var onRequestDone: ((RequestLoop) -> Void)?
     /// Descriptors other than listeners the loop watches, with their handlers.
     var controls: [(fd: Int32, handler: () -> Void)] = []
@@ -137,9 +147,12 @@ public final class RequestLoop {
         self.app = app
         self.logger = logger
         appThreads = max(1, settings.threads)
-        freeAppSlots = Array((0..<appThreads).reversed())
+        freeAppSlots = SlotStack(capacity: appThreads)
+        slotScores = .allocate(capacity: max(appThreads, 1))
+        slotScores.initialize(repeating: nil, count: max(appThreads, 1))
         appStreamsBody = app.descriptor.pointee.flags & GATEWAY_APP_STREAM_BODY != 0
         workerSlot = scoreboard
+        slotScores[0] = scoreboard
         epoll = try Sys.epollCreate()
         wakeFD = try Sys.eventFD()
         try Sys.epollAdd(epoll, wakeFD, events: UInt32(EPOLLIN.rawValue) | UInt32(EPOLLET.rawValue), data: Self.wakeTag)
@@ -303,6 +316,7 @@ public final class RequestLoop {
         lock.lock()
         defer { lock.unlock() }
         try startListening()
+        publishThreads()
         lastTick = Sys.monotonicNanos()
         CKey.initializeAll()
         for t in threads.dropFirst() {
@@ -708,7 +722,7 @@ public final class RequestLoop {
     @inline(__always)
     func serve(_ c: Connection, _ t: LoopThread) -> Served {
         let ctx = t.context
-        ctx.begin(connection: c, listener: listeners[c.listener])
+        ctx.begin(connection: c, listeners: listeners)
         let started = Sys.monotonicNanos()
         if let slot = ctx.scoreboard {
             let h = ctx.head
@@ -766,8 +780,10 @@ public final class RequestLoop {
             // The socket is full: the loop finishes the response, then writes the log line and ends it.
             holdResponse(c, end: end, unread: unread, started: served.started)
         }
-        onRequestDone?(self)
-        if maxRequests > 0 && requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
+        if maxRequests > 0 {
+            onRequestDone?(self)
+            if requestsServed >= maxRequests && stopReason == nil { requestStop(.maxRequests) }
+        }
         if served.deferred > 0 { return }
         finish(c, end, unread: unread)
         resume(c)
