@@ -68,7 +68,13 @@ int send_body(wsgi_thread *t, const char *data, size_t len, int last)
     if (!last && t->content_length >= 0 && t->sent + len == (unsigned long long)t->content_length)
         last = 1;
     int rc;
-    IO_BEGIN
+    /* The server keeps what the socket does not take at once (up to
+     * response_buffer_size, 64 KiB by default) and sends it from its
+     * loop, and a socket takes 16 KiB at once unless its client stopped
+     * reading: a response still that small does not make this call wait,
+     * so the GIL is kept (letting it go hands it to another app thread
+     * and back, two context switches per request). */
+    IO_BEGIN_IF(t->sent + len > RESPONSE_NEVER_WAITS)
     rc = last ? G.api->write_last(t->r, data, len) : G.api->write(t->r, data, len);
     IO_END
     if (rc != GATEWAY_OK) {

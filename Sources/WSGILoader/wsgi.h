@@ -253,6 +253,9 @@ static inline int other_threads(void)
 }
 
 #define IO_BEGIN { PyThreadState *_io_save = other_threads() ? PyEval_SaveThread() : NULL;
+/* The same, only when `cond` says the call may wait. */
+#define RESPONSE_NEVER_WAITS 16384
+#define IO_BEGIN_IF(cond) { PyThreadState *_io_save = (cond) && other_threads() ? PyEval_SaveThread() : NULL;
 #define IO_END   if (_io_save != NULL) PyEval_RestoreThread(_io_save); }
 
 static inline int request_alive(const wsgi_thread *t, uint64_t id)
