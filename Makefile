@@ -113,7 +113,8 @@ tsan:
 bench: deps
 	@bash bench/run.sh
 
-test-deb:
+# The hostile and test apps run under the unit in the booted container.
+test-deb: $(APPS)/hostile.so $(APPS)/testapp.so
 	bash scripts/test-deb.sh
 
 deb:

@@ -14,6 +14,12 @@
  *   setuid        setuid(0)
  *   init_module   init_module(NULL, 0, "")
  *   finit_module  finit_module(an open /dev/null, "", 0)
+ *   kill_master   kill(PPID, 0): the master (of the same user when it is not root)
+ *   kill_group    kill(0, 0): the process group, the master's
+ *   kill_sibling  kill(?sibling=PID, 0)
+ *   mem_sibling   open /proc/?sibling=PID/mem for reading
+ *   abstract      connect to the abstract unix socket ?abstract=NAME
+ *   bind_tcp      bind a TCP socket to 127.0.0.1, port 0
  *
  * and answers 200 with a JSON object: each name with "ok" (it worked, and
  * was undone) or the errno's name ("EPERM"). The request always gets its
@@ -34,7 +40,9 @@
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,25 +165,69 @@ static const char *try_finit_module(void)
     return result(rc != 0, e);
 }
 
+static const char *try_kill(int pid)
+{
+    if (pid == -1)
+        return "no pid";
+    int rc = kill(pid, 0);
+    return result(rc != 0, errno);
+}
+
+static const char *try_abstract(const char *name)
+{
+    if (*name == '\0')
+        return "no name";
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    size_t len = strlen(name);
+    if (len > sizeof a.sun_path - 1)
+        len = sizeof a.sun_path - 1;
+    memcpy(a.sun_path + 1, name, len);  /* sun_path[0] == 0: abstract */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return result(1, errno);
+    int rc = connect(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len));
+    int e = errno;
+    close(fd);
+    return result(rc != 0, e);
+}
+
+static const char *try_bind_tcp(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return result(1, errno);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(fd);
+    return result(rc != 0, e);
+}
+
 static int hostile_call(gateway_request *r)
 {
     const gateway_api *api = r->api;
-    char sibling[32], target[1024], environ_path[64];
+    char sibling[32], target[1024], environ_path[64], abstract[64], mem_path[64];
     query(r, "sibling", sibling, sizeof sibling);
     query(r, "write", target, sizeof target);
+    query(r, "abstract", abstract, sizeof abstract);
     snprintf(environ_path, sizeof environ_path, "/proc/%d/environ", (int)getppid());
+    snprintf(mem_path, sizeof mem_path, "/proc/%s/mem", *sibling ? sibling : "0");
+    int sibling_pid = *sibling ? atoi(sibling) : -1;
 
     char body[2048];
     int n = snprintf(body, sizeof body,
                      "{\"pid\": %d, \"exec\": \"%s\", \"ptrace\": \"%s\", \"shadow\": \"%s\", "
                      "\"environ\": \"%s\", \"write\": \"%s\", \"raw_socket\": \"%s\", "
                      "\"netlink\": \"%s\", \"mount\": \"%s\", \"setuid\": \"%s\", "
-                     "\"init_module\": \"%s\", \"finit_module\": \"%s\"}",
+                     "\"init_module\": \"%s\", \"finit_module\": \"%s\", \"kill_master\": \"%s\", "
+                     "\"kill_group\": \"%s\", \"kill_sibling\": \"%s\", \"mem_sibling\": \"%s\", "
+                     "\"abstract\": \"%s\", \"bind_tcp\": \"%s\"}",
                      (int)getpid(), try_exec(), try_ptrace(sibling), try_read("/etc/shadow"),
                      try_read(environ_path), try_write(target),
                      try_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP),
                      try_socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE), try_mount(), try_setuid(),
-                     try_init_module(), try_finit_module());
+                     try_init_module(), try_finit_module(), try_kill((int)getppid()), try_kill(0),
+                     try_kill(sibling_pid), try_read(mem_path), try_abstract(abstract), try_bind_tcp());
     char length[16];
     snprintf(length, sizeof length, "%d", n);
     const gateway_pair headers[] = {

@@ -60,3 +60,11 @@ int gw_caps_keep_only(uint64_t keep) {
     }
     return caps_set(d);
 }
+
+int gw_set_dumpable(int on) {
+    return prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0);
+}
+
+int gw_get_dumpable(void) {
+    return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+}

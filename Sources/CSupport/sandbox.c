@@ -203,6 +203,18 @@ static void arch_check(program *p)
 #endif
 }
 
+/* For system call `nr`: EPERM when its first argument (a pid, as an int)
+ * is one of `refused`, else allowed. A skips the block holding nr. */
+static void signal_guard(program *p, long nr, const uint32_t *refused, unsigned char m)
+{
+    emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (unsigned char)(m + 3), (uint32_t)nr);
+    emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, ARG_LO(0));
+    for (unsigned char i = 0; i < m; i++)
+        emit(p, BPF_JMP | BPF_JEQ | BPF_K, (unsigned char)(m - i), 0, refused[i]);
+    emit(p, BPF_RET | BPF_K, 0, 0, RET_ALLOW);
+    emit(p, BPF_RET | BPF_K, 0, 0, RET_ERRNO(EPERM));
+}
+
 int gw_sandbox_seccomp(void)
 {
 #ifndef GW_AUDIT_ARCH
@@ -241,6 +253,17 @@ int gw_sandbox_seccomp(void)
     emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, TIOCSTI);
     emit(&p, BPF_RET | BPF_K, 0, 0, RET_ERRNO(EPERM));
     emit(&p, BPF_RET | BPF_K, 0, 0, RET_ALLOW);
+    /* Signals never reach the master: its pid (kill, tkill, tgkill, the
+     * sigqueue calls; pidfd_open, so no pidfd_send_signal either), its
+     * process group (kill(0), kill(-pgrp): the workers are in it) and
+     * everyone (kill(-1)). A master that is not root shares its user with
+     * the workers, and a kernel before Landlock's signal scoping (6.12)
+     * would let them signal it. */
+    uint32_t master = (uint32_t)getppid(), group = (uint32_t)-getpgrp();
+    static const long to_pid[] = { __NR_tkill, __NR_tgkill, __NR_rt_sigqueueinfo, __NR_rt_tgsigqueueinfo, __NR_pidfd_open };
+    for (size_t i = 0; i < COUNT(to_pid); i++)
+        signal_guard(&p, to_pid[i], (uint32_t[]){ master }, 1);
+    signal_guard(&p, __NR_kill, (uint32_t[]){ master, 0, (uint32_t)-1, group }, 4);
     /* nr is reloaded: the blocks above left an argument in A only on
      * paths that returned */
     for (size_t i = 0; i < COUNT(allowed); i++) {
@@ -277,7 +300,7 @@ int gw_sandbox_deny_exec(void)
 #define __NR_landlock_restrict_self 446
 #endif
 
-struct gw_landlock_ruleset_attr { uint64_t handled_access_fs; };
+struct gw_landlock_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped; };
 struct gw_landlock_path_beneath_attr { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
 #define GW_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
 #define GW_LANDLOCK_RULE_PATH_BENEATH 1
@@ -310,13 +333,28 @@ int gw_landlock_abi(void)
     return v < 0 ? 0 : (int)v;
 }
 
-int gw_landlock_ruleset(int abi, int read_anywhere)
+/* ABI 4: binding a TCP port (connecting stays free: databases, APIs). */
+#define NET_BIND_TCP (1ULL << 0)
+/* ABI 6: signals and abstract unix sockets only within the domain (the
+ * worker and what it starts), not to the master, a sibling or another
+ * service. Signals between the worker's own threads stay allowed. */
+#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SCOPE_SIGNAL (1ULL << 1)
+
+int gw_landlock_ruleset(int abi, int read_anywhere, int allow_bind)
 {
     struct gw_landlock_ruleset_attr attr = { .handled_access_fs = handled(abi) };
     if (read_anywhere)
         attr.handled_access_fs &= ~FS_READ;
+    if (abi >= 4 && !allow_bind)
+        attr.handled_access_net = NET_BIND_TCP;
+    if (abi >= 6)
+        attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL;
+    /* A kernel older than a field takes the larger struct as long as what
+     * it does not know is zero. */
     return (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
 }
+
 
 int gw_landlock_allow(int ruleset, int abi, int read_anywhere, const char *path, int writable)
 {

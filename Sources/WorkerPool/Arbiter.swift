@@ -153,6 +153,7 @@ public final class Arbiter {
         // every socket of this generation is bound: what is left to do needs
         // only the capabilities MasterCapabilities keeps
         MasterCapabilities.dropUnneeded(logger: logger)
+        MasterCapabilities.shieldFromWorkers(logger: logger)
         logger.info("gatewayd \(GatewaydVersion.string) master \(pid): \(config.workers) workers, app \(config.app)")
     }
 

@@ -90,7 +90,7 @@ public struct WorkerSandbox {
     }
 
     func restrict(readAnywhere: Bool) throws {
-        let ruleset = gw_landlock_ruleset(landlock, readAnywhere ? 1 : 0)
+        let ruleset = gw_landlock_ruleset(landlock, readAnywhere ? 1 : 0, config.sandboxAllowBind ? 1 : 0)
         if ruleset < 0 { throw fail("landlock_create_ruleset") }
         var paths: [(String, Bool)] = writePaths().map { ($0, true) }
         if !readAnywhere { paths += readPaths().map { ($0, false) } }

@@ -43,6 +43,7 @@ public struct WorkerProcess {
             signals = try SignalQueue(catching: [Signals.term, Signals.quit, Signals.int, Signals.usr1, gw_timeout_signal()],
                                       ignoring: [Signals.pipe, Signals.hup, Signals.ttin, Signals.ttou, Signals.usr2, Signals.winch])
             try privileges?.drop()
+            if privileges == nil && Sys.effectiveUID() != 0 { try MasterCapabilities.workerOfUnprivilegedMaster() }
             // after the drop: a change of credentials clears PR_SET_PDEATHSIG
             try Sys.watchMaster(master, alarmSeconds: UInt32(max(config.timeout > 0 ? config.timeout : config.gracefulTimeout, 1)))
             // Never block on the master (a stopped master must not stop us):

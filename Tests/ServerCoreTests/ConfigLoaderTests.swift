@@ -104,7 +104,7 @@ import Testing
                      "lingering_time", "lingering_timeout", "env", "script_name", "reload", "capture_output",
                      "max_workers", "idle_worker_timeout", "max_queue_wait", "drain_delay",
                      "limit_request_head", "admin_allow",
-                     "sandbox", "sandbox_allow_exec", "sandbox_read_paths", "sandbox_write_paths"]
+                     "sandbox", "sandbox_allow_exec", "sandbox_allow_bind", "sandbox_read_paths", "sandbox_write_paths"]
         #expect(Set(keys) == Set(known), "missing: \(Set(known).subtracting(keys)), extra: \(Set(keys).subtracting(known))")
         #expect(keys.count == Set(keys).count, "a key appears twice")
         #expect(text.contains("[app_args]"))

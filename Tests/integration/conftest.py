@@ -5,6 +5,7 @@ Every test gets its own directory (mode 0755: when the tests run as root the
 workers drop to nobody, who must be able to read what the app reads)."""
 import glob
 import os
+import pwd
 import random
 import signal
 import socket
@@ -77,6 +78,7 @@ class Server:
         self.settings = settings
         self.app_args = app_args or {}
         self.extra_args = list(extra_args)
+        self.prefix = []  # e.g. setpriv: the master started as another user
         self.conf = os.path.join(workdir, "gatewayd.conf")
         self.log_path = os.path.join(workdir, "gatewayd.log")
         self.proc = None
@@ -96,7 +98,7 @@ class Server:
 
     def start(self, wait=True):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([GATEWAYD, "-c", self.conf] + self.extra_args,
+        self.proc = subprocess.Popen(self.prefix + [GATEWAYD, "-c", self.conf] + self.extra_args,
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, start_new_session=True)
         if wait:
@@ -180,15 +182,21 @@ def workdir():
 
 @pytest.fixture
 def gatewayd(workdir):
-    """gatewayd(app="testapp", workers=2, **settings) -> a started Server."""
+    """gatewayd(app="testapp", workers=2, **settings) -> a started Server.
+    as_user="nobody": the master itself starts as that user, with no
+    capability at all (as under the shipped unit's User=gatewayd)."""
     servers = []
 
-    def start(app="testapp", app_args=None, start=True, extra_args=(), **settings):
+    def start(app="testapp", app_args=None, start=True, extra_args=(), as_user=None, **settings):
         port = settings.pop("port", None) or free_port()
         conf = {"bind": [f"127.0.0.1:{port}"], "workers": 2,
                 "app": app if app.startswith("/") else app_path(app)}
         conf.update(settings)
         s = Server(workdir, port, conf, app_args, extra_args)
+        if as_user:
+            # setpriv execs gatewayd: the master keeps setpriv's pid
+            s.prefix = ["setpriv", f"--reuid={as_user}", f"--regid={pwd.getpwnam(as_user).pw_gid}", "--clear-groups",
+                        "--inh-caps=-all", "--bounding-set=-all", "--"]
         servers.append(s)
         if start:
             s.start()

@@ -4,19 +4,61 @@ would try is refused, the request still gets its answer, and the worker
 lives on; with `sandbox = false` the same app can do what its user may (so
 these tests can fail); the ways to widen it work; without Landlock the
 server says so once and keeps the rest."""
+import ctypes
 import json
 import os
 import shutil
+import socket
 import tempfile
 
 import pytest
 
 from conftest import ROOT, get, wait_until
 
-# Refused by the system-call filter whoever the workers run as.
-BY_FILTER = ("exec", "ptrace", "raw_socket", "netlink", "mount", "setuid", "init_module", "finit_module")
-# Refused by Landlock (write) or by the user and Landlock (shadow, the master's environ).
-BY_FILES = ("shadow", "environ", "write")
+# Refused by the system-call filter whoever the workers run as (kill_master,
+# kill_group: signals to the master's pid and process group).
+BY_FILTER = ("exec", "ptrace", "raw_socket", "netlink", "mount", "setuid", "init_module", "finit_module",
+             "kill_master", "kill_group")
+# Refused by Landlock (write) or by the user and Landlock (shadow, the
+# master's environ, a sibling's memory).
+BY_FILES = ("shadow", "environ", "write", "mem_sibling")
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI (0: none), as the workers see it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    v = libc.syscall(ctypes.c_long(444), None, ctypes.c_long(0), ctypes.c_long(1))  # landlock_create_ruleset, VERSION
+    return max(int(v), 0)
+
+
+ABI = landlock_abi()
+# Landlock ABI 6 (Linux 6.12): signals and abstract unix sockets scoped to
+# the worker; ABI 4 (6.7): no TCP bind.
+BY_SCOPE = ("kill_sibling", "abstract") if ABI >= 6 else ()
+BY_NET = ("bind_tcp",) if ABI >= 4 else ()
+
+
+def assert_refused(r, by_filter=BY_FILTER, by_files=BY_FILES, by_scope=BY_SCOPE, by_net=BY_NET):
+    for name in by_filter:
+        assert r[name] == "EPERM", (name, r)
+    for name in by_files:
+        assert r[name] in ("EACCES", "EPERM"), (name, r)
+    for name in by_scope:
+        assert r[name] == "EPERM", (name, r)
+    for name in by_net:
+        assert r[name] == "EACCES", (name, r)
+
+
+@pytest.fixture
+def abstract():
+    """An abstract unix socket listening in the test (another service's)."""
+    name = f"gatewayd-test-{os.getpid()}-{os.urandom(4).hex()}"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + name)
+    s.listen(64)
+    yield name
+    s.close()
 
 
 @pytest.fixture
@@ -31,13 +73,13 @@ def outside():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def attempt(s, outside, workers=None):
-    """One request to the hostile app, asked to ptrace another worker:
-    (the answer as a dict, the pid that served it)."""
+def attempt(s, outside, workers=None, abstract=""):
+    """One request to the hostile app, asked to ptrace, signal and read
+    another worker: the answer as a dict."""
     workers = workers or s.workers()
     for _ in range(20):
         for sibling in workers:
-            status, body = get(s.port, f"/?sibling={sibling}&write={outside}/planted")
+            status, body = get(s.port, f"/?sibling={sibling}&write={outside}/planted&abstract={abstract}")
             assert status == 200, body
             r = json.loads(body)
             if r["pid"] != sibling:
@@ -45,14 +87,11 @@ def attempt(s, outside, workers=None):
     raise AssertionError("every request was served by the worker named as the sibling")
 
 
-def test_every_attempt_is_refused_and_answered(gatewayd, outside):
+def test_every_attempt_is_refused_and_answered(gatewayd, outside, abstract):
     s = gatewayd(app="hostile", workers=2)
     before = s.workers()
-    r = attempt(s, outside)
-    for name in BY_FILTER:
-        assert r[name] == "EPERM", (name, r)
-    for name in BY_FILES:
-        assert r[name] in ("EACCES", "EPERM"), (name, r)
+    r = attempt(s, outside, abstract=abstract)
+    assert_refused(r)
     assert not os.path.exists(os.path.join(outside, "planted"))
     # the same workers, still serving: a refusal is an error, never a kill
     assert s.workers() == before
@@ -62,14 +101,18 @@ def test_every_attempt_is_refused_and_answered(gatewayd, outside):
     assert "sandbox:" not in s.log()  # this kernel has Landlock: nothing to say
 
 
-def test_without_the_sandbox_the_app_can(gatewayd, outside):
+def test_without_the_sandbox_the_app_can(gatewayd, outside, abstract):
     """The control: the same app with sandbox = false runs a program, opens
     a netlink socket and writes where its user may."""
     s = gatewayd(app="hostile", workers=2, sandbox=False)
-    r = attempt(s, outside)
+    r = attempt(s, outside, abstract=abstract)
     assert r["exec"] == "ok", r
     assert r["netlink"] == "ok", r
     assert r["write"] == "ok", r
+    assert r["kill_group"] == "ok", r  # the workers' group holds the workers
+    assert r["kill_sibling"] == "ok", r
+    assert r["abstract"] == "ok", r
+    assert r["bind_tcp"] == "ok", r
 
 
 def test_allow_exec_widens_only_exec(gatewayd, outside):
@@ -79,6 +122,14 @@ def test_allow_exec_widens_only_exec(gatewayd, outside):
     for name in BY_FILTER[1:]:
         assert r[name] == "EPERM", (name, r)
     assert r["write"] in ("EACCES", "EPERM"), r
+
+
+@pytest.mark.skipif(ABI < 4, reason="Landlock ABI 4 (Linux 6.7) refuses TCP binds; older kernels do not")
+def test_allow_bind_widens_only_bind(gatewayd, outside):
+    s = gatewayd(app="hostile", workers=2, sandbox_allow_bind=True)
+    r = attempt(s, outside)
+    assert r["bind_tcp"] == "ok", r
+    assert_refused(r, by_net=(), by_scope=())
 
 
 def test_write_paths_widen_writes(gatewayd, outside):
@@ -107,6 +158,49 @@ def test_without_landlock_one_line_and_the_filter_stays(gatewayd, outside, monke
     lines = [line for line in s.log().splitlines() if "sandbox:" in line]
     assert len(lines) == 1, s.log()
     assert "GATEWAYD_LANDLOCK=off" in lines[0] and "system-call filter" in lines[0]
+
+
+# ------------------------------------------------- a master that is not root
+
+def test_a_master_that_is_not_root_is_out_of_its_workers_reach(gatewayd, outside, abstract):
+    """The shipped unit's way (User=gatewayd, no capability): master and
+    workers share a user. A worker still cannot signal the master (the
+    filter), read its environ or memory (it is not dumpable), signal or read
+    a sibling (Landlock's scopes), bind a port; each is refused and answered."""
+    s = gatewayd(app="hostile", workers=2, as_user="nobody")
+    master = os.stat(f"/proc/{s.pid}/environ")
+    assert master.st_uid == 0, "the master is dumpable: its /proc files belong to its user"
+    workers = s.workers()
+    assert all(os.stat(f"/proc/{w}").st_uid == pwd_uid("nobody") for w in workers)
+    assert all(os.stat(f"/proc/{w}/environ").st_uid == pwd_uid("nobody") for w in workers), "workers not dumpable"
+    r = attempt(s, outside, abstract=abstract)
+    assert_refused(r)
+    assert s.workers() == workers
+    assert "capset" not in s.log() and "PR_SET_DUMPABLE" not in s.log(), s.log()
+
+
+def test_without_landlock_a_master_that_is_not_root_keeps_its_shields(gatewayd, outside, monkeypatch):
+    """No Landlock: the master's pid and group are still out of the
+    filter's reach, its environ out of the workers' (not dumpable)."""
+    monkeypatch.setenv("GATEWAYD_LANDLOCK", "off")
+    s = gatewayd(app="hostile", workers=2, as_user="nobody")
+    r = attempt(s, outside)
+    assert_refused(r, by_files=("shadow", "environ"), by_scope=(), by_net=())
+
+
+def test_a_master_that_is_not_root_answers_a_timeout(gatewayd):
+    """The master takes a timed-out client's socket from the worker
+    (pidfd_getfd) without CAP_SYS_PTRACE: the workers made themselves
+    dumpable again. The client gets the 504 at the timeout."""
+    s = gatewayd(workers=1, timeout=1, as_user="nobody")
+    status, _ = get(s.port, "/sleep?seconds=30", timeout=15)
+    assert status == 504, s.log()
+    assert "pidfd_getfd" not in s.log(), s.log()
+
+
+def pwd_uid(name):
+    import pwd
+    return pwd.getpwnam(name).pw_uid
 
 
 def test_status_no_new_privs_and_seccomp(gatewayd):

@@ -23,4 +23,13 @@ uint64_t gw_caps_effective(void);
  * the caller compares the sets before and after. */
 int gw_caps_keep_only(uint64_t keep);
 
+/* prctl(PR_SET_DUMPABLE): a master that is not root makes itself
+ * non-dumpable, so that its workers, of the same user, cannot open its
+ * /proc/PID/mem, environ or fds (only CAP_SYS_PTRACE could); its workers
+ * make themselves dumpable again, so that the master can still take a
+ * timed-out client's socket (pidfd_getfd) and read their smaps_rollup.
+ * 0 or -1 (errno). gw_get_dumpable: 0 or 1, -1 on error. */
+int gw_set_dumpable(int on);
+int gw_get_dumpable(void);
+
 #endif

@@ -32,8 +32,11 @@ long gw_sandbox_syscall_number(const char *name);
 int gw_landlock_abi(void);
 /* A ruleset handling every filesystem access the ABI knows (refer,
  * truncate included); `read_anywhere`: reading and executing stay allowed
- * everywhere (only writes are confined). A descriptor, or -1 (errno). */
-int gw_landlock_ruleset(int abi, int read_anywhere);
+ * everywhere (only writes are confined). From ABI 4 it also refuses
+ * binding TCP ports (unless `allow_bind`; connecting stays free), from ABI
+ * 6 it scopes signals and abstract unix sockets to the worker's domain.
+ * A descriptor, or -1 (errno). */
+int gw_landlock_ruleset(int abi, int read_anywhere, int allow_bind);
 /* Allows `path` in a ruleset made with the same abi and read_anywhere (and, for a directory, what is under it): reading and
  * executing, and with `writable` every change too. 0, or -1 (errno;
  * ENOENT and EACCES for a path that is not there or not reachable). */

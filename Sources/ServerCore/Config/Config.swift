@@ -80,6 +80,8 @@ public struct Config: Equatable, Sendable {
     public var sandbox: Bool = true
     /// The sandbox lets the app run programs (execve) after its init.
     public var sandboxAllowExec: Bool = false
+    /// The sandbox lets the app bind TCP ports of its own (Landlock ABI 4).
+    public var sandboxAllowBind: Bool = false
     /// More paths the app may read (Landlock), and read and write.
     public var sandboxReadPaths: [String] = []
     public var sandboxWritePaths: [String] = []

@@ -130,6 +130,7 @@ public struct ConfigKey {
         ConfigKey("allow_root", \.allowRoot, .boolean, sample: "true"),
         ConfigKey("sandbox", \.sandbox, .boolean, sample: "false"),
         ConfigKey("sandbox_allow_exec", \.sandboxAllowExec, .boolean, sample: "true"),
+        ConfigKey("sandbox_allow_bind", \.sandboxAllowBind, .boolean, sample: "true"),
         ConfigKey("sandbox_read_paths", \.sandboxReadPaths, .absolutePaths, sample: #"["/srv/data"]"#),
         ConfigKey("sandbox_write_paths", \.sandboxWritePaths, .absolutePaths, sample: #"["/var/lib/app"]"#),
         ConfigKey("env", pairs: \.env, .environment, flags: ["-e", "--env"], gunicorn: "raw_env", sample: #"["A=1"]"#),
