@@ -131,7 +131,9 @@ public final class Arbiter {
             logger.info("workers run the app as user \(p.user) (uid \(p.uid), gid \(p.gid))")
             chownLogs(to: p)
         }
-        if let note = WorkerSandbox.landlockNote(config) { logger.warning("\(note)") }
+        for line in WorkerSandbox.startLines(config) {
+            if line.warning { logger.warning("\(line.text)") } else { logger.info("\(line.text)") }
+        }
         if let problem = AccessCheck.problem(config, privileges, workingDirectory: ConfigLoader.absolute(".")) {
             throw Privileges.Error(description: problem)
         }

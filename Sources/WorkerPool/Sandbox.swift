@@ -47,12 +47,33 @@ public struct WorkerSandbox {
         }
     }
 
-    /// The master's one line when workers will be sandboxed without Landlock.
-    public static func landlockNote(_ config: Config) -> String? {
-        guard config.sandbox else { return nil }
+    /// What the master says of the workers' sandbox at start: one line of
+    /// what is on (info), a warning for what is missing (no Landlock, a
+    /// path the config names that is not there, the sandbox off under a
+    /// master that is not root).
+    public static func startLines(_ config: Config) -> [(warning: Bool, text: String)] {
+        let masterIsRoot = Sys.effectiveUID() == 0
+        guard config.sandbox else {
+            let reach = masterIsRoot ? "" : ", and signal the master and the other workers (they share its user)"
+            return [(!masterIsRoot, "sandbox: off (sandbox = false): the app may do whatever its user may\(reach)")]
+        }
+        var lines: [(Bool, String)] = []
         let (abi, reason) = landlockABI()
-        guard abi == 0 else { return nil }
-        return "sandbox: \(reason): workers get no-new-privileges and the system-call filter, not the filesystem rules"
+        let exec = config.sandboxAllowExec ? "allowed" : "refused after the app's init"
+        if abi > 0 {
+            let bind = abi < 4 ? "" : config.sandboxAllowBind ? "; TCP bind allowed" : "; TCP bind refused"
+            let scope = abi >= 6 ? "; signals and abstract sockets kept in the worker" : ""
+            let writes = (["temp directory"] + config.sandboxWritePaths).joined(separator: ", ")
+            lines.append((false, "sandbox: on: no new privileges, system-call filter, Landlock ABI \(abi) (writes: \(writes); exec \(exec)\(bind)\(scope))"))
+        } else {
+            lines.append((true, "sandbox: \(reason): workers get no-new-privileges and the system-call filter (exec \(exec), the master's pid and group out of reach), not Landlock: no filesystem rules, no TCP bind rule, and a worker may signal its siblings and, without Yama, read their memory"))
+        }
+        for (key, paths) in [("sandbox_write_paths", config.sandboxWritePaths), ("sandbox_read_paths", config.sandboxReadPaths)] {
+            for path in paths where !Sys.fileExists(path) {
+                lines.append((true, "sandbox: \(key): \(path) does not exist: not allowed until it does and the workers restart (SIGHUP)"))
+            }
+        }
+        return lines
     }
 
     static func kernelRelease() -> String {

@@ -98,7 +98,17 @@ def test_every_attempt_is_refused_and_answered(gatewayd, outside, abstract):
     r2 = attempt(s, outside)
     assert r2["exec"] == "EPERM"
     assert s.workers() == before
-    assert "sandbox:" not in s.log()  # this kernel has Landlock: nothing to say
+    # this kernel has Landlock: one line of what is on, no warning
+    lines = [line for line in s.log().splitlines() if "sandbox:" in line]
+    assert len(lines) == 1 and "[info]" in lines[0] and "sandbox: on:" in lines[0], lines
+    assert f"Landlock ABI {ABI}" in lines[0] and "exec refused" in lines[0], lines
+
+
+def test_a_write_path_that_is_not_there_is_said_at_start(gatewayd, outside):
+    missing = os.path.join(outside, "not-made-yet")
+    s = gatewayd(app="hostile", workers=1, sandbox_write_paths=[missing])
+    warnings = [line for line in s.log().splitlines() if "[warning]" in line and "sandbox:" in line]
+    assert len(warnings) == 1 and missing in warnings[0] and "does not exist" in warnings[0], s.log()
 
 
 def test_without_the_sandbox_the_app_can(gatewayd, outside, abstract):
@@ -186,6 +196,16 @@ def test_without_landlock_a_master_that_is_not_root_keeps_its_shields(gatewayd, 
     s = gatewayd(app="hostile", workers=2, as_user="nobody")
     r = attempt(s, outside)
     assert_refused(r, by_files=("shadow", "environ"), by_scope=(), by_net=())
+
+
+def test_sandbox_off_under_a_master_that_is_not_root_is_a_warning(gatewayd, outside):
+    """sandbox = false with the master of the workers' user: the app may
+    signal the master (the control of the tests above), and the log says so."""
+    s = gatewayd(app="hostile", workers=2, as_user="nobody", sandbox=False)
+    r = attempt(s, outside)
+    assert r["kill_master"] == "ok", r
+    warnings = [line for line in s.log().splitlines() if "[warning]" in line and "sandbox: off" in line]
+    assert len(warnings) == 1 and "signal the master" in warnings[0], s.log()
 
 
 def test_a_master_that_is_not_root_answers_a_timeout(gatewayd):

@@ -203,6 +203,12 @@ public enum Sys {
         Glibc.access(path, read ? R_OK : X_OK) != 0 && Glibc.errno == EACCES
     }
 
+    /// Whether `path` names anything (a dangling link does not). A path
+    /// this process may not look into counts as there.
+    public static func fileExists(_ path: String) -> Bool {
+        Glibc.access(path, F_OK) == 0 || Glibc.errno == EACCES
+    }
+
     /// Whether `path` is a folder this process may enter.
     public static func isSearchable(_ path: String) -> Bool { Glibc.access(path, X_OK) == 0 }
 
