@@ -192,6 +192,20 @@ def test_a_request_that_waited_in_the_worker_past_max_queue_wait_is_shed(gateway
     assert long.box["result"][0] == 200
 
 
+def test_a_new_connection_that_waited_in_the_listen_queue_past_max_queue_wait_is_shed(gatewayd):
+    # The only app thread is busy for 1.5 s: the worker stops accepting and
+    # the new connection waits in the listen queue. Taken after the long
+    # request, its request counts from its arrival there (TCP_INFO), not
+    # from its accept: it waited about 1.2 s, above max_queue_wait.
+    s = gatewayd(workers=1, max_queue_wait=0.5)
+    long = busy(s.port, "/sleep?seconds=1.5")
+    st, _ = get(s.port, "/pid", timeout=10)
+    assert st == 503
+    long.join()
+    assert long.box["result"][0] == 200
+    assert get(s.port, "/pid", timeout=10)[0] == 200  # one that did not wait is served
+
+
 def test_a_post_through_the_shipped_nginx_site_after_a_long_request(gatewayd, workdir):
     """nginx reuses its kept upstream connection for a POST while the only
     worker is inside a long request: gatewayd must answer it, not reset it
