@@ -102,10 +102,11 @@ integration: all
 	python3 -m pytest -q Tests/integration
 
 # The worker's threads under ThreadSanitizer: the worker's RequestLoop with
-# 1 and 4 app threads, in the test process (no fork: a forked Swift
+# 1, 2 and 4 app threads, in the test process (no fork: a forked Swift
 # process under TSan deadlocks in the runtime's lazy initialisation), on
 # real sockets with a mixed load (keep-alive, bodies held and spooled,
-# requests waiting for a thread). A data race makes TSan exit non-zero,
+# requests waiting for a thread, new connections taken while every thread
+# is busy). A data race makes TSan exit non-zero,
 # which fails the target (Tests/ServerCoreTests/LoopThreadsTests.swift).
 tsan:
 	$(SWIFT) test --sanitize thread --scratch-path .build-tsan --filter LoopThreadsTests

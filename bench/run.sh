@@ -24,6 +24,9 @@
 #                   from PostgreSQL (bench/django_site), 64 connections.
 #                   Both: gatewayd, Gunicorn gthread, granian and uWSGI,
 #                   each 2 workers x 8 app threads, from build/bench-venv
+#   SERVERS="gatewayd-2x8 uwsgi-2x8"  only these of each workload's servers
+#                   (names as servers_of gives them; a targeted run, with
+#                   QUICK=1: the report's ratios need the peers)
 #   THREADS=8       app threads per worker in io_* and django_pg
 #   GATEWAYD_THREADS=8  gatewayd's --threads there (default THREADS; another
 #                   value only to try the scripts, and the report says so)
@@ -85,6 +88,14 @@ sleep_ms_of() { case $1 in io_10ms_*) echo 10 ;; io_100ms_*) echo 100 ;; *) echo
 # connections_of WORKLOAD: wrk's connections.
 connections_of() { case $1 in *_c256) echo 256 ;; *_c64 | django_pg) echo 64 ;; *) echo "$CONNECTIONS" ;; esac; }
 selected() { case " $WORKLOADS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# chosen NAMES...: those in SERVERS (all when SERVERS is unset)
+chosen() {
+    local s out=()
+    for s in "$@"; do
+        case " ${SERVERS:-$s} " in *" $s "*) out+=("$s") ;; esac
+    done
+    echo "${out[*]:-}"
+}
 any_threaded() { local w; for w in $WORKLOADS; do threaded "$w" && return 0; done; return 1; }
 
 # --- tools and builds -------------------------------------------------------
@@ -386,7 +397,8 @@ start_django_db() {
 
 run_workload() {
     local w=$1 servers s r i n pos wrkout idleout hp
-    read -r -a servers <<<"$(servers_of "$w")"
+    # shellcheck disable=SC2046
+    read -r -a servers <<<"$(chosen $(servers_of "$w"))"
     log "workload $w: ${servers[*]}"
     WSGI_APP=hello_wsgi:app
     WSGI_DIR=bench/apps

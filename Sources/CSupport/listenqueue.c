@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "csupport.h"
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -73,4 +74,13 @@ out:
 int gw_listen_queue(int fd, int is_unix, uint32_t *length, uint32_t *max) {
     *length = *max = 0;
     return is_unix ? unix_queue(fd, length, max) : tcp_queue(fd, length, max);
+}
+
+int64_t gw_tcp_last_data_ms(int fd) {
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(info.tcpi_last_data_recv)) return -1;
+    return info.tcpi_last_data_recv;
 }

@@ -153,6 +153,37 @@ import Testing
         }
     }
 
+    @Test func newConnectionsTakenWhileEveryThreadIsBusyAreServed() throws {
+        // 3 kept-alive clients keep both threads busy: the loop stops
+        // listening, then takes the new connections one per request, dated
+        // from their arrival, into the queue beside the kept-alive requests.
+        try withLoop(threads: 2) { port in
+            let group = DispatchGroup()
+            let answers = Answers()
+            for _ in 0..<3 {
+                group.enter()
+                try! Sys.spawnThread(name: "client") {
+                    let fd = connect(port)
+                    for _ in 0..<3 { answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n")) }
+                    close(fd)
+                    group.leave()
+                }
+            }
+            usleep(100_000)
+            for _ in 0..<6 {
+                group.enter()
+                try! Sys.spawnThread(name: "client") {
+                    let fd = connect(port)
+                    answers.add(request(fd, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+                    close(fd)
+                    group.leave()
+                }
+            }
+            group.wait()
+            #expect(answers.all == Array(repeating: "ok", count: 15))
+        }
+    }
+
     @Test func aKeptAliveConnectionIsReadWhileTheOnlyAppThreadIsBusy() throws {
         try withLoop(threads: 1) { port in
             let kept = connect(port)

@@ -118,6 +118,36 @@ def test_a_new_connection_is_answered_within_a_second_among_20_kept_alive_client
     assert len(counts) == 20 and min(counts) > 0, counts  # the kept-alive ones were served too
 
 
+def test_40_clients_starting_together_on_2_threads_are_served_in_turn(gatewayd):
+    # 40 kept-alive clients start at once on 1 worker of 2 threads, 50 ms a
+    # request: at the cap (40 req/s) each request waits 40 x 50 / 2 = 1 s,
+    # the floor (Little's law), if they are served first come, first
+    # served. The worker takes 2; the rest wait in the listen queue, one
+    # taken after each request (Puma's rule). With the lanes taken in turn
+    # those late ones and the kept-alive requests behind them waited up to
+    # 1.9 s; served in order of arrival, none waits much past the floor.
+    s = gatewayd(workers=1, threads=2)
+    n, latencies, lock = 40, [], threading.Lock()
+    start = threading.Barrier(n)
+
+    def client():
+        start.wait()
+        with Client(s.port, timeout=30) as c:
+            stop = time.monotonic() + 3
+            while time.monotonic() < stop:
+                t0 = time.monotonic()
+                assert c.request("GET", "/sleep?seconds=0.05").status == 200
+                with lock:
+                    latencies.append(time.monotonic() - t0)
+
+    ts = [threading.Thread(target=client, daemon=True) for _ in range(n)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    latencies.sort()
+    assert len(latencies) >= 2 * n, len(latencies)
+    assert latencies[-1] < 1.5, (latencies[len(latencies) // 2], latencies[-5:])
+
+
 def test_an_announced_4_gb_body_that_never_comes_holds_no_app_thread(gatewayd):
     # Spooled (the limit raised above 4 GB): the loop waits for the body, the app is free.
     s = gatewayd(workers=1, body_timeout=3, body_spool_max_size=8 << 30)
@@ -160,6 +190,20 @@ def test_a_request_that_waited_in_the_worker_past_max_queue_wait_is_shed(gateway
         assert c.request("GET", "/pid").status == 200
     long.join()
     assert long.box["result"][0] == 200
+
+
+def test_a_new_connection_that_waited_in_the_listen_queue_past_max_queue_wait_is_shed(gatewayd):
+    # The only app thread is busy for 1.5 s: the worker stops accepting and
+    # the new connection waits in the listen queue. Taken after the long
+    # request, its request counts from its arrival there (TCP_INFO), not
+    # from its accept: it waited about 1.2 s, above max_queue_wait.
+    s = gatewayd(workers=1, max_queue_wait=0.5)
+    long = busy(s.port, "/sleep?seconds=1.5")
+    st, _ = get(s.port, "/pid", timeout=10)
+    assert st == 503
+    long.join()
+    assert long.box["result"][0] == 200
+    assert get(s.port, "/pid", timeout=10)[0] == 200  # one that did not wait is served
 
 
 def test_a_post_through_the_shipped_nginx_site_after_a_long_request(gatewayd, workdir):

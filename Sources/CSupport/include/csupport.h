@@ -156,6 +156,10 @@ void gw_score_queue_wait(gw_score_slot *s, int bucket);
  * backlog), from TCP_INFO for TCP and sock_diag for unix sockets; -1 when
  * the kernel does not tell. */
 int gw_listen_queue(int fd, int is_unix, uint32_t *length, uint32_t *max);
+/* An accepted TCP connection: milliseconds since data last arrived on it
+ * (TCP_INFO's tcpi_last_data_recv, in the kernel's ticks); -1 when the
+ * kernel does not tell (not TCP). */
+int64_t gw_tcp_last_data_ms(int fd);
 enum { GW_OWNER_NONE = 0, GW_OWNER_WORKER = 1, GW_OWNER_MASTER = 2 };
 /* The worker, before the first byte of a response: 1 when the response is
  * the worker's to send, 0 when the master took it (a timeout). */

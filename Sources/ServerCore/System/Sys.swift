@@ -409,6 +409,13 @@ public enum Sys {
         return r
     }
 
+    /// Milliseconds since data last arrived on the TCP connection `fd`
+    /// (TCP_INFO), nil when the kernel does not tell (a unix socket).
+    public static func msSinceLastData(_ fd: Int32) -> UInt64? {
+        let ms = gw_tcp_last_data_ms(fd)
+        return ms < 0 ? nil : UInt64(ms)
+    }
+
     public static func setIntOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ label: String) throws {
         var v = value
         _ = try check("setsockopt", label) { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }

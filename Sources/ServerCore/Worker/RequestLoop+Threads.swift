@@ -48,13 +48,17 @@ final class LoopThread {
     }
 }
 
-/// Connections whose request waits for an app thread: two lanes, oldest
-/// first in each, taken in turn, so neither kept-alive clients (a steady
-/// stream) nor a flood of new connections starves the other.
+/// Connections whose request waits for an app thread, in two lanes: the
+/// first requests of new connections (`fresh`) and requests on kept-alive
+/// ones (`kept`). Each lane is in the order its requests became ready
+/// (`Connection.readyAt`), so the longest waiter is one of the two heads,
+/// and `WaitOrder` picks between them: about first come, first served
+/// across the worker. (One lane would not do: a new connection taken from
+/// the listen queue is dated back to when its request arrived there, so it
+/// is often older than kept-alive requests queued before it was accepted.)
 struct ReadyQueue {
     private var fresh = Ring()
     private var kept = Ring()
-    private var freshNext = true
 
     var isEmpty: Bool { fresh.count == 0 && kept.count == 0 }
     var count: Int { fresh.count + kept.count }
@@ -64,17 +68,54 @@ struct ReadyQueue {
         if c.requests == 0 { fresh.append(c) } else { kept.append(c) }
     }
 
-    /// The next connection, unretained (the loop holds it in `connections`).
+    /// The next connection, unretained (the loop holds it in `connections`);
+    /// `now` to weigh the heads' waits.
     @inline(__always)
-    mutating func popFirst() -> Unmanaged<Connection>? {
-        let fromFresh = kept.count == 0 || (freshNext && fresh.count > 0)
-        freshNext = !fromFresh
-        return fromFresh ? fresh.popFirst() : kept.popFirst()
+    mutating func popFirst(now: UInt64) -> Unmanaged<Connection>? {
+        guard let k = kept.first else { return fresh.popFirst() }
+        guard let f = fresh.first else { return kept.popFirst() }
+        let freshFirst = WaitOrder.freshGoesFirst(freshReadyAt: f.takeUnretainedValue().readyAt,
+                                                  keptReadyAt: k.takeUnretainedValue().readyAt, now: now)
+        return freshFirst ? fresh.popFirst() : kept.popFirst()
     }
 
     mutating func remove(_ c: Connection) {
         fresh.remove(c)
         kept.remove(c)
+    }
+}
+
+/// Which of the two lanes' heads an app thread takes: the one that has
+/// waited longer, except that a new connection's first request counts its
+/// wait `freshWeight` times. Strict first come, first served would make a
+/// new client wait as long as every kept-alive one (20 clients on one
+/// thread with 50 ms requests: 1 s each, new or not); weighted, a client
+/// that has had no answer yet goes ahead of kept-alive requests that have
+/// waited less than twice as long as it has, and a kept-alive request is
+/// passed over only by new ones that have waited at least half as long.
+/// (Before, the lanes were taken in turn: that put a lane's requests
+/// behind the other's however long they had waited, and a kept-alive
+/// request waited up to twice the mean while the listen queue drained:
+/// issue 23.)
+enum WaitOrder {
+    static let freshWeight: UInt64 = 2
+
+    @inline(__always)
+    static func freshGoesFirst(freshReadyAt fresh: UInt64, keptReadyAt kept: UInt64, now: UInt64) -> Bool {
+        // `now` is the taking thread's last clock reading: another thread may have queued since.
+        let freshWait = now > fresh ? now - fresh : 0
+        let keptWait = now > kept ? now - kept : 0
+        return freshWait &* freshWeight >= keptWait
+    }
+
+    /// When the request of a connection just taken from the listen queue
+    /// became ready: when its last data arrived (TCP_INFO's
+    /// tcpi_last_data_recv, `msSinceLastData` before `now`), which is
+    /// its request's arrival behind TCP_DEFER_ACCEPT.
+    @inline(__always)
+    static func arrival(msSinceLastData ms: UInt64, now: UInt64) -> UInt64 {
+        let age = ms &* 1_000_000
+        return now > age ? now - age : 0
     }
 }
 
@@ -110,6 +151,10 @@ struct Ring {
         capacity *= 2
         head = 0
     }
+
+    /// The first, left in the ring (nil when empty).
+    @inline(__always)
+    var first: Unmanaged<Connection>? { count > 0 ? items[head] : nil }
 
     @inline(__always)
     mutating func popFirst() -> Unmanaged<Connection>? {
@@ -233,7 +278,7 @@ extension RequestLoop {
     func serveReady(_ t: LoopThread) {
         guard !ready.isEmpty, let slot = freeAppSlots.pop() else { return }
         appBusy += 1
-        while !exiting, let u = ready.popFirst() {
+        while !exiting, let u = ready.popFirst(now: t.wokeAt) {
             let c = u.takeUnretainedValue()
             publishQueued()
             // More waiting and a slot free: another thread takes the next.
@@ -254,14 +299,32 @@ extension RequestLoop {
     }
 
     /// A request done while the listeners were out of epoll (every slot
-    /// busy): one connection per listener from its queue, so a new client
-    /// is not starved by kept-alive ones that keep the slots busy. Its
-    /// first request goes ahead of kept-alive ones (ReadyQueue's lanes).
+    /// busy): one connection per listener from its queue (Puma's rule: no
+    /// more, so this worker holds no more connections than it frees slots,
+    /// and one that is idle takes the rest), so a new client is not starved
+    /// by kept-alive ones that keep the slots busy. Its request waited in
+    /// the listen queue: `dateFromListenQueue` gives it its place among the
+    /// waiting ones (ReadyQueue).
     func acceptOnCompletion() {
         guard stopReason == nil, !Sys.listenersClosed else { return }
         for i in listeners.indices where connectionCount < settings.workerConnections {
-            _ = acceptOne(listener: i, readNow: true)
+            if let c = acceptOne(listener: i, readNow: true) { dateFromListenQueue(c) }
         }
+    }
+
+    /// A connection taken from a listen queue where it may have waited a
+    /// while (the worker was not accepting, or missed its wake-up): its
+    /// complete first request became ready when it arrived, not now, so it
+    /// is served in its turn, and its wait counts for `max_queue_wait` and
+    /// the queue-wait metric. Only when that matters (other requests wait
+    /// in `ready`, or max_queue_wait is on): otherwise it is next anyway,
+    /// and the system call is spared (a client that opens a connection per
+    /// request would pay it on most). TCP only: a unix socket does not
+    /// tell; the request counts from its accept, as it does when not dated.
+    func dateFromListenQueue(_ c: Connection) {
+        guard c.phase == .queued, c.requests == 0, ready.count > 1 || maxQueueWait > 0, !listeners[c.listener].isUnix,
+              let ms = Sys.msSinceLastData(c.fd) else { return }
+        c.readyAt = min(c.readyAt, WaitOrder.arrival(msSinceLastData: ms, now: Sys.monotonicNanos()))
     }
 
     /// Readies `t.context` for the request of `c` (with `lock` held): its

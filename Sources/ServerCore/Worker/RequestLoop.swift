@@ -225,8 +225,9 @@ public final class RequestLoop {
         /// Every app slot is busy: new connections wait in the listen queue
         /// for another worker (EPOLLEXCLUSIVE wakes one that listens) or
         /// for a slot here (Puma's rule); taken back when a slot frees, and
-        /// one per listener after each request meanwhile (`acceptOnCompletion`),
-        /// so kept-alive clients cannot starve new ones.
+        /// one per listener after each request meanwhile (`acceptOnCompletion`,
+        /// the request dated from its arrival in the queue), so kept-alive
+        /// clients cannot starve new ones.
         case saturated
         /// Stopping: this worker's listening descriptors are closed, for good.
         case closed
@@ -280,7 +281,7 @@ public final class RequestLoop {
     func drainAcceptQueues() {
         guard !Sys.listenersClosed else { return }
         for i in listeners.indices {
-            while connectionCount < settings.workerConnections && acceptOne(listener: i, readNow: false) {}
+            while connectionCount < settings.workerConnections && acceptOne(listener: i, readNow: false) != nil {}
         }
     }
 
@@ -446,39 +447,42 @@ public final class RequestLoop {
             stopListening(.full)
             return
         }
-        _ = acceptOne(listener: index, readNow: true)
+        acceptOne(listener: index, readNow: true)
     }
 
     /// EPOLLEXCLUSIVE wakes one waiter per new connection, and a worker
     /// stopped inside epoll_wait (SIGSTOP, a debugger) still counts as one:
     /// the connection would wait in the queue until some later wakeup came
-    /// here. Trying the listeners once a second bounds that wait to a second.
+    /// here. Trying the listeners once a second bounds that wait to a second
+    /// (and the request is dated from its arrival: `dateFromListenQueue`).
     func acceptMissed() {
         guard accepting == .on, stopReason == nil, !Sys.listenersClosed else { return }
         for i in listeners.indices where connectionCount < settings.workerConnections {
-            _ = acceptOne(listener: i, readNow: true)
+            if let c = acceptOne(listener: i, readNow: true) { dateFromListenQueue(c) }
         }
     }
 
-    /// Accepts one connection; false when there was none (or no descriptor).
+    /// Accepts one connection and returns it (closed already if its first
+    /// read failed); nil when there was none (or no descriptor).
     /// `readNow`: read its request at once (it has data: TCP_DEFER_ACCEPT).
-    func acceptOne(listener index: Int, readNow: Bool) -> Bool {
+    @discardableResult
+    func acceptOne(listener index: Int, readNow: Bool) -> Connection? {
         let l = listeners[index]
         var addr = sockaddr_storage()
         var len = socklen_t(0)
         let fd: Int32
         do {
-            guard let f = try Sys.accept(l.fd, &addr, &len) else { return false }
+            guard let f = try Sys.accept(l.fd, &addr, &len) else { return nil }
             fd = f
         } catch let e as SystemError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno.rawValue) {
             // The connection stays queued; another worker or a later try takes it.
             logger.error("\(e): not accepting for 0.1 s or until a connection closes")
             stopListening(.exhausted(retryAt: Sys.monotonicNanos() + Self.exhaustedRetry))
-            return false
+            return nil
         } catch let e as SystemError {
             logger.error("\(e)")
-            return false
-        } catch { return false }
+            return nil
+        } catch { return nil }
         let now = Sys.monotonicNanos()
         let c: Connection
         if let reused = spare.popLast() {
@@ -496,7 +500,7 @@ public final class RequestLoop {
         // A proxy (uwsgi, FastCGI, SCGI) writes its request as soon as it
         // has connected: on a unix socket it is almost always there too.
         if readNow && (l.defersAccept || c.conformance.peerWritesFirst) && !c.closed { readable(c) }
-        return true
+        return c
     }
 
     func register(_ c: Connection) {
