@@ -289,7 +289,8 @@ def test_max_worker_memory_recycles_after_the_response(gatewayd):
         r = c.request(path="/leak?mb=64")
     assert (r.status, r.body) == (200, b"leaked 64 MB")
     new = s.wait_workers(1, exclude=(pid,))[0]
-    assert pid not in s.workers()
+    # the replacement may boot while the old worker is still on its way out
+    wait_until(lambda: pid not in s.workers(), what=f"worker {pid} gone")
     s.wait_log("max_worker_memory")
     assert log_lines(s, "max_worker_memory", "recycling"), s.log()
     assert "max_worker_memory_hard" not in s.log()
