@@ -131,11 +131,14 @@ inside_systemd() {
     # tries, refused under the unit, and the request answered. Asked about
     # the other worker (ptrace, kill, its memory), so answered by this one.
     hostile_refused() {
-        local r other i
-        for other in $(worker_pids); do :; done
+        local r served other i
+        # The sibling named is a worker other than the one that served the
+        # last request (one idle worker often takes every new connection).
         for i in $(seq 1 20); do
+            served=$(curl -s -m 10 http://127.0.0.1:8000/ | sed -n 's/^{"pid": \([0-9]*\),.*/\1/p')
+            other=$(worker_pids | tr ' ' '\n' | grep -vx "$served" | grep . | head -1)
             r=$(curl -s -m 10 "http://127.0.0.1:8000/?sibling=$other&write=/var/log/gatewayd/planted")
-            [[ $r == *"\"pid\": $other,"* ]] || break
+            [[ -n $other && $r != *"\"pid\": $other,"* ]] && break
         done
         echo "$r"
         # Older kernels: no TCP bind rule before Landlock ABI 4 (6.7), no
