@@ -15,7 +15,7 @@ import Testing
 /// loop answers a kept-alive connection while every app thread is busy.
 @Suite(.serialized) struct LoopThreadsTests {
     /// The app: `/sleep` waits 0.3 s; `/echo` returns the body it read;
-    /// anything else "ok".
+    /// `/path/...` its path; anything else "ok".
     static let descriptor: UnsafeMutablePointer<gateway_app_descriptor> = {
         let d = UnsafeMutablePointer<gateway_app_descriptor>.allocate(capacity: 1)
         d.initialize(to: gateway_app_descriptor(abi_version: GATEWAY_ABI_VERSION, flags: GATEWAY_APP_THREAD_SAFE, name: nil,
@@ -23,6 +23,7 @@ import Testing
             guard let r, let api = r.pointee.api else { return GATEWAY_ERROR }
             let path = api.pointee.getenv(r, "PATH_INFO").map { String(cString: $0) } ?? ""
             if path == "/sleep" { usleep(300_000) }
+            if path.hasPrefix("/path/nap") { usleep(2_000) }
             var body = [UInt8](repeating: 0, count: 65536)
             var n = 0
             if path == "/echo" {
@@ -31,6 +32,8 @@ import Testing
                     if got <= 0 { break }
                     n += got
                 }
+            } else if path.hasPrefix("/path/") {
+                body = Array(path.utf8); n = body.count  // which request the app was given
             } else {
                 body = Array("ok".utf8); n = 2
             }
@@ -134,11 +137,15 @@ import Testing
                     let fd = connect(port)
                     for i in 0..<40 {
                         switch (client + i) % 3 {
-                        case 0: answers.add(request(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"))
+                        case 0:
+                            // The app must be given this request, not another of this connection's.
+                            let path = "/path/\(client)-\(i)"
+                            let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(80).debugDescription)")
                         case 1:
                             let body = String(repeating: "b", count: 3000)  // above body_buffer_size: spooled
                             let got = request(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + body)
-                            answers.add(got == body ? "ok" : "bad echo")
+                            answers.add(got == body ? "ok" : "bad echo: \(got.utf8.count) bytes, \(got.prefix(80).debugDescription) ... \(got.suffix(80).debugDescription)")
                         default: answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"))
                         }
                     }
@@ -150,6 +157,43 @@ import Testing
             #expect(answers.all.count == 240)
             let bad = answers.all.filter { $0 != "ok" }
             #expect(bad.isEmpty, "\(bad.count) bad answers, the first: \(bad.prefix(3).map { String($0.prefix(300)) })")
+        }
+    }
+
+    @Test func eachRequestIsServedWithItsOwnHeadWhenThreadsTakeTurns() throws {
+        // Short requests on 4 threads from 12 clients: requests queue, and one
+        // thread parses a head that another serves. The parsing thread's
+        // copy must not be taken for a later request of that connection, nor
+        // for another client's on the same (reused) Connection: each app
+        // call is given its own request (the app answers its path).
+        try withLoop(threads: 4) { port in
+            let group = DispatchGroup()
+            let answers = Answers()
+            for client in 0..<12 {
+                group.enter()
+                try! Sys.spawnThread(name: "client") {
+                    var kept: Int32 = -1
+                    for i in 0..<100 {
+                        let path = "/path/nap-\(client)-\(i)"
+                        if i % 2 == 0 {  // a connection of its own
+                            let fd = connect(port)
+                            let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                            close(fd)
+                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
+                        } else {  // one kept alive
+                            if kept < 0 { kept = connect(port) }
+                            let got = request(kept, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
+                        }
+                    }
+                    if kept >= 0 { close(kept) }
+                    group.leave()
+                }
+            }
+            group.wait()
+            #expect(answers.all.count == 1200)  // 12 clients x 100
+            let bad = answers.all.filter { $0 != "ok" }
+            #expect(bad.isEmpty, "\(bad.count) requests given another's head, the first: \(bad.prefix(3))")
         }
     }
 

@@ -23,6 +23,9 @@ public final class Connection {
     /// When the first byte of the head in progress arrived (0: none).
     var headSince: UInt64 = 0
     var requests = 0
+    /// Heads the loop parsed on this object, across its reuses (never
+    /// reset): which one a thread's parsed head is (RequestContext.holdsHead).
+    var heads: UInt64 = 0
     var peer = sockaddr_storage()
     var peerLength = socklen_t(0)
 

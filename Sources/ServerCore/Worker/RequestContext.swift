@@ -51,6 +51,22 @@ public final class RequestContext {
     /// on this thread (nil once used, or when overwritten): the thread
     /// that serves it skips parsing it again.
     unowned(unsafe) var headOf: Connection?
+    /// Which head of that connection (its `heads` then). A head parsed here
+    /// and served by another thread stays here: it must not pass for the
+    /// connection's next request, nor, the Connection being reused from the
+    /// spare pool, for another client's, if this thread serves that one.
+    var headSerial: UInt64 = 0
+
+    @inline(__always)
+    func parsedHead(of c: Connection) {
+        c.heads &+= 1
+        headOf = c
+        headSerial = c.heads
+    }
+
+    /// Whether `head` is the head of the request `c` has now.
+    @inline(__always)
+    func holdsHead(of c: Connection) -> Bool { headOf === c && headSerial == c.heads }
 
     init(identity: WorkerIdentity, limits: HTTPLimits, bodyTimeout: Int, trustedProxies: [String],
          secureSchemeHeaders: [(name: String, value: String)] = Config.defaultSecureSchemeHeaders,

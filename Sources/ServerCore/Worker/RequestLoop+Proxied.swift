@@ -17,7 +17,7 @@ extension RequestLoop {
             c.requestStart = c.start
             c.requestEnd = end
             c.start = end
-            context.headOf = c
+            context.parsedHead(of: c)
             // After the app: the connection closes (RequestLoop.resume).
             dispatch(c)
         }

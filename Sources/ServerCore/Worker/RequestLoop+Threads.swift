@@ -337,7 +337,7 @@ extension RequestLoop {
         let ctx = t.context
         switch c.conformance.headDecoding {
         case .httpHead:
-            if ctx.headOf !== c {
+            if !ctx.holdsHead(of: c) {
                 guard HeadParser.parse(UnsafePointer(c.buffer), start: c.requestStart, end: c.requestEnd,
                                        limits: limits, into: &ctx.head) == nil else { close(c); return false }
             }
@@ -346,7 +346,7 @@ extension RequestLoop {
                 c.continueSent = false
             }
         case .variables(let packet):
-            if ctx.headOf !== c {
+            if !ctx.holdsHead(of: c) {
                 guard case .complete = packet.decode(UnsafePointer(c.buffer), start: c.requestStart, end: c.requestEnd,
                                                      limits: ctx.protocolLimits, into: &ctx.vars),
                       ctx.headFromVars(UnsafePointer(c.buffer), end: c.requestEnd) == nil else { close(c); return false }

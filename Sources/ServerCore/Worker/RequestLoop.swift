@@ -655,7 +655,7 @@ public final class RequestLoop {
             c.start = end
             c.requestStart = headStart
             c.requestEnd = end
-            context.headOf = c
+            context.parsedHead(of: c)
             if context.head.hasBody && !appStreamsBody && holdBody(c, headStart: headStart) { return }
             dispatch(c)
         }
