@@ -429,7 +429,11 @@ def test_a_stopped_worker_is_routed_around_then_replaced(gatewayd):
         deadline = time.time() + 12  # silence is judged after max(timeout, 10 s)
         while time.time() < deadline:
             t0 = time.time()
-            assert get(s.port, timeout=6)[0] == 200
+            try:
+                status = get(s.port, timeout=6)[0]
+            except OSError as e:  # seen once in CI, not reproduced: the server's side of it
+                raise AssertionError(f"request {served + 1} after {time.time() - t0:.1f} s: {e!r}\n{s.log()}") from e
+            assert status == 200
             slowest = max(slowest, time.time() - t0)
             served += 1
             time.sleep(0.2)
