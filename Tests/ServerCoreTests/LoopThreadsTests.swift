@@ -95,6 +95,19 @@ import Testing
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Runs `body(client)` on `count` client threads at once, and waits for all.
+    func clients(_ count: Int, _ body: @escaping (Int) -> Void) {
+        let group = DispatchGroup()
+        for client in 0..<count {
+            group.enter()
+            try! Sys.spawnThread(name: "client") {
+                body(client)
+                group.leave()
+            }
+        }
+        group.wait()
+    }
+
     func connect(_ port: UInt16) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var a = sockaddr_in()
@@ -129,31 +142,25 @@ import Testing
 
     @Test func aMixedLoadOnFourThreads() throws {
         try withLoop(threads: 4) { port in
-            let group = DispatchGroup()
             let answers = Answers()
-            for client in 0..<6 {
-                group.enter()
-                try! Sys.spawnThread(name: "client") {
-                    let fd = connect(port)
-                    for i in 0..<40 {
-                        switch (client + i) % 3 {
-                        case 0:
-                            // The app must be given this request, not another of this connection's.
-                            let path = "/path/\(client)-\(i)"
-                            let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
-                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(80).debugDescription)")
-                        case 1:
-                            let body = String(repeating: "b", count: 3000)  // above body_buffer_size: spooled
-                            let got = request(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + body)
-                            answers.add(got == body ? "ok" : "bad echo: \(got.utf8.count) bytes, \(got.prefix(80).debugDescription) ... \(got.suffix(80).debugDescription)")
-                        default: answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"))
-                        }
+            clients(6) { client in
+                let fd = connect(port)
+                for i in 0..<40 {
+                    switch (client + i) % 3 {
+                    case 0:
+                        // The app must be given this request, not another of this connection's.
+                        let path = "/path/\(client)-\(i)"
+                        let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+                        answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(80).debugDescription)")
+                    case 1:
+                        let body = String(repeating: "b", count: 3000)  // above body_buffer_size: spooled
+                        let got = request(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + body)
+                        answers.add(got == body ? "ok" : "bad echo: \(got.utf8.count) bytes, \(got.prefix(80).debugDescription) ... \(got.suffix(80).debugDescription)")
+                    default: answers.add(request(fd, "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"))
                     }
-                    close(fd)
-                    group.leave()
                 }
+                close(fd)
             }
-            group.wait()
             #expect(answers.all.count == 240)
             let bad = answers.all.filter { $0 != "ok" }
             #expect(bad.isEmpty, "\(bad.count) bad answers, the first: \(bad.prefix(3).map { String($0.prefix(300)) })")
@@ -167,30 +174,24 @@ import Testing
         // for another client's on the same (reused) Connection: each app
         // call is given its own request (the app answers its path).
         try withLoop(threads: 4) { port in
-            let group = DispatchGroup()
             let answers = Answers()
-            for client in 0..<12 {
-                group.enter()
-                try! Sys.spawnThread(name: "client") {
-                    var kept: Int32 = -1
-                    for i in 0..<100 {
-                        let path = "/path/nap-\(client)-\(i)"
-                        if i % 2 == 0 {  // a connection of its own
-                            let fd = connect(port)
-                            let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                            close(fd)
-                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
-                        } else {  // one kept alive
-                            if kept < 0 { kept = connect(port) }
-                            let got = request(kept, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
-                            answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
-                        }
+            clients(12) { client in
+                var kept: Int32 = -1
+                for i in 0..<100 {
+                    let path = "/path/nap-\(client)-\(i)"
+                    if i % 2 == 0 {  // a connection of its own
+                        let fd = connect(port)
+                        let got = request(fd, "GET \(path) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        close(fd)
+                        answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
+                    } else {  // one kept alive
+                        if kept < 0 { kept = connect(port) }
+                        let got = request(kept, "GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+                        answers.add(got == path ? "ok" : "asked \(path), the app was given \(got.prefix(60).debugDescription)")
                     }
-                    if kept >= 0 { close(kept) }
-                    group.leave()
                 }
+                if kept >= 0 { close(kept) }
             }
-            group.wait()
             #expect(answers.all.count == 1200)  // 12 clients x 100
             let bad = answers.all.filter { $0 != "ok" }
             #expect(bad.isEmpty, "\(bad.count) requests given another's head, the first: \(bad.prefix(3))")
