@@ -367,3 +367,19 @@ void gw_loop_unlock(int *word) {
     if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) == 2)
         syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
+
+/* Where a worker's spare threads wait when enough of them wait in epoll
+ * (RequestLoop+Threads.swift, ParkingSpot): a generation count. A thread
+ * reads it with the loop's lock held, lets the lock go, and sleeps while
+ * the count is still what it read; an unpark bumps it and wakes `n`. A
+ * wake-up that finds nothing to do is harmless (the thread looks again). */
+int gw_park_generation(int *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
+
+void gw_park(int *word, int generation) {
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, generation, NULL, NULL, 0);
+}
+
+void gw_unpark(int *word, int n) {
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}

@@ -98,6 +98,18 @@ def test_requests_beyond_threads_wait_for_a_thread(wsgi):
     assert 1.9 < time.time() - t < 2.9   # two rounds of two
 
 
+def test_a_burst_of_connections_spreads_over_the_workers(wsgi):
+    # A worker whose threads are all busy stops accepting (Puma's rule), so
+    # 16 connections at once on 2 workers x 4 threads go half to each, not
+    # all to the one that woke first (kept alive there, its sibling idle).
+    s = wsgi(workers=2, threads=4)
+    got = at_once(s.port, ["/nap-pid?seconds=0.5"] * 16)
+    pids = [r.body for r, _ in got]
+    assert all(p.startswith(b"pid=") for p in pids), pids
+    counts = sorted(pids.count(p) for p in set(pids))
+    assert len(counts) == 2 and counts[0] >= 4, counts
+
+
 @needs_loop
 @pytest.mark.parametrize("stuck", ["/spin", "/sleep?seconds=30"])
 def test_timeout_interrupts_one_request_and_the_worker_keeps_serving(wsgi, stuck):

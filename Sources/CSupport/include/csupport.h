@@ -52,6 +52,11 @@ ssize_t gw_read(int fd, void *buf, size_t len);
 /* The worker loop's lock: a futex word (0 when free). */
 void gw_loop_lock(int *word);
 void gw_loop_unlock(int *word);
+/* A worker's parked threads (ParkingSpot): the generation to park on,
+ * parking while it holds, waking n. */
+int gw_park_generation(int *word);
+void gw_park(int *word, int generation);
+void gw_unpark(int *word, int n);
 ssize_t gw_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 ssize_t gw_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 /* Formats a peer address: host into host (NUL-terminated), port returned; -1 if unknown. */

@@ -97,3 +97,29 @@ public final class LoopLock: @unchecked Sendable {
     @inline(__always) public func lock() { gw_loop_lock(word) }
     @inline(__always) public func unlock() { gw_loop_unlock(word) }
 }
+
+/// Where a worker's spare app threads sleep while enough others wait in
+/// epoll (RequestLoop+Threads.swift): a futex word, so that a thread can
+/// read the generation with the loop's lock held, let the lock go and
+/// sleep without missing an unpark that came in between.
+public final class ParkingSpot: @unchecked Sendable {
+    private let word: UnsafeMutablePointer<Int32>
+
+    public init() {
+        word = .allocate(capacity: 1)
+        word.initialize(to: 0)
+    }
+
+    deinit {
+        word.deallocate()
+    }
+
+    /// Read with the loop's lock held, before letting it go to `park`.
+    public var generation: Int32 { gw_park_generation(word) }
+
+    /// Sleeps unless an unpark came since `generation` was read.
+    public func park(_ generation: Int32) { gw_park(word, generation) }
+
+    /// Wakes `count` parked threads (Int32.max: all).
+    public func unpark(_ count: Int32 = 1) { gw_unpark(word, count) }
+}

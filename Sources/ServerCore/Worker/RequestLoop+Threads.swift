@@ -213,7 +213,12 @@ extension RequestLoop {
         t.tid = Sys.threadID()
         t.ident = Sys.threadIdent()
         while !exiting {
+            if parksSpareThreads && watching >= Self.watchers {
+                park()
+                continue
+            }
             let waitMs = nextWait()
+            watching += 1
             lock.unlock()
             var n = 0
             do {
@@ -221,11 +226,13 @@ extension RequestLoop {
             } catch {
                 logger.error("worker loop failed: \(error)")
                 lock.lock()
+                watching -= 1
                 enter(t)
                 requestStop(.fast)
                 break
             }
             lock.lock()
+            watching -= 1
             enter(t)
             if exiting { break }
             t.wokeAt = Sys.monotonicNanos()
@@ -234,6 +241,27 @@ extension RequestLoop {
             if stopReason != nil || t.wokeAt &- lastTick >= 1_000_000_000 { housekeeping() }
             serveReady(t)
         }
+    }
+
+    /// How many threads wait in epoll at most; the others park. Two, as
+    /// with `threads = 1`: one runs the loop while the other is in the
+    /// app, and the one back from the app waits beside it.
+    static let watchers = 2
+
+    /// A spare thread (`watchers` others wait in epoll) sleeps until a
+    /// thread going into the app leaves nobody in epoll, or the loop ends.
+    /// Why: epoll wakes its waiters in turn, the one that has waited
+    /// longest first; with every spare thread in epoll each event woke a
+    /// cold thread, and a small app's requests passed from thread to thread
+    /// (with Python, each pass a turn of the GIL as well). Parked, spare
+    /// threads cost nothing until calls that wait need them.
+    func park() {
+        parkedThreads += 1
+        let generation = parking.generation
+        lock.unlock()
+        parking.park(generation)
+        lock.lock()
+        parkedThreads -= 1
     }
 
     /// The thread now holding `lock`: the loop's code uses its context.
@@ -285,6 +313,9 @@ extension RequestLoop {
             if !ready.isEmpty && !freeAppSlots.isEmpty { Sys.signalEventFD(wakeFD) }
             guard prepare(c, t, slot: slot) else { continue }
             c.phase = .inApp
+            // The loop never waits for the app: a parked thread takes the
+            // place in epoll of the last one to go into the app.
+            if watching == 0 && parkedThreads > 0 { parking.unpark() }
             lock.unlock()
             let served = serve(c, t)
             lock.lock()

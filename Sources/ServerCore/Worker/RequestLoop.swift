@@ -99,6 +99,13 @@ public final class RequestLoop {
     var saturatedEvents = 0
     /// The app reads bodies as they arrive (GATEWAY_APP_STREAM_BODY).
     let appStreamsBody: Bool
+    /// More than `watchers` threads: the spare ones park (park()).
+    let parksSpareThreads: Bool
+    /// Threads in epoll_wait (or woken from it and not yet back at the lock).
+    var watching = 0
+    /// Threads asleep in `parking`, or on their way to it.
+    var parkedThreads = 0
+    let parking = ParkingSpot()
     /// One scoreboard slot per app thread; the first is the worker's own
     /// (heartbeat, draining, connection counts). Set by WorkerProcess.
     public var threadSlots: [UnsafeMutablePointer<gw_score_slot>] = [] {
@@ -151,6 +158,7 @@ public final class RequestLoop {
         slotScores = .allocate(capacity: max(appThreads, 1))
         slotScores.initialize(repeating: nil, count: max(appThreads, 1))
         appStreamsBody = app.descriptor.pointee.flags & GATEWAY_APP_STREAM_BODY != 0
+        parksSpareThreads = appThreads + 1 > Self.watchers
         workerSlot = scoreboard
         slotScores[0] = scoreboard
         epoll = try Sys.epollCreate()
@@ -355,6 +363,7 @@ public final class RequestLoop {
             if reason == .fast || connectionCount == 0 || Sys.monotonicNanos() >= stopDeadline {
                 closeAll()
                 exiting = true
+                parking.unpark(Int32.max)
                 // Every other thread out of epoll now: the eventfd, made
                 // level-triggered and never read again, is ready for each
                 // (an edge would wake one, and the rest would sleep their wait out).

@@ -1,5 +1,6 @@
 """For the loader's threads (test_loader_threads.py, test_threads_wsgi.py):
-/sleep?seconds=S sleeps in time.sleep, /spin loops in Python forever,
+/sleep?seconds=S sleeps in time.sleep (/nap-pid?seconds=S too, then
+answers the worker's pid), /spin loops in Python forever,
 /sleep-caught sleeps and swallows whatever interrupts it,
 /timeout-class names gatewayd.RequestTimeout, /flags answers
 wsgi.multithread, the thread's ident and the pid, anything else says hello."""
@@ -21,6 +22,10 @@ def application(environ, start_response):
         seconds = float(q.get("seconds", ["1"])[0])
         time.sleep(seconds)
         body = b"slept %g" % seconds
+    elif path == "/nap-pid":
+        seconds = float(q.get("seconds", ["1"])[0])
+        time.sleep(seconds)
+        body = b"pid=%d" % os.getpid()
     elif path == "/spin":
         spin()
         body = b"unreachable"
