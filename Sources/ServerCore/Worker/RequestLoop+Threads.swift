@@ -229,6 +229,9 @@ extension RequestLoop {
                 watching -= 1
                 enter(t)
                 requestStop(.fast)
+                // Every parked thread to the same end (threads[0], which
+                // returns from run(), may be one of them).
+                parking.unpark(Int32.max)
                 break
             }
             lock.lock()
@@ -314,9 +317,11 @@ extension RequestLoop {
             guard prepare(c, t, slot: slot) else { continue }
             c.phase = .inApp
             // The loop never waits for the app: a parked thread takes the
-            // place in epoll of the last one to go into the app.
-            if watching == 0 && parkedThreads > 0 { parking.unpark() }
+            // place in epoll of the last one to go into the app (woken once
+            // the lock is free, so that it does not wait for it).
+            let wakeParked = watching == 0 && parkedThreads > 0
             lock.unlock()
+            if wakeParked { parking.unpark() }
             let served = serve(c, t)
             lock.lock()
             enter(t)
