@@ -76,14 +76,10 @@ extension Sys {
     }
 }
 
-/// The worker loop's lock: what the worker's threads share is touched with
-/// it held (RequestLoop+Threads.swift). Uncontended, a lock and an unlock
-/// are two atomic instructions and no system call.
-public final class LoopLock: @unchecked Sendable {
-    /// The futex word (csupport.c gw_loop_lock): one atomic instruction to
-    /// take or give back when uncontended, a short spin then a futex wait
-    /// when not; the loop's critical sections are a few microseconds.
-    private let word: UnsafeMutablePointer<Int32>
+/// A 32-bit word at a fixed address, 0 at first, for the futex-based
+/// types below (a Swift stored property may move; a futex word must not).
+public class FutexWord {
+    let word: UnsafeMutablePointer<Int32>
 
     public init() {
         word = .allocate(capacity: 1)
@@ -93,7 +89,14 @@ public final class LoopLock: @unchecked Sendable {
     deinit {
         word.deallocate()
     }
+}
 
+/// The worker loop's lock: what the worker's threads share is touched with
+/// it held (RequestLoop+Threads.swift). Uncontended, a lock and an unlock
+/// are two atomic instructions and no system call (csupport.c
+/// gw_loop_lock); contended, a short spin then a futex wait: the loop's
+/// critical sections are a few microseconds.
+public final class LoopLock: FutexWord, @unchecked Sendable {
     @inline(__always) public func lock() { gw_loop_lock(word) }
     @inline(__always) public func unlock() { gw_loop_unlock(word) }
 }
@@ -102,18 +105,7 @@ public final class LoopLock: @unchecked Sendable {
 /// epoll (RequestLoop+Threads.swift): a futex word, so that a thread can
 /// read the generation with the loop's lock held, let the lock go and
 /// sleep without missing an unpark that came in between.
-public final class ParkingSpot: @unchecked Sendable {
-    private let word: UnsafeMutablePointer<Int32>
-
-    public init() {
-        word = .allocate(capacity: 1)
-        word.initialize(to: 0)
-    }
-
-    deinit {
-        word.deallocate()
-    }
-
+public final class ParkingSpot: FutexWord, @unchecked Sendable {
     /// Read with the loop's lock held, before letting it go to `park`.
     public var generation: Int32 { gw_park_generation(word) }
 
